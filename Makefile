@@ -1,0 +1,52 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test install install-dev lint typecheck servers-install clean help
+
+help:
+	@echo "make demo   - install and replay the bundled welding line (no servers needed)"
+	@echo "make test   - install everything the tests need, then run the whole suite"
+	@echo "make lint / make typecheck - ruff and mypy"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps re-run an install only when pyproject.toml changes.
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	touch $@ $(VENV)/.installed-base
+
+install: $(VENV)/.installed-base
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/linewatch replay --config examples/welding-line.yaml \
+		--input examples/welding-line.jsonl.gz \
+		--truth examples/welding-line.truth.json --out out/demo
+
+servers-install:
+	bash scripts/kafka.sh fetch
+	bash scripts/influxdb.sh install
+
+test: install-dev servers-install
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$rc
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Pure detectors: numbers in, plotted points and signals out. No I/O."""
+
+from detectors.base import Detector, DetectorInputError, Evaluation, PlotPoint, Signal, SnapshotError
+
+__all__ = ["Detector", "DetectorInputError", "Evaluation", "PlotPoint", "Signal", "SnapshotError"]

@@ -1,0 +1,164 @@
+"""Turns detector signals into alerts with a stable fingerprint and a lifecycle.
+
+An alert's fingerprint is built from line, station, characteristic and rule, so the same
+condition on the same stream is one alert however often the rule fires. The lifecycle is
+``firing`` → ``resolved``: the first signal fires it, further signals while it fires only
+count occurrences, and ``resolve_after_points`` consecutive points of that chart without
+the rule resolve it. Alerts are stamped with event time, so a replay gives the same alerts.
+
+>>> from datetime import datetime, timezone
+>>> from detectors.base import PlotPoint, Signal
+>>> from pipeline.config import AlertingConfig
+>>> manager = AlertManager(AlertingConfig(resolve_after_points=2))
+>>> t = datetime(2026, 11, 23, 8, tzinfo=timezone.utc)
+>>> identity = StreamIdentity("L3", "weld-2", "nugget_dia_mm")
+>>> signal = Signal(t, "nelson1", "individuals", 7, 9.0, 5.0, 4.0, 6.0, "1 point beyond 3 sigma")
+>>> point = PlotPoint(t, "individuals", 7, 9.0, 5.0, 4.0, 6.0, 1, "beyond", ("nelson1",))
+>>> [a.status for a in manager.observe(identity, [point], [signal])]
+['firing']
+>>> calm = PlotPoint(t, "individuals", 8, 5.0, 5.0, 4.0, 6.0, 1, "C")
+>>> manager.observe(identity, [calm], [])
+[]
+>>> [(a.status, a.occurrences) for a in manager.observe(identity, [calm], [])]
+[('resolved', 1)]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+
+from detectors.base import PlotPoint, Signal
+from pipeline.config import AlertingConfig
+from pipeline.models import Alert
+
+__all__ = ["AlertManager", "StreamIdentity", "fingerprint_of"]
+
+Severity = Literal["critical", "warning", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamIdentity:
+    """Who a detector's output belongs to. ``characteristic`` is ``equipment/name`` for parameters."""
+
+    line: str
+    station: str
+    characteristic: str
+
+
+def fingerprint_of(identity: StreamIdentity, rule: str) -> str:
+    """Stable 16-hex-digit id of one rule on one stream.
+
+    >>> fingerprint_of(StreamIdentity("L3", "weld-2", "nugget_dia_mm"), "nelson1")
+    '2d9c24195f2a2b8a'
+    """
+    text = "\x1f".join((identity.line, identity.station, identity.characteristic, rule))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class _Firing:
+    alert: Alert
+    chart: str
+    clean_points: int = 0
+
+
+class AlertManager:
+    """Deduplicates signals into alerts and resolves them when the chart calms down."""
+
+    def __init__(self, config: AlertingConfig) -> None:
+        self.config = config
+        self._firing: dict[str, _Firing] = {}
+
+    @property
+    def firing(self) -> list[Alert]:
+        """Alerts currently firing, oldest first."""
+        return sorted((f.alert for f in self._firing.values()), key=lambda a: a.starts_at)
+
+    def severity_of(self, rule: str) -> Severity:
+        return self.config.severity.get(rule, self.config.default_severity)
+
+    def observe(
+        self, identity: StreamIdentity, points: Iterable[PlotPoint], signals: Iterable[Signal]
+    ) -> list[Alert]:
+        """Alerts that fire or resolve because of these points and signals."""
+        emitted: list[Alert] = []
+        signalled: set[str] = set()
+        for signal in signals:
+            fingerprint = fingerprint_of(identity, signal.rule)
+            signalled.add(fingerprint)
+            current = self._firing.get(fingerprint)
+            if current is None:
+                alert = self._new_alert(identity, fingerprint, signal)
+                self._firing[fingerprint] = _Firing(alert, signal.chart)
+                emitted.append(alert)
+            else:
+                current.clean_points = 0
+                current.alert = _replace(current.alert, occurrences=current.alert.occurrences + 1)
+        for point in points:
+            emitted.extend(self._count_clean(identity, point, signalled))
+        return emitted
+
+    def _count_clean(
+        self, identity: StreamIdentity, point: PlotPoint, signalled: set[str]
+    ) -> list[Alert]:
+        resolved: list[Alert] = []
+        for fingerprint, firing in list(self._firing.items()):
+            alert = firing.alert
+            if (
+                firing.chart != point.chart
+                or fingerprint in signalled
+                or alert.rule in point.rules
+                or (alert.line, alert.station, alert.characteristic)
+                != (identity.line, identity.station, identity.characteristic)
+            ):
+                continue
+            firing.clean_points += 1
+            if firing.clean_points >= self.config.resolve_after_points:
+                del self._firing[fingerprint]
+                resolved.append(_replace(alert, status="resolved", ts=point.ts, ends_at=point.ts))
+        return resolved
+
+    def _new_alert(self, identity: StreamIdentity, fingerprint: str, signal: Signal) -> Alert:
+        millis = int(signal.ts.timestamp() * 1000)
+        return Alert(
+            alert_id=f"{fingerprint}-{millis}",
+            fingerprint=fingerprint,
+            status="firing",
+            ts=signal.ts,
+            starts_at=signal.ts,
+            ends_at=None,
+            line=identity.line,
+            station=identity.station,
+            characteristic=identity.characteristic,
+            chart=signal.chart,
+            rule=signal.rule,
+            severity=self.severity_of(signal.rule),
+            value=signal.value,
+            cl=signal.center,
+            ucl=signal.ucl,
+            lcl=signal.lcl,
+            message=f"{identity.characteristic} {signal.chart}: {signal.description}",
+        )
+
+    # -- state -------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            fp: {"alert": msgspec.to_builtins(f.alert), "chart": f.chart, "clean": f.clean_points}
+            for fp, f in self._firing.items()
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._firing = {
+            fp: _Firing(msgspec.convert(s["alert"], Alert), s["chart"], int(s["clean"]))
+            for fp, s in state.items()
+        }
+
+
+def _replace(alert: Alert, **changes: Any) -> Alert:
+    return msgspec.structs.replace(alert, **changes)

@@ -1,0 +1,271 @@
+"""The ``linewatch`` command line: run, replay, simulate, check-config.
+
+Exit codes: 0 done, 1 the job failed, 2 bad usage or a bad config, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from pipeline.config import Config, ConfigError, load_config
+from pipeline.job import Job, JobError, build_job, simulated_records
+from pipeline.report import FaultWindow
+from pipeline.runner import RunSummary
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+err = Console(stderr=True)
+out = Console()
+
+
+def _load(path: Path) -> Config:
+    return load_config(path)
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def _install_stop_handlers(stop: Callable[[], None]) -> None:
+    """SIGINT/SIGTERM finish the batch, flush, checkpoint and commit, then exit."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        err.print(f"[yellow]{signal.Signals(signum).name}: stopping after this batch…")
+        stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+# -- check-config ------------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    streams = sum(len(s.characteristics) + len(s.parameters)
+                  for line in config.lines for s in line.stations)
+    stations = sum(len(line.stations) for line in config.lines)
+    out.print(f"OK: {args.config}: {len(config.lines)} line(s), {stations} station(s), "
+              f"{streams} charted stream(s)")
+    return 0
+
+
+# -- run and replay ----------------------------------------------------------------------
+
+
+def _print_summary(summary: RunSummary, job: Job) -> None:
+    err.print(
+        f"{summary.records_read} records read, {summary.records_processed} processed, "
+        f"{summary.dead_letters} dead letters, "
+        f"{sum(1 for a in summary.alerts if a.status == 'firing')} alerts fired, "
+        f"{summary.checkpoints} checkpoints, {summary.seconds:.1f} s"
+    )
+    if job.report_path is not None:
+        err.print(f"report: {job.report_path}")
+
+
+def _execute(job: Job, show_progress: bool, description: str) -> int:
+    _install_stop_handlers(job.runner.request_stop)
+    progress_of = getattr(job.source, "progress", None)
+    with _progress(show_progress and progress_of is not None) as progress:
+        task = progress.add_task(description, total=progress_of()[1] if progress_of else None)
+
+        def on_batch(_summary: RunSummary) -> None:
+            if progress_of is not None:
+                done, total = progress_of()
+                progress.update(task, completed=done, total=total)
+
+        job.runner.on_batch = on_batch
+        summary = job.run()
+    job.finish()
+    _print_summary(summary, job)
+    return 130 if summary.stopped_by_request else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    job = build_job(config, mode="run", input_path=args.input, state_dir=args.state_dir)
+    if job.resumed_from is not None:
+        err.print(f"resuming from checkpoint: {job.resumed_from}")
+    return _execute(job, show_progress=False, description="run")
+
+
+def _faults(path: Path | None) -> list[FaultWindow]:
+    if path is None:
+        return []
+    try:
+        return [FaultWindow.from_dict(item) for item in json.loads(path.read_text())]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise JobError(f"{path}: cannot read known faults: {exc}") from exc
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    out_dir: Path = args.out
+    report = args.report or out_dir / "report.md"
+    job = build_job(config, mode="replay", input_path=args.input, out_dir=out_dir,
+                    state_dir=None, report_path=report, faults=_faults(args.truth))
+    return _execute(job, show_progress=not args.no_progress, description="replay")
+
+
+# -- simulate ----------------------------------------------------------------------------
+
+
+def _with_progress(records: Iterator[T], progress: Progress, task: Any, start: datetime
+                   ) -> Iterator[T]:
+    for count, record in enumerate(records):
+        if count % 2000 == 0:
+            progress.update(task, completed=(record.ts - start).total_seconds() / 60)  # type: ignore[attr-defined]
+        yield record
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from connectors.files import write_records
+
+    config = _load(args.config)
+    if config.simulation is None:
+        raise JobError(f"{args.config}: no 'simulation' section to simulate")
+    start = args.start or config.simulation.start
+    records, truth = simulated_records(config.simulation, args.minutes,
+                                       faults=args.fault or None, seed=args.seed, start=start)
+    with _progress(not args.no_progress) as progress:
+        task = progress.add_task("simulate", total=args.minutes)
+        count = write_records(_with_progress(records, progress, task, start), args.out)
+        progress.update(task, completed=args.minutes)
+    truth_path = args.truth or args.out.with_name(args.out.name.split(".")[0] + ".truth.json")
+    truth_path.write_text(json.dumps(truth, indent=2) + "\n")
+    err.print(f"{count} records written to {args.out}; injected faults: {truth_path}")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------
+
+
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +00:00)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linewatch",
+        description="Statistical process control and anomaly detection for manufacturing lines.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check-config", help="validate a config file and print OK or errors",
+                           description="Validate a YAML config. Prints OK, or every bad key "
+                           "with its YAML path and file line, and exits 2.")
+    check.add_argument("config", type=Path, help="the YAML config file")
+    check.set_defaults(func=cmd_check_config)
+
+    run = sub.add_parser(
+        "run", help="run the job on the configured source, with checkpoints",
+        description="Run the detectors on the config's source until it is exhausted or the "
+        "process gets SIGINT/SIGTERM (then it flushes, checkpoints and commits before exiting). "
+        "With a state dir, a later run resumes from the last checkpoint.")
+    run.add_argument("--config", type=Path, required=True, help="the YAML config file")
+    run.add_argument("--input", type=Path, help="read this file instead of the config's source")
+    run.add_argument("--state-dir", type=Path,
+                     help="where checkpoints live (default: checkpoint.state_dir of the config)")
+    run.set_defaults(func=cmd_run)
+
+    replay = sub.add_parser(
+        "replay", help="replay history through fresh detectors and write a diagnosis report",
+        description="Replay a recorded line (JSONL, CSV or Parquet, optionally .gz) through the "
+        "config's detectors from a fresh state. Writes the configured sinks under --out, the "
+        "dead letters, and a Markdown diagnosis report; prints the alerts.")
+    replay.add_argument("--config", type=Path, required=True, help="the YAML config file")
+    replay.add_argument("--input", type=Path,
+                        help="the recorded line (default: the config's file source)")
+    replay.add_argument("--out", type=Path, default=Path("out/replay"),
+                        help="folder for relative sink paths and the report (default out/replay)")
+    replay.add_argument("--report", type=Path, help="report path (default OUT/report.md)")
+    replay.add_argument("--truth", type=Path,
+                        help="known faults (JSON from `simulate`) to score detection against")
+    replay.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    replay.set_defaults(func=cmd_replay)
+
+    simulate = sub.add_parser(
+        "simulate", help="simulate a line with injected faults into a file",
+        description="Simulate the config's `simulation` line: equipment parameters, "
+        "measurements, inspections and attribute counts with in-control noise and injected "
+        "faults. Deterministic for a seed. Writes JSONL/CSV/Parquet (by the --out name) and "
+        "the ground truth of the faults as JSON.")
+    simulate.add_argument("--config", type=Path, required=True, help="config with `simulation`")
+    simulate.add_argument("--minutes", type=float, required=True, help="simulated minutes")
+    simulate.add_argument(
+        "--fault", action="append", metavar="SPEC",
+        help="inject a fault, e.g. shift:weld-2/nugget_dia_mm@120m+60m*1.5 "
+        "(kind:target@start+duration*magnitude; kinds shift, trend, variance, cycle, mixture, "
+        "stratification). Repeatable. Default: the config's simulation.faults")
+    simulate.add_argument("--seed", type=int, help="random seed (default: the config's)")
+    simulate.add_argument("--start", type=_aware, help="first timestamp, ISO 8601 with zone")
+    simulate.add_argument("--out", type=Path, required=True,
+                          help="output file: .jsonl, .jsonl.gz, .csv, .csv.gz or .parquet")
+    simulate.add_argument("--truth", type=Path,
+                          help="where to write the injected faults (default OUT-stem.truth.json)")
+    simulate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    simulate.set_defaults(func=cmd_simulate)
+
+    try:
+        from pipeline import analyze_cmd
+    except ImportError:  # the SPC engine's batch command is not installed in this build
+        pass
+    else:
+        analyze_cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        return 2
+    except JobError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""The YAML configuration, validated with pydantic v2.
+
+Every model forbids unknown keys, so a typo fails at start instead of being ignored.
+:func:`load_config` turns pydantic's error locations into YAML paths with file lines:
+
+    lines[0].stations[1].characteristics[2].chart (plant.yaml line 31): Input should be 'imr'
+
+>>> cfg = parse_config({"lines": [{"name": "L3", "stations": [{"name": "weld-2",
+...     "characteristics": [{"name": "nugget_dia_mm", "chart": "imr"}]}]}]})
+>>> cfg.lines[0].stations[0].characteristics[0].phase1
+25
+>>> parse_config({"lines": [{"name": "L3", "stations": [{"name": "weld-2",
+...     "characteristics": [{"name": "d", "chart": "imx"}]}]}]})
+Traceback (most recent call last):
+...
+pipeline.config.ConfigError: invalid configuration:
+  lines[0].stations[0].characteristics[0].chart: Input should be 'imr' (got 'imx')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+
+__all__ = [
+    "AlertingConfig",
+    "CharacteristicConfig",
+    "CheckpointConfig",
+    "Config",
+    "ConfigError",
+    "FileSourceConfig",
+    "LineConfig",
+    "ParameterConfig",
+    "SimulatorSourceConfig",
+    "StationConfig",
+    "load_config",
+    "parse_config",
+]
+
+ChartType = Literal["imr"]
+Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$")]
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message lists every bad key by path."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FrozenLimits(_Strict):
+    """Limits given instead of estimated: the chart starts in phase II."""
+
+    center: float
+    sigma: PositiveFloat
+    effective_from: AwareDatetime | None = None
+
+
+class CharacteristicConfig(_Strict):
+    """One measured quality characteristic and how it is charted."""
+
+    name: Identifier
+    chart: ChartType = "imr"
+    subgroup_size: PositiveInt = 1
+    lsl: float | None = None
+    usl: float | None = None
+    target: float | None = None
+    phase1: Annotated[int, Field(ge=2)] = 25
+    limits: FrozenLimits | None = None
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _check_specs(self) -> CharacteristicConfig:
+        if self.lsl is not None and self.usl is not None and self.lsl >= self.usl:
+            raise ValueError(f"lsl ({self.lsl}) must be below usl ({self.usl})")
+        if self.target is not None:
+            if self.lsl is not None and self.target < self.lsl:
+                raise ValueError(f"target ({self.target}) is below lsl ({self.lsl})")
+            if self.usl is not None and self.target > self.usl:
+                raise ValueError(f"target ({self.target}) is above usl ({self.usl})")
+        return self
+
+
+class ParameterConfig(_Strict):
+    """An equipment parameter and the chart that watches it."""
+
+    equipment: Identifier
+    name: Identifier
+    chart: ChartType = "imr"
+    phase1: Annotated[int, Field(ge=2)] = 50
+    limits: FrozenLimits | None = None
+    unit: str = ""
+
+
+class StationConfig(_Strict):
+    name: Identifier
+    characteristics: list[CharacteristicConfig] = Field(default_factory=list)
+    parameters: list[ParameterConfig] = Field(default_factory=list)
+    kpi_window_s: PositiveFloat = 3600.0
+    kpi_every_s: PositiveFloat = 900.0
+
+    @model_validator(mode="after")
+    def _unique(self) -> StationConfig:
+        _require_unique([c.name for c in self.characteristics], "characteristic")
+        _require_unique([f"{p.equipment}/{p.name}" for p in self.parameters], "parameter")
+        return self
+
+
+class LineConfig(_Strict):
+    name: Identifier
+    stations: list[StationConfig]
+
+    @model_validator(mode="after")
+    def _unique(self) -> LineConfig:
+        _require_unique([s.name for s in self.stations], "station")
+        return self
+
+
+class FileSourceConfig(_Strict):
+    """Records from a file in the wire format: JSONL, CSV or Parquet (``.gz`` for text)."""
+
+    type: Literal["file"]
+    path: Path
+    format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
+    batch_size: PositiveInt = 1000
+
+
+class SimulatedCharacteristic(_Strict):
+    name: Identifier
+    mean: float
+    sigma: PositiveFloat
+    subgroup_size: PositiveInt = 1
+
+
+class SimulatedParameter(_Strict):
+    equipment: Identifier
+    name: Identifier
+    mean: float
+    sigma: PositiveFloat
+    phi: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+class SimulatedDefect(_Strict):
+    code: Identifier
+    base_rate: Annotated[float, Field(ge=0.0, le=1.0)]
+    driver: str | None = None
+    sensitivity: float = 0.0
+    lag_s: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class SimulatedStation(_Strict):
+    name: Identifier
+    characteristics: list[SimulatedCharacteristic] = Field(default_factory=list)
+    parameters: list[SimulatedParameter] = Field(default_factory=list)
+    inspects: bool = False
+    defects: list[SimulatedDefect] = Field(default_factory=list)
+    lot_size: PositiveInt | None = None
+
+
+class SimulationConfig(_Strict):
+    """The line the simulator produces (``linewatch simulate`` and the simulator source)."""
+
+    line: Identifier
+    cycle_s: PositiveFloat = 30.0
+    stations: list[SimulatedStation]
+    faults: list[str] = Field(default_factory=list)
+    seed: int = 0
+    start: AwareDatetime = datetime.fromisoformat("2026-11-02T06:00:00+00:00")
+
+
+class SimulatorSourceConfig(_Strict):
+    """Records made on the fly by the simulator from the ``simulation`` section."""
+
+    type: Literal["simulator"]
+    minutes: PositiveFloat = 60.0
+    batch_size: PositiveInt = 1000
+
+
+SourceConfig = Annotated[FileSourceConfig | SimulatorSourceConfig, Field(discriminator="type")]
+
+OutputKind = Literal["alerts", "points", "kpis"]
+
+
+class JsonlSinkConfig(_Strict):
+    """Appends outputs to a JSON-lines file, one object per line."""
+
+    type: Literal["jsonl"]
+    path: Path
+    outputs: list[OutputKind] = Field(default_factory=lambda: ["alerts"])
+
+
+class ConsoleSinkConfig(_Strict):
+    """Prints alerts as they fire (``run``) or as a table at the end (``replay``)."""
+
+    type: Literal["console"]
+    outputs: list[OutputKind] = Field(default_factory=lambda: ["alerts"])
+
+
+SinkConfig = Annotated[JsonlSinkConfig | ConsoleSinkConfig, Field(discriminator="type")]
+
+
+class DeadLetterConfig(_Strict):
+    """Where records that cannot be used are kept, each with its reason."""
+
+    type: Literal["jsonl"] = "jsonl"
+    path: Path = Path("out/dead-letters.jsonl")
+
+
+class AlertingConfig(_Strict):
+    """Alert lifecycle: dedup by fingerprint, resolve after enough clean points."""
+
+    resolve_after_points: PositiveInt = 10
+    severity: dict[str, Literal["critical", "warning", "info"]] = Field(
+        default_factory=lambda: {"nelson1": "critical"}
+    )
+    default_severity: Literal["critical", "warning", "info"] = "warning"
+
+
+class CheckpointConfig(_Strict):
+    """How often the runner flushes sinks, snapshots state and commits the source."""
+
+    every_records: PositiveInt = 50_000
+    every_seconds: PositiveFloat = 5.0
+    state_dir: Path | None = None
+
+
+class LatenessConfig(_Strict):
+    """A record older than its stream's newest by more than this is a dead letter."""
+
+    allowed_lateness_s: Annotated[float, Field(ge=0.0)] = 300.0
+
+
+class Config(_Strict):
+    """The whole configuration of a Linewatch job."""
+
+    version: Literal[1] = 1
+    lines: list[LineConfig]
+    source: SourceConfig | None = None
+    sinks: list[SinkConfig] = Field(default_factory=list)
+    dead_letters: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    lateness: LatenessConfig = Field(default_factory=LatenessConfig)
+    simulation: SimulationConfig | None = None
+    report_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        _require_unique([line.name for line in self.lines], "line")
+        if isinstance(self.source, SimulatorSourceConfig) and self.simulation is None:
+            raise ValueError("source type 'simulator' needs a 'simulation' section")
+        return self
+
+
+def _require_unique(names: Sequence[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} {name!r}")
+        seen.add(name)
+
+
+# -- error paths -----------------------------------------------------------------------
+
+
+def _yaml_path(loc: Sequence[int | str], data: Any) -> tuple[str, list[int | str]]:
+    """``lines[0].chart`` from pydantic's loc; drops union-tag steps absent from the data."""
+    text = ""
+    steps: list[int | str] = []
+    node = data
+    last = len(loc) - 1
+    for position, step in enumerate(loc):
+        if isinstance(step, int) and isinstance(node, list):
+            text += f"[{step}]"
+            node = node[step] if step < len(node) else None
+            steps.append(step)
+        elif isinstance(step, str) and isinstance(node, Mapping) and step in node:
+            text += f".{step}" if text else step
+            node = node[step]
+            steps.append(step)
+        elif isinstance(step, str) and position == last and isinstance(node, Mapping):
+            # A missing key: name it. Other absent steps are union tags pydantic adds.
+            text += f".{step}" if text else step
+    return text or "(top level)", steps
+
+
+def _line_of(root: yaml.Node | None, steps: Sequence[int | str]) -> int | None:
+    node = root
+    for step in steps:
+        if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+            node = next((v for k, v in node.value if k.value == step), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+            node = node.value[step] if step < len(node.value) else None
+        else:
+            return None
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def parse_config(
+    data: Any, *, source_name: str | None = None, yaml_root: yaml.Node | None = None
+) -> Config:
+    """Validate plain data as a :class:`Config`; :class:`ConfigError` names every bad path."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            path, steps = _yaml_path(error["loc"], data)
+            line = _line_of(yaml_root, steps)
+            where = f" ({source_name} line {line})" if line and source_name else ""
+            message = error["msg"]
+            if error["type"] not in ("missing", "model_type") and not isinstance(
+                error.get("input"), (dict, list)
+            ):
+                message += f" (got {error.get('input')!r})"
+            problems.append(f"{path}{where}: {message}")
+        raise ConfigError(problems) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file; relative paths in it are taken from its folder."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{file}: cannot read: {exc.strerror}"]) from None
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{file}: not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{file}: the top level must be a mapping with a 'lines' key"])
+    config = parse_config(data, source_name=file.name, yaml_root=root)
+    return _resolve_paths(config, file.parent)
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    """Relative paths in a config file are relative to that file, not to the cwd."""
+
+    def fix(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    updates: dict[str, Any] = {}
+    if isinstance(config.source, FileSourceConfig):
+        updates["source"] = config.source.model_copy(update={"path": fix(config.source.path)})
+    return config.model_copy(update=updates)

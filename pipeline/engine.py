@@ -1,0 +1,317 @@
+"""Routes decoded records to per-stream detector state and turns results into outputs.
+
+A *stream* is one charted quantity: a characteristic of a station (``L3/weld-2``,
+``nugget_dia_mm``) or an equipment parameter (``welder-07/tip_temp_c``). Its detector
+state lives here, keyed by ``(line, station, characteristic)``, and nowhere else.
+
+Late and out-of-order records follow one documented rule: records are processed in the
+order they arrive, never reordered. A record whose timestamp is older than the newest one
+already seen for its line/station by more than ``lateness.allowed_lateness_s`` is refused
+(a :class:`RecordRejected`, which the runner sends to the dead letters with the reason).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from detectors.base import Detector, DetectorInputError, Evaluation, PlotPoint
+from detectors.spc import IndividualsChart
+from pipeline.alerts import AlertManager, StreamIdentity
+from pipeline.config import CharacteristicConfig, Config, ParameterConfig, StationConfig
+from pipeline.models import (
+    Alert,
+    Attribute,
+    ChartPoint,
+    Inspection,
+    Kpi,
+    Measurement,
+    Output,
+    Parameter,
+    WireRecord,
+)
+
+__all__ = ["Engine", "RecordRejected", "StreamStats", "build_detector"]
+
+
+class RecordRejected(ValueError):
+    """A valid record the engine cannot use (late, or a detector refused its value)."""
+
+
+def build_detector(spec: CharacteristicConfig | ParameterConfig) -> Detector:
+    """The detector a characteristic's or parameter's config asks for."""
+    if spec.chart == "imr":
+        return IndividualsChart(phase1=spec.phase1)
+    raise ValueError(f"unknown chart {spec.chart!r}")  # config validation prevents this
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """What the report says about one stream."""
+
+    identity: StreamIdentity
+    chart: str
+    observations: int = 0
+    points: int = 0
+    first_ts: datetime | None = None
+    last_ts: datetime | None = None
+    signals: Counter[str] = field(default_factory=Counter)
+    first_signal_ts: datetime | None = None
+    center: float | None = None
+    lcl: float | None = None
+    ucl: float | None = None
+
+
+@dataclass(slots=True)
+class _Stream:
+    identity: StreamIdentity
+    detector: Detector
+    subgroup_size: int
+    stats: StreamStats
+    pending: list[float] = field(default_factory=list)
+    pending_id: str | None = None
+
+
+@dataclass(slots=True)
+class _KpiWindow:
+    """Rolling first-pass yield, defect and rework rates of one station's inspections."""
+
+    window_s: float
+    every_s: float
+    parts: deque[tuple[datetime, bool, bool, int, bool]] = field(default_factory=deque)
+    next_emit: datetime | None = None
+
+    def add(self, record: Inspection) -> list[tuple[str, float]]:
+        first_pass = record.result == "pass" and not record.rework
+        has_defect = record.defects > 0 or record.result == "fail"
+        self.parts.append((record.ts, first_pass, has_defect, record.defects, record.rework))
+        horizon = record.ts - timedelta(seconds=self.window_s)
+        while self.parts and self.parts[0][0] <= horizon:
+            self.parts.popleft()
+        if self.next_emit is None:
+            self.next_emit = record.ts + timedelta(seconds=self.every_s)
+            return []
+        if record.ts < self.next_emit:
+            return []
+        self.next_emit = record.ts + timedelta(seconds=self.every_s)
+        count = len(self.parts)
+        return [
+            ("fpy", sum(p[1] for p in self.parts) / count),
+            ("defect_rate", sum(p[2] for p in self.parts) / count),
+            ("dpu", sum(p[3] for p in self.parts) / count),
+            ("rework_rate", sum(p[4] for p in self.parts) / count),
+        ]
+
+
+class Engine:
+    """Per-stream detectors, KPI windows and the alert manager of one job."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.alerts = AlertManager(config.alerting)
+        self._specs: dict[tuple[str, str, str], CharacteristicConfig | ParameterConfig] = {}
+        self._stations: dict[tuple[str, str], StationConfig] = {}
+        for line in config.lines:
+            for station in line.stations:
+                self._stations[(line.name, station.name)] = station
+                for characteristic in station.characteristics:
+                    self._specs[(line.name, station.name, characteristic.name)] = characteristic
+                for parameter in station.parameters:
+                    key = (line.name, station.name, f"{parameter.equipment}/{parameter.name}")
+                    self._specs[key] = parameter
+        self._streams: dict[tuple[str, str, str], _Stream] = {}
+        self._kpi_windows: dict[tuple[str, str], _KpiWindow] = {}
+        self._watermarks: dict[str, datetime] = {}
+        self._lateness = timedelta(seconds=config.lateness.allowed_lateness_s)
+        self.records_by_kind: Counter[str] = Counter()
+        self.unconfigured: Counter[str] = Counter()
+        self.defect_codes: Counter[str] = Counter()
+
+    # -- processing --------------------------------------------------------------------
+
+    def process(self, record: WireRecord) -> list[Output]:
+        """Outputs (chart points, alerts, KPIs) caused by one record, in order."""
+        self._check_lateness(record)
+        self.records_by_kind[type(record).__name__.lower()] += 1
+        if isinstance(record, Measurement):
+            return self._chart(record, record.characteristic, record.value, record.subgroup)
+        if isinstance(record, Parameter):
+            return self._chart(record, f"{record.equipment}/{record.name}", record.value, None)
+        if isinstance(record, Inspection):
+            return self._inspect(record)
+        if isinstance(record, Attribute):
+            self.unconfigured[f"{record.stream_key}/{record.characteristic}"] += 1
+            return []
+        raise TypeError(f"not a wire record: {record!r}")
+
+    def _check_lateness(self, record: WireRecord) -> None:
+        key = record.stream_key
+        newest = self._watermarks.get(key)
+        if newest is None or record.ts > newest:
+            self._watermarks[key] = record.ts
+        elif newest - record.ts > self._lateness:
+            raise RecordRejected(
+                f"late record: ts {record.ts.isoformat()} is {(newest - record.ts).total_seconds():g} s "
+                f"older than the newest of {key} ({newest.isoformat()}); allowed lateness is "
+                f"{self._lateness.total_seconds():g} s"
+            )
+
+    def _stream(self, record: WireRecord, name: str) -> _Stream | None:
+        key = (record.line, record.station, name)
+        stream = self._streams.get(key)
+        if stream is None:
+            spec = self._specs.get(key)
+            if spec is None:
+                self.unconfigured[f"{record.stream_key}/{name}"] += 1
+                return None
+            identity = StreamIdentity(record.line, record.station, name)
+            size = spec.subgroup_size if isinstance(spec, CharacteristicConfig) else 1
+            stream = _Stream(identity, build_detector(spec), size, StreamStats(identity, spec.chart))
+            self._streams[key] = stream
+        return stream
+
+    def _chart(
+        self, record: WireRecord, name: str, value: float, subgroup: str | None
+    ) -> list[Output]:
+        stream = self._stream(record, name)
+        if stream is None:
+            return []
+        stats = stream.stats
+        stats.observations += 1
+        if stats.first_ts is None:
+            stats.first_ts = record.ts
+        stats.last_ts = record.ts
+        if stream.subgroup_size == 1:
+            return self._evaluate(stream, record.ts, value)
+        outputs: list[Output] = []
+        if stream.pending and subgroup is not None and subgroup != stream.pending_id:
+            # A new subgroup id closes the previous subgroup even if it is short.
+            outputs = self._evaluate(stream, record.ts, stream.pending)
+            stream.pending = []
+        stream.pending.append(value)
+        stream.pending_id = subgroup
+        if len(stream.pending) >= stream.subgroup_size:
+            outputs += self._evaluate(stream, record.ts, stream.pending)
+            stream.pending = []
+            stream.pending_id = None
+        return outputs
+
+    def _evaluate(self, stream: _Stream, ts: datetime, x: float | list[float]) -> list[Output]:
+        try:
+            evaluation = stream.detector.update(ts, x)
+        except DetectorInputError as exc:
+            raise RecordRejected(f"{stream.identity.characteristic}: {exc}") from exc
+        return self._outputs(stream, evaluation)
+
+    def _outputs(self, stream: _Stream, evaluation: Evaluation) -> list[Output]:
+        identity = stream.identity
+        stats = stream.stats
+        outputs: list[Output] = []
+        for point in evaluation.points:
+            stats.points += 1
+            if point.center is not None:
+                stats.center, stats.lcl, stats.ucl = point.center, point.lcl, point.ucl
+            outputs.append(_chart_point(identity, point))
+        for signal in evaluation.signals:
+            stats.signals[signal.rule] += 1
+            if stats.first_signal_ts is None:
+                stats.first_signal_ts = signal.ts
+        alerts: list[Alert] = self.alerts.observe(identity, evaluation.points, evaluation.signals)
+        outputs.extend(alerts)
+        return outputs
+
+    def _inspect(self, record: Inspection) -> list[Output]:
+        self.defect_codes.update(record.defect_codes)
+        key = (record.line, record.station)
+        window = self._kpi_windows.get(key)
+        if window is None:
+            window = self._kpi_windows[key] = self._new_kpi_window(key)
+        return [
+            Kpi(ts=record.ts, line=record.line, station=record.station, kpi=name, value=value,
+                window_s=window.window_s)
+            for name, value in window.add(record)
+        ]
+
+    def _new_kpi_window(self, key: tuple[str, str]) -> _KpiWindow:
+        station = self._stations.get(key)
+        if station is None:  # inspections of an unconfigured station still get KPIs
+            station = StationConfig(name=key[1])
+        return _KpiWindow(station.kpi_window_s, station.kpi_every_s)
+
+    # -- reporting and state -----------------------------------------------------------
+
+    @property
+    def stream_stats(self) -> list[StreamStats]:
+        return [s.stats for s in self._streams.values()]
+
+    def snapshot(self) -> dict[str, Any]:
+        """All learned state, JSON-able: detectors, pending subgroups, watermarks, alerts."""
+        return {
+            "streams": {
+                "\x1f".join(key): {
+                    "detector": msgspec.json.decode(stream.detector.snapshot()),
+                    "pending": stream.pending,
+                    "pending_id": stream.pending_id,
+                }
+                for key, stream in self._streams.items()
+            },
+            "kpi_windows": {
+                "\x1f".join(key): {
+                    "parts": [[p[0].isoformat(), *p[1:]] for p in window.parts],
+                    "next_emit": window.next_emit.isoformat() if window.next_emit else None,
+                }
+                for key, window in self._kpi_windows.items()
+            },
+            "watermarks": {k: v.isoformat() for k, v in self._watermarks.items()},
+            "alerts": self.alerts.snapshot(),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Load :meth:`snapshot` output; streams no longer configured are dropped."""
+        for joined, saved in state["streams"].items():
+            line, station, name = joined.split("\x1f")
+            spec = self._specs.get((line, station, name))
+            if spec is None:
+                continue
+            identity = StreamIdentity(line, station, name)
+            detector = build_detector(spec)
+            detector.restore(msgspec.json.encode(saved["detector"]))
+            size = spec.subgroup_size if isinstance(spec, CharacteristicConfig) else 1
+            stream = _Stream(identity, detector, size, StreamStats(identity, spec.chart))
+            stream.pending = [float(v) for v in saved["pending"]]
+            stream.pending_id = saved["pending_id"]
+            self._streams[(line, station, name)] = stream
+        for joined, saved in state["kpi_windows"].items():
+            line, station = joined.split("\x1f")
+            window = self._new_kpi_window((line, station))
+            window.parts.extend(
+                (datetime.fromisoformat(p[0]), bool(p[1]), bool(p[2]), int(p[3]), bool(p[4]))
+                for p in saved["parts"]
+            )
+            next_emit = saved["next_emit"]
+            window.next_emit = datetime.fromisoformat(next_emit) if next_emit else None
+            self._kpi_windows[(line, station)] = window
+        self._watermarks = {k: datetime.fromisoformat(v) for k, v in state["watermarks"].items()}
+        self.alerts.restore(state["alerts"])
+
+
+def _chart_point(identity: StreamIdentity, point: PlotPoint) -> ChartPoint:
+    return ChartPoint(
+        ts=point.ts,
+        line=identity.line,
+        station=identity.station,
+        characteristic=identity.characteristic,
+        chart=point.chart,
+        value=point.value,
+        cl=point.center,
+        ucl=point.ucl,
+        lcl=point.lcl,
+        zone=point.zone,
+        limits_version=point.limits_version,
+        violations=list(point.rules),
+    )

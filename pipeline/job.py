@@ -1,0 +1,194 @@
+"""Builds a runnable job from a config: source, engine, sink routes, state store.
+
+This is where ``pipeline/`` wires ``connectors/`` and ``detectors/`` together; the CLI
+only parses arguments and calls in here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from connectors.console import ConsoleSink
+from connectors.files import FileSource, JsonlSink
+from connectors.memory import IterableSource
+from pipeline.checkpoint import LocalStateStore
+from pipeline.config import (
+    Config,
+    ConsoleSinkConfig,
+    FileSourceConfig,
+    JsonlSinkConfig,
+    SimulationConfig,
+    SimulatorSourceConfig,
+)
+from pipeline.engine import Engine
+from pipeline.models import Sink, Source, WireRecord
+from pipeline.report import FaultWindow, KpiCollector, render_report, write_report
+from pipeline.runner import Route, RunSummary, Runner
+
+__all__ = ["Job", "JobError", "build_job", "simulated_records", "simulation_spec"]
+
+
+class JobError(RuntimeError):
+    """A job that cannot start (no source, unreadable input, bad fault spec...)."""
+
+
+def simulation_spec(simulation: SimulationConfig) -> Any:
+    """The simulator's line spec built from the config's ``simulation`` section."""
+    from connectors import simulator as sim
+
+    stations = tuple(
+        sim.StationSim(
+            name=station.name,
+            characteristics=tuple(
+                sim.CharacteristicSim(c.name, c.mean, c.sigma, c.subgroup_size)
+                for c in station.characteristics
+            ),
+            parameters=tuple(
+                sim.ParameterSim(p.equipment, p.name, p.mean, p.sigma, p.phi)
+                for p in station.parameters
+            ),
+            inspects=station.inspects,
+            defects=tuple(
+                sim.DefectSim(d.code, d.base_rate, d.driver, d.sensitivity, d.lag_s)
+                for d in station.defects
+            ),
+            lot_size=station.lot_size,
+        )
+        for station in simulation.stations
+    )
+    return sim.LineSim(line=simulation.line, stations=stations, cycle_s=simulation.cycle_s)
+
+
+def simulated_records(
+    simulation: SimulationConfig,
+    minutes: float,
+    faults: Sequence[str] | None = None,
+    seed: int | None = None,
+    start: datetime | None = None,
+) -> tuple[Iterator[WireRecord], list[dict[str, Any]]]:
+    """The simulator's records and the ground truth of the faults injected in them."""
+    from connectors import simulator as sim
+
+    line = simulation_spec(simulation)
+    texts = simulation.faults if faults is None else list(faults)
+    try:
+        parsed = [sim.parse_fault(text) for text in texts]
+        sim.validate_faults(line, parsed)
+    except ValueError as exc:
+        raise JobError(f"bad fault: {exc}") from exc
+    begin = start or simulation.start
+    records = sim.simulate(line, begin, minutes, parsed, seed=simulation.seed if seed is None
+                           else seed)
+    return records, sim.fault_windows(parsed, begin)
+
+
+@dataclass
+class Job:
+    """A ready-to-run job: call :meth:`run`, then :meth:`finish`."""
+
+    config: Config
+    engine: Engine
+    source: Source
+    runner: Runner
+    kpis: KpiCollector
+    report_path: Path | None
+    faults: list[FaultWindow] = field(default_factory=list)
+    resumed_from: dict[str, Any] | None = None
+
+    def run(self) -> RunSummary:
+        return self.runner.run()
+
+    def finish(self) -> str:
+        """Close sinks and source, write the report; returns the report text."""
+        self.runner.close()
+        text = render_report(
+            self.runner.summary,
+            self.engine.stream_stats,
+            self.kpis,
+            unconfigured=self.engine.unconfigured,
+            defect_codes=self.engine.defect_codes,
+            faults=self.faults,
+        )
+        if self.report_path is not None:
+            write_report(self.report_path, text)
+        return text
+
+
+def _source(config: Config, input_path: Path | None, start_after: int) -> Source:
+    if input_path is not None:
+        return FileSource(input_path, start_after=start_after)
+    source = config.source
+    if source is None:
+        raise JobError("the config has no 'source' and no input file was given")
+    if isinstance(source, FileSourceConfig):
+        return FileSource(source.path, format=source.format, batch_size=source.batch_size,
+                          start_after=start_after)
+    if isinstance(source, SimulatorSourceConfig):
+        assert config.simulation is not None  # the config validator guarantees it
+        records, _ = simulated_records(config.simulation, source.minutes)
+        return IterableSource(records, name="simulator", batch_size=source.batch_size,
+                              start_after=start_after)
+    raise JobError(f"unsupported source {source!r}")
+
+
+def _place(path: Path, out_dir: Path | None) -> Path:
+    if out_dir is None or path.is_absolute():
+        return path
+    return out_dir / path.name
+
+
+def build_job(
+    config: Config,
+    *,
+    mode: Literal["run", "replay"],
+    input_path: Path | None = None,
+    out_dir: Path | None = None,
+    state_dir: Path | None = None,
+    report_path: Path | None = None,
+    faults: Sequence[FaultWindow] = (),
+    console: ConsoleSink | None = None,
+) -> Job:
+    """Assemble source, engine, sinks and state for ``run`` (resumable) or ``replay`` (fresh)."""
+    append = mode == "run"
+    routes: list[Route] = []
+    for number, sink_config in enumerate(config.sinks):
+        sink: Sink
+        if isinstance(sink_config, JsonlSinkConfig):
+            sink = JsonlSink(_place(sink_config.path, out_dir), append=append)
+        elif isinstance(sink_config, ConsoleSinkConfig):
+            sink = console or ConsoleSink("live" if mode == "run" else "table")
+        else:  # pragma: no cover - the config union has no other member
+            raise JobError(f"sinks[{number}]: unsupported sink {sink_config!r}")
+        routes.append(Route(sink, frozenset(sink_config.outputs), f"sinks[{number}]"))
+    kpis = KpiCollector()
+    routes.append(Route(kpis, frozenset({"kpis"}), "report"))
+    dead_letters = JsonlSink(_place(config.dead_letters.path, out_dir), append=append)
+
+    engine = Engine(config)
+    store_dir = state_dir or config.checkpoint.state_dir
+    store = LocalStateStore(store_dir) if store_dir is not None else None
+    checkpoint = store.load() if (store is not None and mode == "run") else None
+    start_after = int(checkpoint.source.get("records", 0)) if checkpoint else 0
+    try:
+        source = _source(config, input_path, start_after)
+    except OSError as exc:
+        raise JobError(f"cannot open the input: {exc}") from exc
+    runner = Runner(
+        engine,
+        source,
+        routes,
+        dead_letters,
+        state_store=store,
+        checkpoint_every_records=config.checkpoint.every_records,
+        checkpoint_every_seconds=config.checkpoint.every_seconds,
+    )
+    if checkpoint is not None:
+        runner.restore(checkpoint)
+    if report_path is None and config.report_path is not None:
+        report_path = _place(config.report_path, out_dir)
+    return Job(config, engine, source, runner, kpis, report_path, list(faults),
+               checkpoint.source if checkpoint else None)

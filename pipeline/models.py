@@ -1,0 +1,260 @@
+"""Records on the wire, what the pipeline emits, and the Source/Sink protocols.
+
+This is the one module of ``pipeline/`` that ``connectors/`` imports. Wire records are
+``msgspec`` structs tagged by ``kind``: msgspec decodes and validates JSON in one pass,
+in C, and its errors name the field (``Expected `float`, got `str` - at `$.value```).
+
+>>> import msgspec
+>>> raw = b'{"kind":"measurement","ts":"2026-11-23T08:00:00.125Z","line":"L3",'
+>>> raw += b'"station":"weld-2","characteristic":"nugget_dia_mm","value":5.42}'
+>>> record = msgspec.json.decode(raw, type=WireRecord)
+>>> record.characteristic, record.value, record.ts.isoformat()
+('nugget_dia_mm', 5.42, '2026-11-23T08:00:00.125000+00:00')
+>>> record.stream_key
+'L3/weld-2'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+
+import msgspec
+
+__all__ = [
+    "KIND_TYPES",
+    "Alert",
+    "Attribute",
+    "AwareDatetime",
+    "BackpressureError",
+    "ChartPoint",
+    "DeadLetter",
+    "Inspection",
+    "Kpi",
+    "Measurement",
+    "Output",
+    "Parameter",
+    "RawRecord",
+    "Sink",
+    "SinkError",
+    "Source",
+    "WireRecord",
+]
+
+#: Timestamps must carry a zone: a naive one on the wire is a validation error.
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+def _require_finite(value: float, field_name: str) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"`{field_name}` must be a finite number, got {value!r}")
+
+
+class _Wire(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    ts: AwareDatetime
+    line: Name
+    station: Name
+
+    @property
+    def stream_key(self) -> str:
+        """Kafka key and partitioning unit: one line-station lives in one partition."""
+        return f"{self.line}/{self.station}"
+
+
+class Parameter(_Wire, frozen=True, kw_only=True, tag="parameter"):
+    """An equipment parameter reading (temperature, pressure, current...)."""
+
+    equipment: Name
+    name: Name
+    value: float
+    part_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_finite(self.value, "value")
+
+
+class Measurement(_Wire, frozen=True, kw_only=True, tag="measurement"):
+    """A measured quality characteristic of a part, optionally in a rational subgroup."""
+
+    characteristic: Name
+    value: float
+    subgroup: str | None = None
+    part_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_finite(self.value, "value")
+
+
+class Inspection(_Wire, frozen=True, kw_only=True, tag="inspection"):
+    """A part's inspection result: pass/fail, defect count and codes, rework."""
+
+    part_id: Name
+    result: Literal["pass", "fail"]
+    defects: Count = 0
+    defect_codes: list[Name] = msgspec.field(default_factory=list)
+    rework: bool = False
+
+
+class Attribute(_Wire, frozen=True, kw_only=True, tag="attribute"):
+    """A count of nonconforming units in an inspected lot, for p/np charts."""
+
+    characteristic: Name
+    inspected: Annotated[int, msgspec.Meta(ge=1)]
+    nonconforming: Count
+
+    def __post_init__(self) -> None:
+        if self.nonconforming > self.inspected:
+            raise ValueError(
+                f"`nonconforming` ({self.nonconforming}) exceeds `inspected` ({self.inspected})"
+            )
+
+
+WireRecord = Parameter | Measurement | Inspection | Attribute
+
+KIND_TYPES: dict[str, type[_Wire]] = {
+    "parameter": Parameter,
+    "measurement": Measurement,
+    "inspection": Inspection,
+    "attribute": Attribute,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """What a source hands over before decoding: payload plus where it came from.
+
+    ``payload`` is the bytes of one wire message, a mapping of column name to cell (CSV
+    and Parquet rows), or an already-built record (the simulator). ``origin`` names the
+    place for error messages and dead letters (``line.jsonl:42``, ``topic/3@1200``).
+    """
+
+    payload: bytes | dict[str, Any] | WireRecord
+    origin: str
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    position: Any = None
+
+
+class _Out(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of everything the pipeline emits to sinks."""
+
+
+class ChartPoint(_Out, frozen=True, kw_only=True, tag="chart_point", tag_field="type"):
+    """One plotted SPC statistic with its limits (InfluxDB measurement ``spc_point``)."""
+
+    ts: AwareDatetime
+    line: str
+    station: str
+    characteristic: str
+    chart: str
+    value: float
+    cl: float | None
+    ucl: float | None
+    lcl: float | None
+    zone: str
+    limits_version: int
+    violations: list[str] = msgspec.field(default_factory=list)
+
+
+class Alert(_Out, frozen=True, kw_only=True, tag="alert", tag_field="type"):
+    """A rule's alert. ``fingerprint`` is stable per line/station/characteristic/rule."""
+
+    alert_id: str
+    fingerprint: str
+    status: Literal["firing", "resolved"]
+    ts: AwareDatetime
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None
+    line: str
+    station: str
+    characteristic: str
+    chart: str
+    rule: str
+    severity: Literal["critical", "warning", "info"]
+    value: float
+    cl: float | None
+    ucl: float | None
+    lcl: float | None
+    message: str
+    occurrences: int = 1
+
+
+class Kpi(_Out, frozen=True, kw_only=True, tag="kpi", tag_field="type"):
+    """A rolling key figure: fpy, defect_rate, rework_rate, cpk, ppk (``kpi``)."""
+
+    ts: AwareDatetime
+    line: str
+    station: str
+    kpi: str
+    value: float
+    window_s: float
+
+
+class DeadLetter(_Out, frozen=True, kw_only=True, tag="dead_letter", tag_field="type"):
+    """A record that could not be used, kept whole with the reason."""
+
+    ts: AwareDatetime
+    origin: str
+    reason: str
+    payload: str
+    payload_encoding: Literal["utf-8", "base64", "json"]
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+Output = ChartPoint | Alert | Kpi | DeadLetter
+
+
+class SinkError(RuntimeError):
+    """A sink could not take or flush its items."""
+
+
+class BackpressureError(SinkError):
+    """The sink is full or its server is away; try again after ``retry_after`` seconds.
+
+    The runner stops polling and does not commit until the sink accepts a flush.
+    """
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Where records come from. ``commit`` is called only after every sink flushed."""
+
+    def poll(self, timeout: float) -> list[RawRecord]:
+        """Up to one batch of records; an empty list when none are ready."""
+        ...
+
+    def commit(self) -> None:
+        """Mark everything polled so far as done."""
+        ...
+
+    @property
+    def exhausted(self) -> bool:
+        """True once a finite source (a file, a bounded replay) has nothing more."""
+        ...
+
+    def position(self) -> dict[str, Any]:
+        """Where the source stands, JSON-able, for a checkpoint."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where outputs go: ``add`` per item, ``flush`` at a checkpoint."""
+
+    def add(self, item: Output) -> None: ...
+
+    def flush(self) -> None:
+        """Make everything added durable; may raise :class:`BackpressureError`."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,238 @@
+"""The diagnosis report of a run or replay, in Markdown.
+
+It answers what a quality engineer asks after a shift: which streams went out of control,
+when, in which order (the first signal of a cause often precedes its effect), with which
+limits; how yield and defects moved; what could not be read; and, when the injected
+faults of a simulated line are known, which of them the detectors caught and how fast.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.engine import StreamStats
+from pipeline.models import Alert, Kpi, Output
+from pipeline.runner import RunSummary
+
+__all__ = ["FaultWindow", "KpiCollector", "detection_table", "render_report", "write_report"]
+
+
+class KpiCollector:
+    """A sink that keeps the first, last, lowest and highest value of every KPI series."""
+
+    def __init__(self) -> None:
+        self.series: dict[tuple[str, str, str], dict[str, float]] = {}
+
+    def add(self, item: Output) -> None:
+        if not isinstance(item, Kpi):
+            return
+        key = (item.line, item.station, item.kpi)
+        entry = self.series.get(key)
+        if entry is None:
+            self.series[key] = {"first": item.value, "last": item.value, "min": item.value,
+                                "max": item.value, "count": 1.0}
+        else:
+            entry["last"] = item.value
+            entry["min"] = min(entry["min"], item.value)
+            entry["max"] = max(entry["max"], item.value)
+            entry["count"] += 1
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class FaultWindow:
+    """A known fault (from the simulator's ground truth) to score detection against."""
+
+    name: str
+    kind: str
+    target: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaultWindow:
+        return cls(str(data["name"]), str(data["kind"]), str(data["target"]),
+                   datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]))
+
+
+@dataclass(slots=True)
+class Detection:
+    fault: FaultWindow
+    first_alert: Alert | None
+    alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def delay_s(self) -> float | None:
+        if self.first_alert is None:
+            return None
+        return (self.first_alert.starts_at - self.fault.start).total_seconds()
+
+
+def _target_of(alert: Alert) -> str:
+    return f"{alert.station}/{alert.characteristic}"
+
+
+def detection_table(
+    faults: Sequence[FaultWindow], alerts: Sequence[Alert], grace_s: float = 1800.0
+) -> list[Detection]:
+    """For each fault, the firing alerts on its target between its start and end + grace."""
+    detections = []
+    for fault in faults:
+        horizon_s = (fault.end - fault.start).total_seconds() + grace_s
+        hits = sorted(
+            (
+                a for a in alerts
+                if a.status == "firing" and _target_of(a) == fault.target
+                and 0 <= (a.starts_at - fault.start).total_seconds() <= horizon_s
+            ),
+            key=lambda a: a.starts_at,
+        )
+        detections.append(Detection(fault, hits[0] if hits else None, hits))
+    return detections
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}g}"
+
+
+def _ts(value: datetime | None) -> str:
+    return "–" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def render_report(
+    summary: RunSummary,
+    streams: Sequence[StreamStats],
+    kpis: KpiCollector | None = None,
+    *,
+    unconfigured: Counter[str] | None = None,
+    defect_codes: Counter[str] | None = None,
+    faults: Sequence[FaultWindow] = (),
+    title: str = "Linewatch diagnosis report",
+) -> str:
+    """The report as Markdown text."""
+    out: list[str] = [f"# {title}", ""]
+    first = min((s.first_ts for s in streams if s.first_ts), default=None)
+    last = max((s.last_ts for s in streams if s.last_ts), default=None)
+    fired = [a for a in summary.alerts if a.status == "firing"]
+    resolved = [a for a in summary.alerts if a.status == "resolved"]
+    out += [
+        f"Generated {_ts(datetime.now(UTC))} UTC. Data from {_ts(first)} to {_ts(last)} UTC.",
+        "",
+        "## Summary",
+        "",
+        "| records read | processed | dead letters | streams charted | alerts fired | resolved | run time |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {summary.records_read} | {summary.records_processed} | {summary.dead_letters} | "
+        f"{len(streams)} | {len(fired)} | {len(resolved)} | {summary.seconds:.1f} s |",
+        "",
+    ]
+
+    out += ["## Sequence of events", "",
+            "The first alert of each stream, in time order. A cause usually signals before "
+            "its effect.", ""]
+    first_by_stream: dict[tuple[str, str, str], Alert] = {}
+    for alert in sorted(fired, key=lambda a: a.starts_at):
+        first_by_stream.setdefault((alert.line, alert.station, alert.characteristic), alert)
+    if first_by_stream:
+        out += ["| first alert (UTC) | line/station | stream | rule | message |",
+                "|---|---|---|---|---|"]
+        for alert in first_by_stream.values():
+            out.append(f"| {_ts(alert.starts_at)} | {alert.line}/{alert.station} | "
+                       f"{alert.characteristic} | {alert.rule} | {alert.message} |")
+    else:
+        out.append("No alerts: every charted stream stayed in control.")
+    out.append("")
+
+    if faults:
+        out += ["## Known faults and their detection", "",
+                "| fault | kind | target | window (UTC) | detected | first alert | delay |",
+                "|---|---|---|---|---|---|---|"]
+        for d in detection_table(faults, summary.alerts):
+            first_alert = d.first_alert
+            out.append(
+                f"| {d.fault.name} | {d.fault.kind} | {d.fault.target} | "
+                f"{_ts(d.fault.start)} → {_ts(d.fault.end)} | {'yes' if first_alert else '**no**'} | "
+                f"{first_alert.rule + ' ' + _ts(first_alert.starts_at) if first_alert else '–'} | "
+                f"{'–' if d.delay_s is None else f'{d.delay_s / 60:.1f} min'} |"
+            )
+        out.append("")
+
+    out += ["## Charted streams", "",
+            "| line/station | stream | chart | observations | points | CL | LCL | UCL | signals | first signal |",
+            "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for s in sorted(streams, key=lambda s: (s.identity.line, s.identity.station,
+                                            s.identity.characteristic)):
+        signals = ", ".join(f"{rule}×{n}" for rule, n in sorted(s.signals.items())) or "–"
+        out.append(
+            f"| {s.identity.line}/{s.identity.station} | {s.identity.characteristic} | {s.chart} | "
+            f"{s.observations} | {s.points} | {_fmt(s.center, 6)} | {_fmt(s.lcl, 6)} | "
+            f"{_fmt(s.ucl, 6)} | {signals} | {_ts(s.first_signal_ts)} |"
+        )
+    out.append("")
+
+    out += ["## Alerts", ""]
+    if summary.alerts:
+        ends = {a.fingerprint + a.alert_id: a for a in resolved}
+        out += ["| started (UTC) | resolved (UTC) | severity | line/station | stream | rule | message |",
+                "|---|---|---|---|---|---|---|"]
+        for alert in sorted(fired, key=lambda a: a.starts_at):
+            end = ends.get(alert.fingerprint + alert.alert_id)
+            out.append(
+                f"| {_ts(alert.starts_at)} | {_ts(end.ends_at) if end else 'still firing'} | "
+                f"{alert.severity} | {alert.line}/{alert.station} | {alert.characteristic} | "
+                f"{alert.rule} | {alert.message} |"
+            )
+    else:
+        out.append("None.")
+    out.append("")
+
+    if kpis is not None and kpis.series:
+        out += ["## Yield and defects", "",
+                "| line/station | KPI | first | last | lowest | highest | values |",
+                "|---|---|---:|---:|---:|---:|---:|"]
+        for (line, station, name), e in sorted(kpis.series.items()):
+            out.append(f"| {line}/{station} | {name} | {e['first']:.4f} | {e['last']:.4f} | "
+                       f"{e['min']:.4f} | {e['max']:.4f} | {int(e['count'])} |")
+        out.append("")
+    if defect_codes:
+        total = sum(defect_codes.values())
+        out += ["## Defect Pareto", "", "| defect code | count | share | cumulative |",
+                "|---|---:|---:|---:|"]
+        cumulative = 0
+        for code, count in defect_codes.most_common():
+            cumulative += count
+            out.append(f"| {code} | {count} | {count / total:.1%} | {cumulative / total:.1%} |")
+        out.append("")
+
+    if summary.dead_letters:
+        out += ["## Dead letters", "",
+                f"{summary.dead_letters} record(s) could not be used and were kept with their "
+                "reason in the dead-letter file. The first ones:", ""]
+        reasons: defaultdict[str, int] = defaultdict(int)
+        for reason in summary.dead_letter_reasons[:20]:
+            reasons[reason] += 1
+        out += [f"- {reason}" for reason in reasons]
+        out.append("")
+    if unconfigured:
+        out += ["## Streams without a chart", "",
+                "Records arrived for these, but the config charts nothing for them:", ""]
+        out += [f"- `{name}`: {count} record(s)" for name, count in sorted(unconfigured.items())]
+        out.append("")
+    return "\n".join(out)
+
+
+def write_report(path: str | Path, text: str) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return target

@@ -1,0 +1,196 @@
+"""The loop: poll → decode/validate → route → detectors → alerts → sinks → checkpoint.
+
+At every checkpoint the runner flushes every sink (the dead letters too), then saves the
+detector state with the source position, and only then commits the source. A record's
+effects are therefore durable before its offset is committed (at-least-once). A sink that
+raises :class:`~pipeline.models.BackpressureError` is retried after its ``retry_after``,
+and meanwhile the runner neither polls nor commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pipeline.checkpoint import Checkpoint, LocalStateStore
+from pipeline.decode import dead_letter, decode
+from pipeline.engine import Engine, RecordRejected
+from pipeline.models import (
+    Alert,
+    BackpressureError,
+    ChartPoint,
+    DeadLetter,
+    Kpi,
+    Output,
+    RawRecord,
+    Sink,
+    Source,
+)
+
+__all__ = ["Route", "RunSummary", "Runner", "output_kind"]
+
+log = logging.getLogger(__name__)
+
+
+def output_kind(item: Output) -> str:
+    """``alerts``, ``points``, ``kpis`` or ``dead_letters``: what a sink route selects."""
+    if isinstance(item, Alert):
+        return "alerts"
+    if isinstance(item, ChartPoint):
+        return "points"
+    if isinstance(item, Kpi):
+        return "kpis"
+    return "dead_letters"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A sink and the kinds of output it takes."""
+
+    sink: Sink
+    kinds: frozenset[str]
+    name: str = ""
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """What a run did, for the CLI and the report."""
+
+    records_read: int = 0
+    records_processed: int = 0
+    dead_letters: int = 0
+    outputs: Counter[str] = field(default_factory=Counter)
+    alerts: list[Alert] = field(default_factory=list)
+    dead_letter_reasons: list[str] = field(default_factory=list)
+    checkpoints: int = 0
+    backpressure_waits: int = 0
+    seconds: float = 0.0
+    stopped_by_request: bool = False
+
+
+class Runner:
+    """Runs one job until its source is exhausted or :meth:`request_stop` is called."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        source: Source,
+        routes: Sequence[Route],
+        dead_letters: Sink,
+        *,
+        state_store: LocalStateStore | None = None,
+        checkpoint_every_records: int = 50_000,
+        checkpoint_every_seconds: float = 5.0,
+        poll_timeout: float = 0.5,
+        on_batch: Callable[[RunSummary], None] | None = None,
+        keep_dead_letter_reasons: int = 1000,
+    ) -> None:
+        self.engine = engine
+        self.source = source
+        self.routes = list(routes)
+        self.dead_letters = dead_letters
+        self.state_store = state_store
+        self.checkpoint_every_records = checkpoint_every_records
+        self.checkpoint_every_seconds = checkpoint_every_seconds
+        self.poll_timeout = poll_timeout
+        self.on_batch = on_batch
+        self.keep_dead_letter_reasons = keep_dead_letter_reasons
+        self.summary = RunSummary()
+        self._stop_requested = False
+        self._routes_by_kind: dict[str, list[Sink]] = {}
+        for route in self.routes:
+            for kind in route.kinds:
+                self._routes_by_kind.setdefault(kind, []).append(route.sink)
+
+    def request_stop(self) -> None:
+        """Finish the current batch, checkpoint, and return from :meth:`run`."""
+        self._stop_requested = True
+        self.summary.stopped_by_request = True
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Resume from a checkpoint: state comes in explicitly, before the first poll."""
+        self.engine.restore(checkpoint.engine)
+
+    def run(self) -> RunSummary:
+        started = time.monotonic()
+        since_checkpoint = 0
+        last_checkpoint = started
+        try:
+            while not self._stop_requested:
+                batch = self.source.poll(self.poll_timeout)
+                for raw in batch:
+                    self._handle(raw)
+                since_checkpoint += len(batch)
+                self.summary.records_read += len(batch)
+                if self.on_batch is not None:
+                    self.on_batch(self.summary)
+                now = time.monotonic()
+                if since_checkpoint >= self.checkpoint_every_records or (
+                    since_checkpoint and now - last_checkpoint >= self.checkpoint_every_seconds
+                ):
+                    self.checkpoint()
+                    since_checkpoint, last_checkpoint = 0, time.monotonic()
+                if not batch and self.source.exhausted:
+                    break
+            self.checkpoint()
+        finally:
+            self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    def _handle(self, raw: RawRecord) -> None:
+        record = decode(raw)
+        if isinstance(record, DeadLetter):
+            self._dead(record)
+            return
+        try:
+            outputs = self.engine.process(record)
+        except RecordRejected as exc:
+            self._dead(dead_letter(raw, str(exc)))
+            return
+        self.summary.records_processed += 1
+        self._emit(outputs)
+
+    def _emit(self, outputs: Iterable[Output]) -> None:
+        for item in outputs:
+            kind = output_kind(item)
+            self.summary.outputs[kind] += 1
+            if isinstance(item, Alert):
+                self.summary.alerts.append(item)
+            for sink in self._routes_by_kind.get(kind, ()):
+                sink.add(item)
+
+    def _dead(self, letter: DeadLetter) -> None:
+        self.summary.dead_letters += 1
+        if len(self.summary.dead_letter_reasons) < self.keep_dead_letter_reasons:
+            self.summary.dead_letter_reasons.append(letter.reason)
+        self.dead_letters.add(letter)
+
+    def checkpoint(self) -> None:
+        """Flush every sink, save state with the source position, then commit the source."""
+        for sink in [*(route.sink for route in self.routes), self.dead_letters]:
+            self._flush(sink)
+        if self.state_store is not None:
+            self.state_store.save(
+                Checkpoint(source=self.source.position(), engine=self.engine.snapshot())
+            )
+        self.source.commit()
+        self.summary.checkpoints += 1
+
+    def _flush(self, sink: Sink) -> None:
+        while True:
+            try:
+                sink.flush()
+                return
+            except BackpressureError as exc:
+                self.summary.backpressure_waits += 1
+                log.warning("sink %r pushes back (%s); retrying in %.3g s", sink, exc,
+                            exc.retry_after)
+                time.sleep(exc.retry_after)
+
+    def close(self) -> None:
+        for sink in [*(route.sink for route in self.routes), self.dead_letters]:
+            sink.close()
+        self.source.close()
