@@ -155,7 +155,7 @@ class FileSource:
     def _binary(self) -> IO[bytes]:
         buffered = io.BufferedReader(self._counter, buffer_size=1 << 16)
         if self.path.suffix.lower() == ".gz":
-            return gzip.GzipFile(fileobj=buffered, mode="rb")
+            return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
         return buffered
 
     def _iterate(self) -> Iterator[RawRecord]:

@@ -165,6 +165,7 @@ class SimulatedDefect(_Strict):
     driver: str | None = None
     sensitivity: float = 0.0
     lag_s: Annotated[float, Field(ge=0.0)] = 0.0
+    reworkable: bool = False
 
 
 class SimulatedStation(_Strict):
@@ -181,6 +182,8 @@ class SimulationConfig(_Strict):
 
     line: Identifier
     cycle_s: PositiveFloat = 30.0
+    station_gap_s: Annotated[float, Field(ge=0.0)] = 5.0
+    jitter_frac: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
     stations: list[SimulatedStation]
     faults: list[str] = Field(default_factory=list)
     seed: int = 0
@@ -198,6 +201,15 @@ class SimulatorSourceConfig(_Strict):
 SourceConfig = Annotated[FileSourceConfig | SimulatorSourceConfig, Field(discriminator="type")]
 
 OutputKind = Literal["alerts", "points", "kpis"]
+SeverityName = Literal["critical", "warning", "info"]
+
+
+def _alerts_only() -> list[OutputKind]:
+    return ["alerts"]
+
+
+def _default_severities() -> dict[str, SeverityName]:
+    return {"nelson1": "critical"}
 
 
 class JsonlSinkConfig(_Strict):
@@ -205,14 +217,14 @@ class JsonlSinkConfig(_Strict):
 
     type: Literal["jsonl"]
     path: Path
-    outputs: list[OutputKind] = Field(default_factory=lambda: ["alerts"])
+    outputs: list[OutputKind] = Field(default_factory=_alerts_only)
 
 
 class ConsoleSinkConfig(_Strict):
     """Prints alerts as they fire (``run``) or as a table at the end (``replay``)."""
 
     type: Literal["console"]
-    outputs: list[OutputKind] = Field(default_factory=lambda: ["alerts"])
+    outputs: list[OutputKind] = Field(default_factory=_alerts_only)
 
 
 SinkConfig = Annotated[JsonlSinkConfig | ConsoleSinkConfig, Field(discriminator="type")]
@@ -229,10 +241,8 @@ class AlertingConfig(_Strict):
     """Alert lifecycle: dedup by fingerprint, resolve after enough clean points."""
 
     resolve_after_points: PositiveInt = 10
-    severity: dict[str, Literal["critical", "warning", "info"]] = Field(
-        default_factory=lambda: {"nelson1": "critical"}
-    )
-    default_severity: Literal["critical", "warning", "info"] = "warning"
+    severity: dict[str, SeverityName] = Field(default_factory=_default_severities)
+    default_severity: SeverityName = "warning"
 
 
 class CheckpointConfig(_Strict):

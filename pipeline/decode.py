@@ -25,7 +25,7 @@ from pipeline.models import DeadLetter, RawRecord, WireRecord
 __all__ = ["dead_letter", "decode"]
 
 _json_decoder = msgspec.json.Decoder(WireRecord)
-_WIRE_TYPES = WireRecord.__args__  # type: ignore[attr-defined]
+_WIRE_TYPES: tuple[type, ...] = WireRecord.__args__
 
 
 def decode(raw: RawRecord) -> WireRecord | DeadLetter:
@@ -33,7 +33,8 @@ def decode(raw: RawRecord) -> WireRecord | DeadLetter:
     payload = raw.payload
     try:
         if isinstance(payload, bytes | bytearray | memoryview):
-            return _json_decoder.decode(payload)
+            decoded: WireRecord = _json_decoder.decode(payload)
+            return decoded
         if isinstance(payload, dict):
             if "__extra_cells__" in payload:
                 extra = payload["__extra_cells__"]
@@ -41,7 +42,7 @@ def decode(raw: RawRecord) -> WireRecord | DeadLetter:
             record: WireRecord = msgspec.convert(payload, WireRecord, strict=False)
             return record
         if isinstance(payload, _WIRE_TYPES):
-            return payload  # type: ignore[no-any-return]
+            return payload
         return dead_letter(raw, f"unsupported payload type {type(payload).__name__}")
     except msgspec.DecodeError as exc:
         return dead_letter(raw, _explain_decode_error(exc, payload))

@@ -27,7 +27,7 @@ from pipeline.config import (
 from pipeline.engine import Engine
 from pipeline.models import Sink, Source, WireRecord
 from pipeline.report import FaultWindow, KpiCollector, render_report, write_report
-from pipeline.runner import Route, RunSummary, Runner
+from pipeline.runner import Route, Runner, RunSummary
 
 __all__ = ["Job", "JobError", "build_job", "simulated_records", "simulation_spec"]
 
@@ -53,14 +53,15 @@ def simulation_spec(simulation: SimulationConfig) -> Any:
             ),
             inspects=station.inspects,
             defects=tuple(
-                sim.DefectSim(d.code, d.base_rate, d.driver, d.sensitivity, d.lag_s)
+                sim.DefectSim(d.code, d.base_rate, d.driver, d.sensitivity, d.lag_s, d.reworkable)
                 for d in station.defects
             ),
             lot_size=station.lot_size,
         )
         for station in simulation.stations
     )
-    return sim.LineSim(line=simulation.line, stations=stations, cycle_s=simulation.cycle_s)
+    return sim.LineSim(line=simulation.line, stations=stations, cycle_s=simulation.cycle_s,
+                       station_gap_s=simulation.station_gap_s, jitter_frac=simulation.jitter_frac)
 
 
 def simulated_records(
@@ -73,8 +74,11 @@ def simulated_records(
     """The simulator's records and the ground truth of the faults injected in them."""
     from connectors import simulator as sim
 
-    line = simulation_spec(simulation)
     texts = simulation.faults if faults is None else list(faults)
+    try:
+        line = simulation_spec(simulation)
+    except ValueError as exc:  # e.g. a defect driver that names no parameter
+        raise JobError(f"simulation: {exc}") from exc
     try:
         parsed = [sim.parse_fault(text) for text in texts]
         sim.validate_faults(line, parsed)

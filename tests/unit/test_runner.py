@@ -134,7 +134,7 @@ def test_late_record_is_a_dead_letter_and_the_loop_goes_on() -> None:
     records = [measurement(i, v) for i, v in enumerate(values(40))]
     late = measurement(0, 10.0)  # 20 minutes older than the newest: beyond 300 s
     source = IterableSource([*records, late, measurement(40, 10.5)])
-    runner, sink, dead = runner_for(source)
+    runner, _, dead = runner_for(source)
     summary = runner.run()
     assert summary.dead_letters == 1 and summary.records_processed == 41
     assert dead.items[0].reason.startswith("memory:41: late record: ts 2026-11-23T06:00:00+00:00")
