@@ -15,16 +15,36 @@ __all__ = ["ConsoleSink", "alerts_table"]
 def alerts_table(alerts: list[Alert], title: str = "Alerts") -> Table:
     """A readable table of alerts, oldest first."""
     table = Table(title=title, show_lines=False)
-    for column in ("time (UTC)", "status", "severity", "line/station", "characteristic",
-                   "chart", "rule", "value", "limits", "message"):
+    for column in (
+        "time (UTC)",
+        "status",
+        "severity",
+        "line/station",
+        "characteristic",
+        "chart",
+        "rule",
+        "value",
+        "limits",
+        "message",
+    ):
         table.add_column(column, overflow="fold")
     for alert in sorted(alerts, key=lambda a: (a.ts, a.fingerprint)):
-        limits = "" if alert.lcl is None and alert.ucl is None else (
-            f"[{_fmt(alert.lcl)}, {_fmt(alert.ucl)}]")
+        limits = (
+            ""
+            if alert.lcl is None and alert.ucl is None
+            else (f"[{_fmt(alert.lcl)}, {_fmt(alert.ucl)}]")
+        )
         table.add_row(
-            alert.ts.strftime("%Y-%m-%d %H:%M:%S"), alert.status, alert.severity,
-            f"{alert.line}/{alert.station}", alert.characteristic, alert.chart, alert.rule,
-            _fmt(alert.value), limits, alert.message,
+            alert.ts.strftime("%Y-%m-%d %H:%M:%S"),
+            alert.status,
+            alert.severity,
+            f"{alert.line}/{alert.station}",
+            alert.characteristic,
+            alert.chart,
+            alert.rule,
+            _fmt(alert.value),
+            limits,
+            alert.message,
         )
     return table
 
@@ -36,8 +56,9 @@ def _fmt(value: float | None) -> str:
 class ConsoleSink:
     """Prints alerts: ``live`` as they are flushed, ``table`` once when closed."""
 
-    def __init__(self, mode: Literal["live", "table"] = "live", console: Console | None = None
-                 ) -> None:
+    def __init__(
+        self, mode: Literal["live", "table"] = "live", console: Console | None = None
+    ) -> None:
         self.mode = mode
         self.console = console or Console(stderr=False)
         self._pending: list[Alert] = []

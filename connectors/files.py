@@ -184,8 +184,9 @@ class FileSource:
                 elif cell not in (None, ""):
                     cells[column] = cell.split("|") if column == "defect_codes" else cell
             if cells:
-                yield RawRecord(payload=cells, origin=f"{name}:{reader.line_num}",
-                                position=reader.line_num)
+                yield RawRecord(
+                    payload=cells, origin=f"{name}:{reader.line_num}", position=reader.line_num
+                )
 
     def _parquet(self) -> Iterator[RawRecord]:
         pq = _require_pyarrow()
@@ -196,8 +197,9 @@ class FileSource:
             for row in batch.to_pylist():
                 self._rows_read += 1
                 cells = {k: v for k, v in row.items() if v is not None}
-                yield RawRecord(payload=cells, origin=f"{name}:row {self._rows_read}",
-                                position=self._rows_read)
+                yield RawRecord(
+                    payload=cells, origin=f"{name}:row {self._rows_read}", position=self._rows_read
+                )
 
 
 class JsonlSink:
@@ -230,8 +232,21 @@ class JsonlSink:
 
 
 _CSV_COLUMNS = (
-    "kind", "ts", "line", "station", "equipment", "name", "characteristic", "value",
-    "subgroup", "part_id", "result", "defects", "defect_codes", "rework", "inspected",
+    "kind",
+    "ts",
+    "line",
+    "station",
+    "equipment",
+    "name",
+    "characteristic",
+    "value",
+    "subgroup",
+    "part_id",
+    "result",
+    "defects",
+    "defect_codes",
+    "rework",
+    "inspected",
     "nonconforming",
 )
 

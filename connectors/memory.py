@@ -50,7 +50,9 @@ class IterableSource:
             return batch
         for payload in self._iterator:
             self._consumed += 1
-            batch.append(RawRecord(payload, f"{self.name}:{self._consumed}", position=self._consumed))
+            batch.append(
+                RawRecord(payload, f"{self.name}:{self._consumed}", position=self._consumed)
+            )
             if len(batch) >= self.batch_size:
                 break
         else:

@@ -26,7 +26,7 @@ the rule resolve it. Alerts are stamped with event time, so a replay gives the s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -147,17 +147,24 @@ class AlertManager:
 
     # -- state -------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, selected: Callable[[Alert], bool] = lambda _: True) -> dict[str, Any]:
+        """Firing alerts (those ``selected``), JSON-able."""
         return {
             fp: {"alert": msgspec.to_builtins(f.alert), "chart": f.chart, "clean": f.clean_points}
             for fp, f in self._firing.items()
+            if selected(f.alert)
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self._firing = {
-            fp: _Firing(msgspec.convert(s["alert"], Alert), s["chart"], int(s["clean"]))
-            for fp, s in state.items()
-        }
+        """Add the firing alerts of :meth:`snapshot` (replacing those with the same fingerprint)."""
+        for fp, saved in state.items():
+            alert = msgspec.convert(saved["alert"], Alert)
+            self._firing[fp] = _Firing(alert, saved["chart"], int(saved["clean"]))
+
+    def forget(self, selected: Callable[[Alert], bool]) -> None:
+        """Drop the firing alerts ``selected`` (their stream moved to another worker)."""
+        for fp in [fp for fp, f in self._firing.items() if selected(f.alert)]:
+            del self._firing[fp]
 
 
 def _replace(alert: Alert, **changes: Any) -> Alert:

@@ -16,14 +16,15 @@ True
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-__all__ = ["Checkpoint", "LocalStateStore"]
+__all__ = ["ChangelogStore", "Checkpoint", "LocalStateStore"]
 
 FORMAT_VERSION = 1
 
@@ -75,3 +76,15 @@ class LocalStateStore:
             os.fsync(directory)
         finally:
             os.close(directory)
+
+
+class ChangelogStore(Protocol):
+    """State per ``line/station`` key, partitioned like the input (a Kafka changelog)."""
+
+    def save(self, entries: Iterable[tuple[int, str, bytes | None]]) -> None:
+        """Durably write ``(partition, key, state)``; ``None`` deletes the key."""
+        ...
+
+    def load(self, partitions: Iterable[int]) -> Iterable[tuple[int, str, bytes]]:
+        """The latest ``(partition, key, state)`` of every key in these partitions."""
+        ...

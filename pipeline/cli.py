@@ -71,11 +71,14 @@ def _install_stop_handlers(stop: Callable[[], None]) -> None:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    streams = sum(len(s.characteristics) + len(s.parameters)
-                  for line in config.lines for s in line.stations)
+    streams = sum(
+        len(s.characteristics) + len(s.parameters) for line in config.lines for s in line.stations
+    )
     stations = sum(len(line.stations) for line in config.lines)
-    out.print(f"OK: {args.config}: {len(config.lines)} line(s), {stations} station(s), "
-              f"{streams} charted stream(s)")
+    out.print(
+        f"OK: {args.config}: {len(config.lines)} line(s), {stations} station(s), "
+        f"{streams} charted stream(s)"
+    )
     return 0
 
 
@@ -132,16 +135,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
     config = _load(args.config)
     out_dir: Path = args.out
     report = args.report or out_dir / "report.md"
-    job = build_job(config, mode="replay", input_path=args.input, out_dir=out_dir,
-                    state_dir=None, report_path=report, faults=_faults(args.truth))
+    job = build_job(
+        config,
+        mode="replay",
+        input_path=args.input,
+        out_dir=out_dir,
+        state_dir=None,
+        report_path=report,
+        faults=_faults(args.truth),
+    )
     return _execute(job, show_progress=not args.no_progress, description="replay")
 
 
 # -- simulate ----------------------------------------------------------------------------
 
 
-def _with_progress(records: Iterator[T], progress: Progress, task: Any, start: datetime
-                   ) -> Iterator[T]:
+def _with_progress(
+    records: Iterator[T], progress: Progress, task: Any, start: datetime
+) -> Iterator[T]:
     for count, record in enumerate(records):
         if count % 2000 == 0:
             progress.update(task, completed=(record.ts - start).total_seconds() / 60)  # type: ignore[attr-defined]
@@ -155,15 +166,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if config.simulation is None:
         raise JobError(f"{args.config}: no 'simulation' section to simulate")
     start = args.start or config.simulation.start
-    records, truth = simulated_records(config.simulation, args.minutes,
-                                       faults=args.fault or None, seed=args.seed, start=start)
+    records, truth = simulated_records(
+        config.simulation, args.minutes, faults=args.fault or None, seed=args.seed, start=start
+    )
     with _progress(not args.no_progress) as progress:
         task = progress.add_task("simulate", total=args.minutes)
-        count = write_records(_with_progress(records, progress, task, start), args.out)
+        stream = _with_progress(records, progress, task, start)
+        if args.to is not None:
+            from connectors.kafka import produce_records
+
+            count = produce_records(stream, args.to)
+            where = args.to
+        else:
+            count = write_records(stream, args.out)
+            where = str(args.out)
         progress.update(task, completed=args.minutes)
-    truth_path = args.truth or args.out.with_name(args.out.name.split(".")[0] + ".truth.json")
-    truth_path.write_text(json.dumps(truth, indent=2) + "\n")
-    err.print(f"{count} records written to {args.out}; injected faults: {truth_path}")
+    truth_path = args.truth
+    if truth_path is None and args.out is not None:
+        truth_path = args.out.with_name(args.out.name.split(".")[0] + ".truth.json")
+    if truth_path is not None:
+        truth_path.write_text(json.dumps(truth, indent=2) + "\n")
+    err.print(f"{count} records written to {where}; injected faults: {truth_path or truth}")
     return 0
 
 
@@ -185,58 +208,89 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    check = sub.add_parser("check-config", help="validate a config file and print OK or errors",
-                           description="Validate a YAML config. Prints OK, or every bad key "
-                           "with its YAML path and file line, and exits 2.")
+    check = sub.add_parser(
+        "check-config",
+        help="validate a config file and print OK or errors",
+        description="Validate a YAML config. Prints OK, or every bad key "
+        "with its YAML path and file line, and exits 2.",
+    )
     check.add_argument("config", type=Path, help="the YAML config file")
     check.set_defaults(func=cmd_check_config)
 
     run = sub.add_parser(
-        "run", help="run the job on the configured source, with checkpoints",
+        "run",
+        help="run the job on the configured source, with checkpoints",
         description="Run the detectors on the config's source until it is exhausted or the "
         "process gets SIGINT/SIGTERM (then it flushes, checkpoints and commits before exiting). "
-        "With a state dir, a later run resumes from the last checkpoint.")
+        "With a state dir, a later run resumes from the last checkpoint.",
+    )
     run.add_argument("--config", type=Path, required=True, help="the YAML config file")
     run.add_argument("--input", type=Path, help="read this file instead of the config's source")
-    run.add_argument("--state-dir", type=Path,
-                     help="where checkpoints live (default: checkpoint.state_dir of the config)")
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where checkpoints live (default: checkpoint.state_dir of the config)",
+    )
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser(
-        "replay", help="replay history through fresh detectors and write a diagnosis report",
+        "replay",
+        help="replay history through fresh detectors and write a diagnosis report",
         description="Replay a recorded line (JSONL, CSV or Parquet, optionally .gz) through the "
         "config's detectors from a fresh state. Writes the configured sinks under --out, the "
-        "dead letters, and a Markdown diagnosis report; prints the alerts.")
+        "dead letters, and a Markdown diagnosis report; prints the alerts.",
+    )
     replay.add_argument("--config", type=Path, required=True, help="the YAML config file")
-    replay.add_argument("--input", type=Path,
-                        help="the recorded line (default: the config's file source)")
-    replay.add_argument("--out", type=Path, default=Path("out/replay"),
-                        help="folder for relative sink paths and the report (default out/replay)")
+    replay.add_argument(
+        "--input", type=Path, help="the recorded line (default: the config's file source)"
+    )
+    replay.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/replay"),
+        help="folder for relative sink paths and the report (default out/replay)",
+    )
     replay.add_argument("--report", type=Path, help="report path (default OUT/report.md)")
-    replay.add_argument("--truth", type=Path,
-                        help="known faults (JSON from `simulate`) to score detection against")
+    replay.add_argument(
+        "--truth", type=Path, help="known faults (JSON from `simulate`) to score detection against"
+    )
     replay.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     replay.set_defaults(func=cmd_replay)
 
     simulate = sub.add_parser(
-        "simulate", help="simulate a line with injected faults into a file",
+        "simulate",
+        help="simulate a line with injected faults into a file",
         description="Simulate the config's `simulation` line: equipment parameters, "
         "measurements, inspections and attribute counts with in-control noise and injected "
         "faults. Deterministic for a seed. Writes JSONL/CSV/Parquet (by the --out name) and "
-        "the ground truth of the faults as JSON.")
+        "the ground truth of the faults as JSON.",
+    )
     simulate.add_argument("--config", type=Path, required=True, help="config with `simulation`")
     simulate.add_argument("--minutes", type=float, required=True, help="simulated minutes")
     simulate.add_argument(
-        "--fault", action="append", metavar="SPEC",
+        "--fault",
+        action="append",
+        metavar="SPEC",
         help="inject a fault, e.g. shift:weld-2/nugget_dia_mm@120m+60m*1.5 "
         "(kind:target@start+duration*magnitude; kinds shift, trend, variance, cycle, mixture, "
-        "stratification). Repeatable. Default: the config's simulation.faults")
+        "stratification). Repeatable. Default: the config's simulation.faults",
+    )
     simulate.add_argument("--seed", type=int, help="random seed (default: the config's)")
     simulate.add_argument("--start", type=_aware, help="first timestamp, ISO 8601 with zone")
-    simulate.add_argument("--out", type=Path, required=True,
-                          help="output file: .jsonl, .jsonl.gz, .csv, .csv.gz or .parquet")
-    simulate.add_argument("--truth", type=Path,
-                          help="where to write the injected faults (default OUT-stem.truth.json)")
+    target = simulate.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--out", type=Path, help="output file: .jsonl, .jsonl.gz, .csv, .csv.gz or .parquet"
+    )
+    target.add_argument(
+        "--to",
+        metavar="kafka://HOST:PORT/TOPIC",
+        help="produce to a Kafka topic instead, keyed by line/station",
+    )
+    simulate.add_argument(
+        "--truth",
+        type=Path,
+        help="where to write the injected faults (default OUT-stem.truth.json)",
+    )
     simulate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     simulate.set_defaults(func=cmd_simulate)
 
@@ -252,8 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)

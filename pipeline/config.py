@@ -29,9 +29,11 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PositiveFloat,
     PositiveInt,
+    Tag,
     ValidationError,
     model_validator,
 )
@@ -198,7 +200,28 @@ class SimulatorSourceConfig(_Strict):
     batch_size: PositiveInt = 1000
 
 
-SourceConfig = Annotated[FileSourceConfig | SimulatorSourceConfig, Field(discriminator="type")]
+KafkaBootstrap = Annotated[str, Field(min_length=3, pattern=r"^[^\s/]+:\d+(,[^\s/]+:\d+)*$")]
+
+
+class KafkaSourceConfig(_Strict):
+    """Wire records from Kafka topics, in a consumer group, committed by hand.
+
+    All input topics must have the same number of partitions (co-partitioned by the
+    ``line/station`` key), as a Kafka Streams join requires.
+    """
+
+    type: Literal["kafka"]
+    bootstrap: KafkaBootstrap
+    topics: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    group_id: Annotated[str, Field(min_length=1)] = "linewatch"
+    batch_size: PositiveInt = 5000
+    idle_exit_s: PositiveFloat | None = None
+    consumer: dict[str, Any] = Field(default_factory=dict)
+
+
+SourceConfig = Annotated[
+    FileSourceConfig | SimulatorSourceConfig | KafkaSourceConfig, Field(discriminator="type")
+]
 
 OutputKind = Literal["alerts", "points", "kpis"]
 SeverityName = Literal["critical", "warning", "info"]
@@ -227,14 +250,55 @@ class ConsoleSinkConfig(_Strict):
     outputs: list[OutputKind] = Field(default_factory=_alerts_only)
 
 
-SinkConfig = Annotated[JsonlSinkConfig | ConsoleSinkConfig, Field(discriminator="type")]
+class KafkaSinkConfig(_Strict):
+    """Alerts to a topic keyed by fingerprint; chart points to another topic, optionally."""
+
+    type: Literal["kafka"]
+    bootstrap: KafkaBootstrap
+    alerts_topic: str = "linewatch-alerts"
+    points_topic: str | None = None
+    outputs: list[OutputKind] = Field(default_factory=_alerts_only)
+    producer: dict[str, Any] = Field(default_factory=dict)
 
 
-class DeadLetterConfig(_Strict):
-    """Where records that cannot be used are kept, each with its reason."""
+SinkConfig = Annotated[
+    JsonlSinkConfig | ConsoleSinkConfig | KafkaSinkConfig, Field(discriminator="type")
+]
+
+
+class JsonlDeadLetterConfig(_Strict):
+    """Dead letters in a JSON-lines file, each with its reason and original payload."""
 
     type: Literal["jsonl"] = "jsonl"
     path: Path = Path("out/dead-letters.jsonl")
+
+
+class KafkaDeadLetterConfig(_Strict):
+    """Dead letters to a topic: original key, bytes and headers, plus reason headers."""
+
+    type: Literal["kafka"]
+    bootstrap: KafkaBootstrap
+    topic: str = "linewatch-dead-letters"
+
+
+def _dead_letter_type(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return str(value.get("type", "jsonl"))
+    return str(getattr(value, "type", "jsonl"))
+
+
+DeadLetterConfig = Annotated[
+    Annotated[JsonlDeadLetterConfig, Tag("jsonl")] | Annotated[KafkaDeadLetterConfig, Tag("kafka")],
+    Discriminator(_dead_letter_type),
+]
+
+
+class KafkaStateConfig(_Strict):
+    """Detector state in a compacted changelog topic, restorable by any worker."""
+
+    type: Literal["kafka"]
+    bootstrap: KafkaBootstrap
+    topic: str = "linewatch-state"
 
 
 class AlertingConfig(_Strict):
@@ -251,6 +315,7 @@ class CheckpointConfig(_Strict):
     every_records: PositiveInt = 50_000
     every_seconds: PositiveFloat = 5.0
     state_dir: Path | None = None
+    changelog: KafkaStateConfig | None = None
 
 
 class LatenessConfig(_Strict):
@@ -266,7 +331,7 @@ class Config(_Strict):
     lines: list[LineConfig]
     source: SourceConfig | None = None
     sinks: list[SinkConfig] = Field(default_factory=list)
-    dead_letters: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
+    dead_letters: DeadLetterConfig = Field(default_factory=JsonlDeadLetterConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     lateness: LatenessConfig = Field(default_factory=LatenessConfig)

@@ -79,8 +79,14 @@ def dead_letter(raw: RawRecord, reason: str) -> DeadLetter:
             text = repr(payload)
         encoding = "json"
     headers = {}
-    for key, value in raw.headers:
-        headers[key] = value.decode("utf-8", errors="backslashreplace")
+    for name, value in raw.headers:
+        headers[name] = value.decode("utf-8", errors="backslashreplace")
+    source: dict[str, str | int] = {}
+    if (
+        isinstance(raw.position, tuple) and len(raw.position) == 3
+    ):  # Kafka: topic, partition, offset
+        source = {"topic": raw.position[0], "partition": raw.position[1], "offset": raw.position[2]}
+    key = raw.key.decode("utf-8", errors="backslashreplace") if raw.key is not None else None
     return DeadLetter(
         ts=datetime.now(UTC),
         origin=raw.origin,
@@ -88,4 +94,6 @@ def dead_letter(raw: RawRecord, reason: str) -> DeadLetter:
         payload=text,
         payload_encoding=encoding,
         headers=headers,
+        key=key,
+        source=source,
     )

@@ -171,7 +171,9 @@ class Engine:
                 return None
             identity = StreamIdentity(record.line, record.station, name)
             size = spec.subgroup_size if isinstance(spec, CharacteristicConfig) else 1
-            stream = _Stream(identity, build_detector(spec), size, StreamStats(identity, spec.chart))
+            stream = _Stream(
+                identity, build_detector(spec), size, StreamStats(identity, spec.chart)
+            )
             self._streams[key] = stream
         return stream
 
@@ -232,8 +234,14 @@ class Engine:
         if window is None:
             window = self._kpi_windows[key] = self._new_kpi_window(key)
         return [
-            Kpi(ts=record.ts, line=record.line, station=record.station, kpi=name, value=value,
-                window_s=window.window_s)
+            Kpi(
+                ts=record.ts,
+                line=record.line,
+                station=record.station,
+                kpi=name,
+                value=value,
+                window_s=window.window_s,
+            )
             for name, value in window.add(record)
         ]
 
@@ -249,32 +257,44 @@ class Engine:
     def stream_stats(self) -> list[StreamStats]:
         return [s.stats for s in self._streams.values()]
 
-    def snapshot(self) -> dict[str, Any]:
-        """All learned state, JSON-able: detectors, pending subgroups, watermarks, alerts."""
+    def keys(self) -> list[str]:
+        """Every ``line/station`` key the engine holds state for."""
+        found = {f"{line}/{station}" for line, station, _ in self._streams}
+        found.update(f"{line}/{station}" for line, station in self._kpi_windows)
+        found.update(self._watermarks)
+        found.update(f"{a.line}/{a.station}" for a in self.alerts.firing)
+        return sorted(found)
+
+    def snapshot_key(self, key: str) -> dict[str, Any]:
+        """The learned state of one ``line/station``, JSON-able."""
+        line, _, station = key.partition("/")
+        watermark = self._watermarks.get(key)
+        window = self._kpi_windows.get((line, station))
         return {
             "streams": {
-                "\x1f".join(key): {
+                name: {
                     "detector": msgspec.json.decode(stream.detector.snapshot()),
                     "pending": stream.pending,
                     "pending_id": stream.pending_id,
                 }
-                for key, stream in self._streams.items()
+                for (at_line, at_station, name), stream in self._streams.items()
+                if (at_line, at_station) == (line, station)
             },
-            "kpi_windows": {
-                "\x1f".join(key): {
-                    "parts": [[p[0].isoformat(), *p[1:]] for p in window.parts],
-                    "next_emit": window.next_emit.isoformat() if window.next_emit else None,
-                }
-                for key, window in self._kpi_windows.items()
+            "kpi_window": None
+            if window is None
+            else {
+                "parts": [[p[0].isoformat(), *p[1:]] for p in window.parts],
+                "next_emit": window.next_emit.isoformat() if window.next_emit else None,
             },
-            "watermarks": {k: v.isoformat() for k, v in self._watermarks.items()},
-            "alerts": self.alerts.snapshot(),
+            "watermark": watermark.isoformat() if watermark else None,
+            "alerts": self.alerts.snapshot(lambda a: (a.line, a.station) == (line, station)),
         }
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Load :meth:`snapshot` output; streams no longer configured are dropped."""
-        for joined, saved in state["streams"].items():
-            line, station, name = joined.split("\x1f")
+    def restore_key(self, key: str, state: Mapping[str, Any]) -> None:
+        """Replace one ``line/station``'s state; streams no longer configured are dropped."""
+        self.drop_key(key)
+        line, _, station = key.partition("/")
+        for name, saved in state["streams"].items():
             spec = self._specs.get((line, station, name))
             if spec is None:
                 continue
@@ -286,18 +306,37 @@ class Engine:
             stream.pending = [float(v) for v in saved["pending"]]
             stream.pending_id = saved["pending_id"]
             self._streams[(line, station, name)] = stream
-        for joined, saved in state["kpi_windows"].items():
-            line, station = joined.split("\x1f")
+        saved_window = state["kpi_window"]
+        if saved_window is not None:
             window = self._new_kpi_window((line, station))
             window.parts.extend(
                 (datetime.fromisoformat(p[0]), bool(p[1]), bool(p[2]), int(p[3]), bool(p[4]))
-                for p in saved["parts"]
+                for p in saved_window["parts"]
             )
-            next_emit = saved["next_emit"]
+            next_emit = saved_window["next_emit"]
             window.next_emit = datetime.fromisoformat(next_emit) if next_emit else None
             self._kpi_windows[(line, station)] = window
-        self._watermarks = {k: datetime.fromisoformat(v) for k, v in state["watermarks"].items()}
+        if state["watermark"] is not None:
+            self._watermarks[key] = datetime.fromisoformat(state["watermark"])
         self.alerts.restore(state["alerts"])
+
+    def drop_key(self, key: str) -> None:
+        """Forget one ``line/station`` (its partition was revoked from this worker)."""
+        line, _, station = key.partition("/")
+        for stream_key in [k for k in self._streams if (k[0], k[1]) == (line, station)]:
+            del self._streams[stream_key]
+        self._kpi_windows.pop((line, station), None)
+        self._watermarks.pop(key, None)
+        self.alerts.forget(lambda a: (a.line, a.station) == (line, station))
+
+    def snapshot(self) -> dict[str, Any]:
+        """All learned state, JSON-able, per ``line/station`` key."""
+        return {"keys": {key: self.snapshot_key(key) for key in self.keys()}}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Load :meth:`snapshot` output."""
+        for key, saved in state["keys"].items():
+            self.restore_key(key, saved)
 
 
 def _chart_point(identity: StreamIdentity, point: PlotPoint) -> ChartPoint:

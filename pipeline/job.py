@@ -21,6 +21,9 @@ from pipeline.config import (
     ConsoleSinkConfig,
     FileSourceConfig,
     JsonlSinkConfig,
+    KafkaDeadLetterConfig,
+    KafkaSinkConfig,
+    KafkaSourceConfig,
     SimulationConfig,
     SimulatorSourceConfig,
 )
@@ -60,8 +63,13 @@ def simulation_spec(simulation: SimulationConfig) -> Any:
         )
         for station in simulation.stations
     )
-    return sim.LineSim(line=simulation.line, stations=stations, cycle_s=simulation.cycle_s,
-                       station_gap_s=simulation.station_gap_s, jitter_frac=simulation.jitter_frac)
+    return sim.LineSim(
+        line=simulation.line,
+        stations=stations,
+        cycle_s=simulation.cycle_s,
+        station_gap_s=simulation.station_gap_s,
+        jitter_frac=simulation.jitter_frac,
+    )
 
 
 def simulated_records(
@@ -85,8 +93,9 @@ def simulated_records(
     except ValueError as exc:
         raise JobError(f"bad fault: {exc}") from exc
     begin = start or simulation.start
-    records = sim.simulate(line, begin, minutes, parsed, seed=simulation.seed if seed is None
-                           else seed)
+    records = sim.simulate(
+        line, begin, minutes, parsed, seed=simulation.seed if seed is None else seed
+    )
     return records, sim.fault_windows(parsed, begin)
 
 
@@ -122,20 +131,64 @@ class Job:
         return text
 
 
-def _source(config: Config, input_path: Path | None, start_after: int) -> Source:
+def _kafka_source(source: KafkaSourceConfig, callbacks: _RebalanceCallbacks) -> Source:
+    from connectors.kafka import KafkaSource, partition_counts
+
+    counts = partition_counts(source.bootstrap, source.topics)
+    if len(set(counts.values())) > 1:
+        raise JobError(
+            f"source.topics must have the same number of partitions (co-partitioned "
+            f"by line/station), got {counts}"
+        )
+    callbacks.partitions = next(iter(counts.values()))
+    return KafkaSource(
+        source.bootstrap,
+        source.topics,
+        source.group_id,
+        batch_size=source.batch_size,
+        idle_exit_s=source.idle_exit_s,
+        on_revoke=callbacks.revoked,
+        on_assign=callbacks.assigned,
+        consumer_config=source.consumer,
+    )
+
+
+@dataclass
+class _RebalanceCallbacks:
+    """Lets the Kafka source call the runner, which is built after it."""
+
+    runner: Runner | None = None
+    partitions: int = 0
+
+    def revoked(self, partitions: list[tuple[str, int]]) -> None:
+        if self.runner is not None:
+            self.runner.on_partitions_revoked(partitions)
+
+    def assigned(self, partitions: list[tuple[str, int]]) -> None:
+        if self.runner is not None:
+            self.runner.on_partitions_assigned(partitions)
+
+
+def _source(
+    config: Config, input_path: Path | None, start_after: int, callbacks: _RebalanceCallbacks
+) -> Source:
     if input_path is not None:
         return FileSource(input_path, start_after=start_after)
     source = config.source
     if source is None:
         raise JobError("the config has no 'source' and no input file was given")
     if isinstance(source, FileSourceConfig):
-        return FileSource(source.path, format=source.format, batch_size=source.batch_size,
-                          start_after=start_after)
+        return FileSource(
+            source.path, format=source.format, batch_size=source.batch_size, start_after=start_after
+        )
     if isinstance(source, SimulatorSourceConfig):
         assert config.simulation is not None  # the config validator guarantees it
         records, _ = simulated_records(config.simulation, source.minutes)
-        return IterableSource(records, name="simulator", batch_size=source.batch_size,
-                              start_after=start_after)
+        return IterableSource(
+            records, name="simulator", batch_size=source.batch_size, start_after=start_after
+        )
+    if isinstance(source, KafkaSourceConfig):
+        return _kafka_source(source, callbacks)
     raise JobError(f"unsupported source {source!r}")
 
 
@@ -165,34 +218,70 @@ def build_job(
             sink = JsonlSink(_place(sink_config.path, out_dir), append=append)
         elif isinstance(sink_config, ConsoleSinkConfig):
             sink = console or ConsoleSink("live" if mode == "run" else "table")
+        elif isinstance(sink_config, KafkaSinkConfig):
+            from connectors.kafka import KafkaAlertSink
+
+            sink = KafkaAlertSink(
+                sink_config.bootstrap,
+                sink_config.alerts_topic,
+                sink_config.points_topic,
+                sink_config.producer,
+            )
         else:  # pragma: no cover - the config union has no other member
             raise JobError(f"sinks[{number}]: unsupported sink {sink_config!r}")
         routes.append(Route(sink, frozenset(sink_config.outputs), f"sinks[{number}]"))
     kpis = KpiCollector()
     routes.append(Route(kpis, frozenset({"kpis"}), "report"))
-    dead_letters = JsonlSink(_place(config.dead_letters.path, out_dir), append=append)
+    dead_letters: Sink
+    if isinstance(config.dead_letters, KafkaDeadLetterConfig):
+        from connectors.kafka import KafkaDeadLetterSink
+
+        dead_letters = KafkaDeadLetterSink(config.dead_letters.bootstrap, config.dead_letters.topic)
+    else:
+        dead_letters = JsonlSink(_place(config.dead_letters.path, out_dir), append=append)
 
     engine = Engine(config)
     store_dir = state_dir or config.checkpoint.state_dir
     store = LocalStateStore(store_dir) if store_dir is not None else None
     checkpoint = store.load() if (store is not None and mode == "run") else None
     start_after = int(checkpoint.source.get("records", 0)) if checkpoint else 0
+    callbacks = _RebalanceCallbacks()
     try:
-        source = _source(config, input_path, start_after)
+        source = _source(config, input_path, start_after, callbacks)
     except OSError as exc:
         raise JobError(f"cannot open the input: {exc}") from exc
+    changelog = None
+    if config.checkpoint.changelog is not None and mode == "run":
+        from connectors.kafka import KafkaStateStore
+
+        if not callbacks.partitions:
+            raise JobError("checkpoint.changelog needs a kafka source")
+        changelog = KafkaStateStore(
+            config.checkpoint.changelog.bootstrap, config.checkpoint.changelog.topic
+        )
+        changelog.ensure_topic(callbacks.partitions)
     runner = Runner(
         engine,
         source,
         routes,
         dead_letters,
         state_store=store,
+        changelog=changelog,
         checkpoint_every_records=config.checkpoint.every_records,
         checkpoint_every_seconds=config.checkpoint.every_seconds,
     )
+    callbacks.runner = runner
     if checkpoint is not None:
         runner.restore(checkpoint)
     if report_path is None and config.report_path is not None:
         report_path = _place(config.report_path, out_dir)
-    return Job(config, engine, source, runner, kpis, report_path, list(faults),
-               checkpoint.source if checkpoint else None)
+    return Job(
+        config,
+        engine,
+        source,
+        runner,
+        kpis,
+        report_path,
+        list(faults),
+        checkpoint.source if checkpoint else None,
+    )

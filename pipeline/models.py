@@ -16,6 +16,7 @@ in C, and its errors name the field (``Expected `float`, got `str` - at `$.value
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -203,6 +204,14 @@ class DeadLetter(_Out, frozen=True, kw_only=True, tag="dead_letter", tag_field="
     payload: str
     payload_encoding: Literal["utf-8", "base64", "json"]
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    key: str | None = None
+    source: dict[str, str | int] = msgspec.field(default_factory=dict)
+
+    def original_bytes(self) -> bytes:
+        """The payload exactly as it arrived (a CSV/Parquet row as its JSON)."""
+        if self.payload_encoding == "base64":
+            return base64.b64decode(self.payload)
+        return self.payload.encode("utf-8")
 
 
 Output = ChartPoint | Alert | Kpi | DeadLetter

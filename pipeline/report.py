@@ -34,8 +34,13 @@ class KpiCollector:
         key = (item.line, item.station, item.kpi)
         entry = self.series.get(key)
         if entry is None:
-            self.series[key] = {"first": item.value, "last": item.value, "min": item.value,
-                                "max": item.value, "count": 1.0}
+            self.series[key] = {
+                "first": item.value,
+                "last": item.value,
+                "min": item.value,
+                "max": item.value,
+                "count": 1.0,
+            }
         else:
             entry["last"] = item.value
             entry["min"] = min(entry["min"], item.value)
@@ -61,8 +66,13 @@ class FaultWindow:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultWindow:
-        return cls(str(data["name"]), str(data["kind"]), str(data["target"]),
-                   datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]))
+        return cls(
+            str(data["name"]),
+            str(data["kind"]),
+            str(data["target"]),
+            datetime.fromisoformat(data["start"]),
+            datetime.fromisoformat(data["end"]),
+        )
 
 
 @dataclass(slots=True)
@@ -91,8 +101,10 @@ def detection_table(
         horizon_s = (fault.end - fault.start).total_seconds() + grace_s
         hits = sorted(
             (
-                a for a in alerts
-                if a.status == "firing" and _target_of(a) == fault.target
+                a
+                for a in alerts
+                if a.status == "firing"
+                and _target_of(a) == fault.target
                 and 0 <= (a.starts_at - fault.start).total_seconds() <= horizon_s
             ),
             key=lambda a: a.starts_at,
@@ -137,26 +149,36 @@ def render_report(
         "",
     ]
 
-    out += ["## Sequence of events", "",
-            "The first alert of each stream, in time order. A cause usually signals before "
-            "its effect.", ""]
+    out += [
+        "## Sequence of events",
+        "",
+        "The first alert of each stream, in time order. A cause usually signals before its effect.",
+        "",
+    ]
     first_by_stream: dict[tuple[str, str, str], Alert] = {}
     for alert in sorted(fired, key=lambda a: a.starts_at):
         first_by_stream.setdefault((alert.line, alert.station, alert.characteristic), alert)
     if first_by_stream:
-        out += ["| first alert (UTC) | line/station | stream | rule | message |",
-                "|---|---|---|---|---|"]
+        out += [
+            "| first alert (UTC) | line/station | stream | rule | message |",
+            "|---|---|---|---|---|",
+        ]
         for alert in first_by_stream.values():
-            out.append(f"| {_ts(alert.starts_at)} | {alert.line}/{alert.station} | "
-                       f"{alert.characteristic} | {alert.rule} | {alert.message} |")
+            out.append(
+                f"| {_ts(alert.starts_at)} | {alert.line}/{alert.station} | "
+                f"{alert.characteristic} | {alert.rule} | {alert.message} |"
+            )
     else:
         out.append("No alerts: every charted stream stayed in control.")
     out.append("")
 
     if faults:
-        out += ["## Known faults and their detection", "",
-                "| fault | kind | target | window (UTC) | detected | first alert | delay |",
-                "|---|---|---|---|---|---|---|"]
+        out += [
+            "## Known faults and their detection",
+            "",
+            "| fault | kind | target | window (UTC) | detected | first alert | delay |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for d in detection_table(faults, summary.alerts):
             first_alert = d.first_alert
             out.append(
@@ -167,11 +189,15 @@ def render_report(
             )
         out.append("")
 
-    out += ["## Charted streams", "",
-            "| line/station | stream | chart | observations | points | CL | LCL | UCL | signals | first signal |",
-            "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
-    for s in sorted(streams, key=lambda s: (s.identity.line, s.identity.station,
-                                            s.identity.characteristic)):
+    out += [
+        "## Charted streams",
+        "",
+        "| line/station | stream | chart | observations | points | CL | LCL | UCL | signals | first signal |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for s in sorted(
+        streams, key=lambda s: (s.identity.line, s.identity.station, s.identity.characteristic)
+    ):
         signals = ", ".join(f"{rule}×{n}" for rule, n in sorted(s.signals.items())) or "–"
         out.append(
             f"| {s.identity.line}/{s.identity.station} | {s.identity.characteristic} | {s.chart} | "
@@ -183,8 +209,10 @@ def render_report(
     out += ["## Alerts", ""]
     if summary.alerts:
         ends = {a.fingerprint + a.alert_id: a for a in resolved}
-        out += ["| started (UTC) | resolved (UTC) | severity | line/station | stream | rule | message |",
-                "|---|---|---|---|---|---|---|"]
+        out += [
+            "| started (UTC) | resolved (UTC) | severity | line/station | stream | rule | message |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for alert in sorted(fired, key=lambda a: a.starts_at):
             end = ends.get(alert.fingerprint + alert.alert_id)
             out.append(
@@ -197,17 +225,26 @@ def render_report(
     out.append("")
 
     if kpis is not None and kpis.series:
-        out += ["## Yield and defects", "",
-                "| line/station | KPI | first | last | lowest | highest | values |",
-                "|---|---|---:|---:|---:|---:|---:|"]
+        out += [
+            "## Yield and defects",
+            "",
+            "| line/station | KPI | first | last | lowest | highest | values |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
         for (line, station, name), e in sorted(kpis.series.items()):
-            out.append(f"| {line}/{station} | {name} | {e['first']:.4f} | {e['last']:.4f} | "
-                       f"{e['min']:.4f} | {e['max']:.4f} | {int(e['count'])} |")
+            out.append(
+                f"| {line}/{station} | {name} | {e['first']:.4f} | {e['last']:.4f} | "
+                f"{e['min']:.4f} | {e['max']:.4f} | {int(e['count'])} |"
+            )
         out.append("")
     if defect_codes:
         total = sum(defect_codes.values())
-        out += ["## Defect Pareto", "", "| defect code | count | share | cumulative |",
-                "|---|---:|---:|---:|"]
+        out += [
+            "## Defect Pareto",
+            "",
+            "| defect code | count | share | cumulative |",
+            "|---|---:|---:|---:|",
+        ]
         cumulative = 0
         for code, count in defect_codes.most_common():
             cumulative += count
@@ -215,17 +252,25 @@ def render_report(
         out.append("")
 
     if summary.dead_letters:
-        out += ["## Dead letters", "",
-                f"{summary.dead_letters} record(s) could not be used and were kept with their "
-                "reason in the dead-letter file. The first ones:", ""]
+        out += [
+            "## Dead letters",
+            "",
+            f"{summary.dead_letters} record(s) could not be used and were kept with their "
+            "reason in the dead-letter file. The first ones:",
+            "",
+        ]
         reasons: defaultdict[str, int] = defaultdict(int)
         for reason in summary.dead_letter_reasons[:20]:
             reasons[reason] += 1
         out += [f"- {reason}" for reason in reasons]
         out.append("")
     if unconfigured:
-        out += ["## Streams without a chart", "",
-                "Records arrived for these, but the config charts nothing for them:", ""]
+        out += [
+            "## Streams without a chart",
+            "",
+            "Records arrived for these, but the config charts nothing for them:",
+            "",
+        ]
         out += [f"- `{name}`: {count} record(s)" for name, count in sorted(unconfigured.items())]
         out.append("")
     return "\n".join(out)

@@ -15,7 +15,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pipeline.checkpoint import Checkpoint, LocalStateStore
+import msgspec
+
+from pipeline.checkpoint import ChangelogStore, Checkpoint, LocalStateStore
 from pipeline.decode import dead_letter, decode
 from pipeline.engine import Engine, RecordRejected
 from pipeline.models import (
@@ -66,6 +68,9 @@ class RunSummary:
     alerts: list[Alert] = field(default_factory=list)
     dead_letter_reasons: list[str] = field(default_factory=list)
     checkpoints: int = 0
+    records_skipped: int = 0
+    rebalances: int = 0
+    keys_restored: int = 0
     backpressure_waits: int = 0
     seconds: float = 0.0
     stopped_by_request: bool = False
@@ -82,6 +87,7 @@ class Runner:
         dead_letters: Sink,
         *,
         state_store: LocalStateStore | None = None,
+        changelog: ChangelogStore | None = None,
         checkpoint_every_records: int = 50_000,
         checkpoint_every_seconds: float = 5.0,
         poll_timeout: float = 0.5,
@@ -93,6 +99,14 @@ class Runner:
         self.routes = list(routes)
         self.dead_letters = dead_letters
         self.state_store = state_store
+        self.changelog = changelog
+        # Partitioned sources (Kafka): which partition each line/station key comes from,
+        # the keys changed since the last checkpoint, and per key the next offset of each
+        # topic-partition already applied to its state (saved with the state, so that a
+        # record replayed after a crash is not applied twice).
+        self._key_partition: dict[str, int] = {}
+        self._dirty: set[str] = set()
+        self._applied: dict[str, dict[str, int]] = {}
         self.checkpoint_every_records = checkpoint_every_records
         self.checkpoint_every_seconds = checkpoint_every_seconds
         self.poll_timeout = poll_timeout
@@ -145,6 +159,17 @@ class Runner:
         if isinstance(record, DeadLetter):
             self._dead(record)
             return
+        position = raw.position
+        if isinstance(position, tuple):  # (topic, partition, offset) from a partitioned source
+            key = record.stream_key
+            topic_partition = f"{position[0]}/{position[1]}"
+            applied = self._applied.setdefault(key, {})
+            if position[2] < applied.get(topic_partition, 0):
+                self.summary.records_skipped += 1  # its effect is already in the state
+                return
+            applied[topic_partition] = position[2] + 1
+            self._key_partition[key] = position[1]
+            self._dirty.add(key)
         try:
             outputs = self.engine.process(record)
         except RecordRejected as exc:
@@ -176,8 +201,40 @@ class Runner:
             self.state_store.save(
                 Checkpoint(source=self.source.position(), engine=self.engine.snapshot())
             )
+        if self.changelog is not None and self._dirty:
+            self.changelog.save(
+                (self._key_partition[key], key, self._key_state(key)) for key in sorted(self._dirty)
+            )
+            self._dirty.clear()
         self.source.commit()
         self.summary.checkpoints += 1
+
+    def _key_state(self, key: str) -> bytes:
+        return msgspec.json.encode(
+            {"state": self.engine.snapshot_key(key), "applied": self._applied.get(key, {})}
+        )
+
+    def on_partitions_revoked(self, partitions: Sequence[tuple[str, int]]) -> None:
+        """Before a rebalance takes partitions away: checkpoint, then drop their keys."""
+        self.checkpoint()
+        revoked = {partition for _, partition in partitions}
+        for key in [k for k, p in self._key_partition.items() if p in revoked]:
+            self.engine.drop_key(key)
+            del self._key_partition[key]
+            self._applied.pop(key, None)
+        self.summary.rebalances += 1
+
+    def on_partitions_assigned(self, partitions: Sequence[tuple[str, int]]) -> None:
+        """After a rebalance gives partitions: restore their keys before any record of theirs."""
+        if self.changelog is None:
+            return
+        numbers = sorted({partition for _, partition in partitions})
+        for partition, key, blob in self.changelog.load(numbers):
+            saved = msgspec.json.decode(blob)
+            self.engine.restore_key(key, saved["state"])
+            self._applied[key] = {tp: int(o) for tp, o in saved["applied"].items()}
+            self._key_partition[key] = partition
+            self.summary.keys_restored += 1
 
     def _flush(self, sink: Sink) -> None:
         while True:
@@ -186,8 +243,9 @@ class Runner:
                 return
             except BackpressureError as exc:
                 self.summary.backpressure_waits += 1
-                log.warning("sink %r pushes back (%s); retrying in %.3g s", sink, exc,
-                            exc.retry_after)
+                log.warning(
+                    "sink %r pushes back (%s); retrying in %.3g s", sink, exc, exc.retry_after
+                )
                 time.sleep(exc.retry_after)
 
     def close(self) -> None:

@@ -23,24 +23,64 @@ def imported_modules(package: str) -> dict[str, set[str]]:
     return found
 
 
-def offenders(package: str, allowed: callable, ) -> list[str]:  # type: ignore[valid-type]
-    return [f"{file}: {name}" for file, names in imported_modules(package).items()
-            for name in sorted(names) if not allowed(name)]
+def offenders(
+    package: str,
+    allowed: callable,
+) -> list[str]:  # type: ignore[valid-type]
+    return [
+        f"{file}: {name}"
+        for file, names in imported_modules(package).items()
+        for name in sorted(names)
+        if not allowed(name)
+    ]
 
 
 def test_detectors_import_neither_connectors_nor_pipeline() -> None:
-    assert offenders("detectors", lambda n: n.split(".")[0] not in {
-        "connectors", "pipeline", "dashboards", "kafka", "confluent_kafka", "influxdb_client",
-        "httpx", "requests", "socket", "urllib"}) == []
+    assert (
+        offenders(
+            "detectors",
+            lambda n: (
+                n.split(".")[0]
+                not in {
+                    "connectors",
+                    "pipeline",
+                    "dashboards",
+                    "kafka",
+                    "confluent_kafka",
+                    "influxdb_client",
+                    "httpx",
+                    "requests",
+                    "socket",
+                    "urllib",
+                }
+            ),
+        )
+        == []
+    )
 
 
 def test_connectors_know_no_statistics_and_take_only_models_from_pipeline() -> None:
-    assert offenders("connectors", lambda n: n.split(".")[0] != "detectors"
-                     and (n.split(".")[0] != "pipeline" or n == "pipeline.models")) == []
+    assert (
+        offenders(
+            "connectors",
+            lambda n: (
+                n.split(".")[0] != "detectors"
+                and (n.split(".")[0] != "pipeline" or n == "pipeline.models")
+            ),
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("package", ["dashboards"])
 def test_dashboards_depend_only_on_the_storage_schema(package: str) -> None:
-    assert offenders(package, lambda n: n.split(".")[0] not in {
-        "connectors", "detectors"} and (n.split(".")[0] != "pipeline" or n in {
-            "pipeline.models", "pipeline.schema"})) == []
+    assert (
+        offenders(
+            package,
+            lambda n: (
+                n.split(".")[0] not in {"connectors", "detectors"}
+                and (n.split(".")[0] != "pipeline" or n in {"pipeline.models", "pipeline.schema"})
+            ),
+        )
+        == []
+    )

@@ -49,16 +49,47 @@ def config(tmp_path: Path) -> Path:
 
 def test_simulate_then_replay_finds_the_injected_shift(tmp_path: Path, config: Path) -> None:
     line = tmp_path / "press.jsonl"
-    assert main(["simulate", "--config", str(config), "--minutes", "600", "--no-progress",
-                 "--fault", "shift:press/height_mm@300m+120m*4", "--out", str(line)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--config",
+                str(config),
+                "--minutes",
+                "600",
+                "--no-progress",
+                "--fault",
+                "shift:press/height_mm@300m+120m*4",
+                "--out",
+                str(line),
+            ]
+        )
+        == 0
+    )
     assert len(line.read_text().splitlines()) == 600
     truth = json.loads((tmp_path / "press.truth.json").read_text())
     assert [(t["kind"], t["start"], t["end"]) for t in truth] == [
-        ("shift", "2026-11-02T11:00:00+00:00", "2026-11-02T13:00:00+00:00")]
+        ("shift", "2026-11-02T11:00:00+00:00", "2026-11-02T13:00:00+00:00")
+    ]
 
     out = tmp_path / "out"
-    assert main(["replay", "--config", str(config), "--input", str(line), "--out", str(out),
-                 "--truth", str(tmp_path / "press.truth.json"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "replay",
+                "--config",
+                str(config),
+                "--input",
+                str(line),
+                "--out",
+                str(out),
+                "--truth",
+                str(tmp_path / "press.truth.json"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     alerts = [json.loads(a) for a in (out / "alerts.jsonl").read_text().splitlines()]
     firing = [a for a in alerts if a["status"] == "firing"]
     in_window = [a for a in firing if "2026-11-02T11:00" <= a["starts_at"] < "2026-11-02T13:00"]
@@ -69,28 +100,61 @@ def test_simulate_then_replay_finds_the_injected_shift(tmp_path: Path, config: P
 
 
 def test_replay_of_a_missing_file_fails_with_a_clear_message(
-        tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["replay", "--config", str(config), "--input", str(tmp_path / "nope.jsonl"),
-                 "--out", str(tmp_path / "o"), "--no-progress"])
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "replay",
+            "--config",
+            str(config),
+            "--input",
+            str(tmp_path / "nope.jsonl"),
+            "--out",
+            str(tmp_path / "o"),
+            "--no-progress",
+        ]
+    )
     assert code == 1
     assert "cannot open the input" in capsys.readouterr().err
 
 
-def test_bad_fault_spec_is_refused(tmp_path: Path, config: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["simulate", "--config", str(config), "--minutes", "5", "--no-progress",
-                 "--fault", "shift:press/nothing@1m+1m", "--out", str(tmp_path / "x.jsonl")])
+def test_bad_fault_spec_is_refused(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "simulate",
+            "--config",
+            str(config),
+            "--minutes",
+            "5",
+            "--no-progress",
+            "--fault",
+            "shift:press/nothing@1m+1m",
+            "--out",
+            str(tmp_path / "x.jsonl"),
+        ]
+    )
     assert code == 1
     assert "press/nothing" in capsys.readouterr().err
 
 
 def test_sigterm_checkpoints_and_a_second_run_resumes(tmp_path: Path, config: Path) -> None:
     state = tmp_path / "state"
-    command = [sys.executable, "-m", "pipeline.cli", "run", "--config", str(config),
-               "--state-dir", str(state)]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.cli",
+        "run",
+        "--config",
+        str(config),
+        "--state-dir",
+        str(state),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     while not (state / "checkpoint.json").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -106,8 +170,9 @@ def test_sigterm_checkpoints_and_a_second_run_resumes(tmp_path: Path, config: Pa
     # per record after phase I, at most.
     assert len(points) >= done - 30
 
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         current = json.loads((state / "checkpoint.json").read_text())

@@ -66,8 +66,16 @@ def test_unknown_key_and_missing_key_are_both_reported(tmp_path: Path) -> None:
 
 
 def test_spec_limits_must_be_ordered() -> None:
-    data = {"lines": [{"name": "L", "stations": [{"name": "s", "characteristics": [
-        {"name": "d", "lsl": 6.0, "usl": 5.0}]}]}]}
+    data = {
+        "lines": [
+            {
+                "name": "L",
+                "stations": [
+                    {"name": "s", "characteristics": [{"name": "d", "lsl": 6.0, "usl": 5.0}]}
+                ],
+            }
+        ]
+    }
     with pytest.raises(ConfigError) as caught:
         parse_config(data)
     assert caught.value.problems == [

@@ -18,23 +18,44 @@ from pipeline.models import Alert, ChartPoint, Measurement
 from pipeline.runner import Route, Runner
 
 T0 = datetime(2026, 11, 23, 6, tzinfo=UTC)
-CONFIG = parse_config({"lines": [{"name": "L3", "stations": [{"name": "weld-2",
-    "characteristics": [{"name": "d", "chart": "imr", "phase1": 20}]}]}]})
+CONFIG = parse_config(
+    {
+        "lines": [
+            {
+                "name": "L3",
+                "stations": [
+                    {
+                        "name": "weld-2",
+                        "characteristics": [{"name": "d", "chart": "imr", "phase1": 20}],
+                    }
+                ],
+            }
+        ]
+    }
+)
 
 
 def measurement(i: int, value: float) -> Measurement:
-    return Measurement(ts=T0 + timedelta(seconds=30 * i), line="L3", station="weld-2",
-                       characteristic="d", value=value)
+    return Measurement(
+        ts=T0 + timedelta(seconds=30 * i),
+        line="L3",
+        station="weld-2",
+        characteristic="d",
+        value=value,
+    )
 
 
 def values(n: int, shift_at: int | None = None) -> list[float]:
     # A deterministic in-control pattern (MR-bar 1.0) with an optional large shift.
-    return [10.0 + (0.5 if i % 2 else -0.5) + (8.0 if shift_at is not None and i >= shift_at
-                                                else 0.0) for i in range(n)]
+    return [
+        10.0 + (0.5 if i % 2 else -0.5) + (8.0 if shift_at is not None and i >= shift_at else 0.0)
+        for i in range(n)
+    ]
 
 
-def runner_for(source: IterableSource | FileSource, **kwargs: object) -> tuple[Runner, ListSink,
-                                                                               ListSink]:
+def runner_for(
+    source: IterableSource | FileSource, **kwargs: object
+) -> tuple[Runner, ListSink, ListSink]:
     sink, dead = ListSink(), ListSink()
     routes = [Route(sink, frozenset({"alerts", "points", "kpis"}))]
     return Runner(Engine(CONFIG), source, routes, dead, **kwargs), sink, dead  # type: ignore[arg-type]
@@ -43,24 +64,30 @@ def runner_for(source: IterableSource | FileSource, **kwargs: object) -> tuple[R
 def test_three_malformed_lines_among_ten_thousand(tmp_path: Path) -> None:
     encoder = msgspec.json.Encoder()
     lines = [encoder.encode(measurement(i, v)) for i, v in enumerate(values(10_000))]
-    bad = {1234: b'{"kind":"measurement","ts":"2026-11-23T08:00:00Z"',
-           5000: b"not json at all",
-           9999: lines[9999].replace(b'"value":', b'"value":"x",\"v\":')}
+    bad = {
+        1234: b'{"kind":"measurement","ts":"2026-11-23T08:00:00Z"',
+        5000: b"not json at all",
+        9999: lines[9999].replace(b'"value":', b'"value":"x","v":'),
+    }
     for number, payload in bad.items():
         lines.insert(number, payload)
     path = tmp_path / "line.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     dead_path = tmp_path / "dead.jsonl"
     sink = ListSink()
-    runner = Runner(Engine(CONFIG), FileSource(path), [Route(sink, frozenset({"points"}))],
-                    JsonlSink(dead_path))
+    runner = Runner(
+        Engine(CONFIG), FileSource(path), [Route(sink, frozenset({"points"}))], JsonlSink(dead_path)
+    )
     summary = runner.run()
     runner.close()
     assert summary.records_read == 10_003
     assert summary.records_processed == 10_000
     letters = [json.loads(line) for line in dead_path.read_text().splitlines()]
     assert [letter["origin"] for letter in letters] == [
-        "line.jsonl:1235", "line.jsonl:5001", "line.jsonl:10000"]
+        "line.jsonl:1235",
+        "line.jsonl:5001",
+        "line.jsonl:10000",
+    ]
     assert letters[0]["reason"] == "line.jsonl:1235: Input data was truncated"
     assert letters[1]["reason"].startswith("line.jsonl:5001: JSON is malformed")
     assert letters[2]["reason"] == "line.jsonl:10000: Expected `float`, got `str` - at `$.value`"
@@ -87,11 +114,19 @@ def test_checkpoint_flushes_every_sink_before_commit() -> None:
             order.append("commit")
             super().commit()
 
-    source = CommitRecordingSource([measurement(i, v) for i, v in enumerate(values(50))],
-                                   batch_size=10)
-    runner = Runner(Engine(CONFIG), source, [Route(Recording("a"), frozenset({"points"})),
-                                             Route(Recording("b"), frozenset({"alerts"}))],
-                    Recording("dlq"), checkpoint_every_records=20)
+    source = CommitRecordingSource(
+        [measurement(i, v) for i, v in enumerate(values(50))], batch_size=10
+    )
+    runner = Runner(
+        Engine(CONFIG),
+        source,
+        [
+            Route(Recording("a"), frozenset({"points"})),
+            Route(Recording("b"), frozenset({"alerts"})),
+        ],
+        Recording("dlq"),
+        checkpoint_every_records=20,
+    )
     runner.run()
     assert order[:4] == ["flush a", "flush b", "flush dlq", "commit"]
     assert order.count("commit") == runner.summary.checkpoints == 3
@@ -114,7 +149,8 @@ def test_shift_fires_one_alert_and_resume_gives_the_same_alerts(tmp_path: Path) 
     straight.run()
     alerts = [a for a in sink.items if isinstance(a, Alert)]
     assert [(a.rule, a.status, a.starts_at) for a in alerts] == [
-        ("nelson1", "firing", T0 + timedelta(seconds=30 * 100))]
+        ("nelson1", "firing", T0 + timedelta(seconds=30 * 100))
+    ]
 
     # The same stream in two runs, stopped after 120 records, resumed from the checkpoint.
     store = LocalStateStore(tmp_path / "state")
@@ -123,7 +159,8 @@ def test_shift_fires_one_alert_and_resume_gives_the_same_alerts(tmp_path: Path) 
     checkpoint = store.load()
     assert checkpoint is not None and checkpoint.source["records"] == 120
     second, second_sink, _ = runner_for(
-        IterableSource(records, start_after=checkpoint.source["records"]), state_store=store)
+        IterableSource(records, start_after=checkpoint.source["records"]), state_store=store
+    )
     second.restore(checkpoint)
     second.run()
     resumed = [a for a in first_sink.items + second_sink.items if isinstance(a, Alert)]
