@@ -152,6 +152,7 @@ class KafkaSource:
         self._consumer = kafka.KafkaConsumer(**settings)
         self._consumer.subscribe(list(topics), listener=self._listener(kafka))
         self._next: dict[tuple[str, int], int] = {}  # next offset to commit, per partition
+        self._assigned_pending: list[tuple[str, int]] = []
         self._last_record_at = time.monotonic()
         self._exhausted = False
 
@@ -159,22 +160,31 @@ class KafkaSource:
         source = self
 
         class Listener(kafka.ConsumerRebalanceListener):  # type: ignore[misc]
+            # kafka-python runs these on the consumer's IO thread, inside poll(), while the
+            # caller waits in poll(): nothing is processed concurrently. The consumer itself
+            # must not be called from here (no commit), but other clients may be.
             def on_partitions_revoked(self, revoked: Any) -> None:
                 partitions = sorted((tp.topic, tp.partition) for tp in revoked)
                 if partitions and source.on_revoke is not None:
                     source.on_revoke(partitions)
                 for partition in partitions:
                     source._next.pop(partition, None)
+                source._assigned_pending = [
+                    p for p in source._assigned_pending if p not in set(partitions)
+                ]
 
             def on_partitions_assigned(self, assigned: Any) -> None:
-                partitions = sorted((tp.topic, tp.partition) for tp in assigned)
-                if partitions and source.on_assign is not None:
-                    source.on_assign(partitions)
+                # Restored in poll(), on the caller's thread, before any record is returned.
+                source._assigned_pending.extend(sorted((tp.topic, tp.partition) for tp in assigned))
 
         return Listener()
 
     def poll(self, timeout: float) -> list[RawRecord]:
         fetched = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=self.batch_size)
+        if self._assigned_pending:
+            assigned, self._assigned_pending = self._assigned_pending, []
+            if self.on_assign is not None:
+                self.on_assign(assigned)
         batch: list[RawRecord] = []
         for tp, messages in fetched.items():
             for message in messages:
@@ -197,16 +207,38 @@ class KafkaSource:
             self._exhausted = True
         return batch
 
-    def commit(self) -> None:
-        """Commit the next offset of every partition polled so far (synchronously)."""
+    def commit(self, retry_for_s: float = 120.0) -> None:
+        """Commit the next offset of every partition polled so far (synchronously).
+
+        Retriable errors (a broker restarting, a coordinator moving) are retried for up to
+        ``retry_for_s``. A commit refused because the group rebalanced is logged and
+        dropped: the new owner of those partitions reprocesses from the last commit, which
+        at-least-once allows.
+        """
         if not self._next:
             return
         kafka = _kafka()
+        from kafka.errors import CommitFailedError, KafkaError
+
         offsets = {
             kafka.TopicPartition(topic, partition): kafka.OffsetAndMetadata(offset, "", -1)
             for (topic, partition), offset in self._next.items()
         }
-        self._consumer.commit(offsets=offsets)
+        deadline = time.monotonic() + retry_for_s
+        delay = 0.1
+        while True:
+            try:
+                self._consumer.commit(offsets=offsets)
+                return
+            except CommitFailedError as exc:
+                log.warning("commit refused after a rebalance; the new owner reprocesses: %s", exc)
+                return
+            except KafkaError as exc:
+                if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
+                    raise
+                log.warning("commit failed (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     @property
     def exhausted(self) -> bool:

@@ -215,13 +215,27 @@ class Runner:
         )
 
     def on_partitions_revoked(self, partitions: Sequence[tuple[str, int]]) -> None:
-        """Before a rebalance takes partitions away: checkpoint, then drop their keys."""
-        self.checkpoint()
+        """Before a rebalance takes partitions away: flush, save their keys, drop them.
+
+        The state is saved with the offsets it has applied, so the next owner skips the
+        records it already holds even though their offsets were not committed (the Kafka
+        consumer cannot commit from inside its rebalance callback).
+        """
+        for sink in [*(route.sink for route in self.routes), self.dead_letters]:
+            self._flush(sink)
         revoked = {partition for _, partition in partitions}
-        for key in [k for k, p in self._key_partition.items() if p in revoked]:
+        keys = sorted(k for k, p in self._key_partition.items() if p in revoked)
+        if self.changelog is not None:
+            self.changelog.save(
+                (self._key_partition[key], key, self._key_state(key))
+                for key in keys
+                if key in self._dirty
+            )
+        for key in keys:
             self.engine.drop_key(key)
             del self._key_partition[key]
             self._applied.pop(key, None)
+            self._dirty.discard(key)
         self.summary.rebalances += 1
 
     def on_partitions_assigned(self, partitions: Sequence[tuple[str, int]]) -> None:
@@ -249,6 +263,6 @@ class Runner:
                 time.sleep(exc.retry_after)
 
     def close(self) -> None:
+        self.source.close()  # first: a Kafka consumer's last revoke still flushes the sinks
         for sink in [*(route.sink for route in self.routes), self.dead_letters]:
             sink.close()
-        self.source.close()
