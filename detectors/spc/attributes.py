@@ -1,0 +1,261 @@
+"""Attribute charts p, np, c, u and Laney's p' and u', with per-point limits.
+
+Observations are mappings ``{"count": c, "size": n}``: for p and np, c nonconforming items
+out of n inspected (whole numbers, 0 <= c <= n, n >= 1); for c and u, c defects found on n
+units (n > 0, may be fractional, e.g. square metres; c ignores it). Lower limits are
+clipped at 0, upper limits of p at 1 and of np at n.
+
+=========  ===========  ===================================  =============================
+chart      plotted      center                               sigma of the point
+=========  ===========  ===================================  =============================
+p          c/n          p-bar = sum c / sum n                sqrt(p-bar(1-p-bar)/n)
+np         c            n p-bar                              sqrt(n p-bar (1-p-bar))
+c          c            c-bar = mean c                       sqrt(c-bar)
+u          c/n          u-bar = sum c / sum n                sqrt(u-bar/n)
+laney_p    c/n          p-bar                                sigma_p(n) * sigma_z
+laney_u    c/n          u-bar                                sigma_u(n) * sigma_z
+=========  ===========  ===================================  =============================
+
+Laney (2002): z_i = (x_i - center)/sigma_i over phase I and sigma_z = MR-bar(z)/d2(2),
+the moving ranges of consecutive kept z (an excluded subgroup drops both its MRs).
+sigma_z > 1 widens the limits for over-dispersed large-n data, < 1 narrows them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from detectors.base import DetectorInputError, Observation, finite
+from detectors.spc.chart import PhaseIChart, Stat
+from detectors.spc.constants import d2
+from detectors.spc.estimators import moving_ranges
+from detectors.spc.rules import RuleSet
+
+__all__ = ["CChart", "LaneyPChart", "LaneyUChart", "NPChart", "PChart", "UChart", "check_counts"]
+
+
+def check_counts(x: Observation, proportion: bool, need_size: bool = True) -> list[float]:
+    """``[count, size]`` validated; raises DetectorInputError naming what is wrong."""
+    if not isinstance(x, Mapping):
+        raise DetectorInputError(f"expected {{'count': c, 'size': n}}, got {x!r}")
+    if "count" not in x or (need_size and "size" not in x):
+        raise DetectorInputError(f"expected keys 'count' and 'size', got {sorted(x)!r}")
+    count = finite(x["count"], "count")
+    size = finite(x["size"], "size") if "size" in x else 1.0
+    if count < 0 or count != math.floor(count):
+        raise DetectorInputError(f"count must be a whole number >= 0, got {x['count']!r}")
+    if not size > 0:
+        raise DetectorInputError(f"size must be positive, got {x.get('size')!r}")
+    if proportion:
+        if size != math.floor(size):
+            raise DetectorInputError(f"size (items inspected) must be whole, got {x['size']!r}")
+        if count > size:
+            raise DetectorInputError(
+                f"nonconforming count {x['count']!r} exceeds the {x['size']!r} inspected")
+    return [count, size]
+
+
+class _AttributeChart(PhaseIChart):
+    chart_name: ClassVar[str] = ""
+    proportion: ClassVar[bool] = True  # binomial (p, np) rather than Poisson (c, u)
+    laney: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        phase1: int = 25,
+        k_sigma: float = 3.0,
+        center: float | None = None,
+        limits: Mapping[str, Sequence[float]] | None = None,
+        rules: RuleSet | None = None,
+        phase1_passes: int = 0,
+    ) -> None:
+        _validate(phase1, k_sigma, limits, self.charts)
+        self.phase1 = phase1
+        self.k_sigma = k_sigma
+        self.center = center
+        self.limits = limits
+        self.rules = rules
+        self.phase1_passes = phase1_passes
+        self._init_state()
+
+    def _check(self, x: Observation) -> list[float]:
+        return check_counts(x, self.proportion, self.chart_name != "c")
+
+    def _known(self) -> dict[str, Any] | None:
+        if self.limits is not None:
+            return {"given": [float(v) for v in self.limits[self.chart_name]]}
+        if self.center is not None and not self.laney:
+            return {"center": _check_center(float(self.center), self.proportion)}
+        return None
+
+    def _estimate(self, observations: Sequence[Any], keep: Sequence[bool]) -> dict[str, Any]:
+        if self.center is not None:
+            return {"center": _check_center(float(self.center), self.proportion)}
+        kept = [o for o, k in zip(observations, keep, strict=True) if k]
+        total = math.fsum(c for c, _ in kept)
+        if self.chart_name == "c":
+            center = total / len(kept)
+        else:
+            center = total / math.fsum(n for _, n in kept)
+        return {"center": _check_center(center, self.proportion)}
+
+    def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
+        count, size = obs
+        value = count if self.chart_name in ("np", "c") else count / size
+        given = params.get("given")
+        if given is not None:
+            center, lcl, ucl = given
+            return (Stat(self.chart_name, value, center, (ucl - lcl) / (2.0 * self.k_sigma),
+                         lcl, ucl),)
+        center, sigma = self._center_sigma(params, size)
+        k = self.k_sigma
+        upper = center + k * sigma
+        if self.chart_name in ("p", "laney_p"):
+            upper = min(upper, 1.0)
+        elif self.chart_name == "np":
+            upper = min(upper, size)
+        return (Stat(self.chart_name, value, center, sigma, max(0.0, center - k * sigma), upper),)
+
+    def _center_sigma(self, params: dict[str, Any], size: float) -> tuple[float, float]:
+        center = params["center"]
+        name = self.chart_name
+        if name == "p":
+            return center, math.sqrt(center * (1.0 - center) / size)
+        if name == "np":
+            return size * center, math.sqrt(size * center * (1.0 - center))
+        if name == "c":
+            return center, math.sqrt(center)
+        return center, math.sqrt(center / size)
+
+
+def _validate(phase1: int, k_sigma: float, limits: Mapping[str, Sequence[float]] | None,
+              charts: tuple[str, ...]) -> None:
+    if phase1 < 2:
+        raise ValueError(f"phase1 must be at least 2, got {phase1}")
+    if not k_sigma > 0:
+        raise ValueError(f"k_sigma must be positive, got {k_sigma}")
+    if limits is not None and set(limits) != set(charts):
+        raise ValueError(f"limits must give (center, lcl, ucl) for {charts}")
+
+
+def _check_center(center: float, proportion: bool) -> float:
+    if proportion and not 0.0 < center < 1.0:
+        raise DetectorInputError(
+            f"center proportion is {center!r}: limits need 0 < p-bar < 1 "
+            "(phase I had no nonconforming items, or only nonconforming ones)")
+    if not proportion and not center > 0.0:
+        raise DetectorInputError(f"center rate is {center!r}: phase I found no defects")
+    return center
+
+
+class PChart(_AttributeChart):
+    """Fraction nonconforming, ``{"count": nonconforming, "size": inspected}``.
+
+    >>> from datetime import datetime, timezone
+    >>> ts = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> chart = PChart(center=0.1)
+    >>> p = chart.update(ts, {"count": 5, "size": 100}).points[0]
+    >>> p.value, p.center, round(p.ucl, 4), p.lcl
+    (0.05, 0.1, 0.19, 0.01)
+    """
+
+    chart_name = "p"
+    charts: ClassVar[tuple[str, ...]] = ("p",)
+
+
+class NPChart(_AttributeChart):
+    """Number nonconforming, ``{"count": nonconforming, "size": inspected}``."""
+
+    chart_name = "np"
+    charts: ClassVar[tuple[str, ...]] = ("np",)
+
+
+class CChart(_AttributeChart):
+    """Defects per inspection unit of constant size, ``{"count": defects}`` (size ignored).
+
+    >>> from datetime import datetime, timezone
+    >>> ts = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> p = CChart(center=16.0).update(ts, {"count": 29}).points[0]
+    >>> p.center, p.lcl, p.ucl, p.rules
+    (16.0, 4.0, 28.0, ('nelson1',))
+    """
+
+    chart_name = "c"
+    charts: ClassVar[tuple[str, ...]] = ("c",)
+    proportion = False
+
+
+class UChart(_AttributeChart):
+    """Defects per unit, ``{"count": defects, "size": units}`` (units may be fractional)."""
+
+    chart_name = "u"
+    charts: ClassVar[tuple[str, ...]] = ("u",)
+    proportion = False
+
+
+class _LaneyChart(_AttributeChart):
+    laney = True
+
+    def __init__(
+        self,
+        phase1: int = 25,
+        k_sigma: float = 3.0,
+        center: float | None = None,
+        sigma_z: float | None = None,
+        limits: Mapping[str, Sequence[float]] | None = None,
+        rules: RuleSet | None = None,
+        phase1_passes: int = 0,
+    ) -> None:
+        if sigma_z is not None and not sigma_z > 0:
+            raise ValueError(f"sigma_z must be positive, got {sigma_z}")
+        self.sigma_z = sigma_z
+        super().__init__(phase1, k_sigma, center, limits, rules, phase1_passes)
+
+    def _known(self) -> dict[str, Any] | None:
+        if self.limits is None and self.center is not None and self.sigma_z is not None:
+            return {"center": _check_center(float(self.center), self.proportion),
+                    "sigma_z": float(self.sigma_z)}
+        return super()._known()
+
+    def _estimate(self, observations: Sequence[Any], keep: Sequence[bool]) -> dict[str, Any]:
+        center = super()._estimate(observations, keep)["center"]
+        if self.sigma_z is not None:
+            return {"center": center, "sigma_z": float(self.sigma_z)}
+        base = "p" if self.proportion else "u"
+        zs = []
+        for count, size in observations:
+            sigma = (math.sqrt(center * (1.0 - center) / size) if base == "p"
+                     else math.sqrt(center / size))
+            zs.append((count / size - center) / sigma)
+        mrs = moving_ranges(zs, keep)
+        if not mrs:
+            raise DetectorInputError("Laney's sigma_z needs at least 2 consecutive subgroups")
+        sigma_z = (math.fsum(mrs) / len(mrs)) / d2(2)
+        if not sigma_z > 0:
+            raise DetectorInputError("Laney's sigma_z is 0: all phase-I proportions are equal")
+        return {"center": center, "sigma_z": sigma_z}
+
+    def _center_sigma(self, params: dict[str, Any], size: float) -> tuple[float, float]:
+        center = params["center"]
+        if self.proportion:
+            sigma = math.sqrt(center * (1.0 - center) / size)
+        else:
+            sigma = math.sqrt(center / size)
+        return center, sigma * params["sigma_z"]
+
+
+class LaneyPChart(_LaneyChart):
+    """Laney p' chart for over-dispersed proportions (large subgroups)."""
+
+    chart_name = "laney_p"
+    charts: ClassVar[tuple[str, ...]] = ("laney_p",)
+
+
+class LaneyUChart(_LaneyChart):
+    """Laney u' chart for over-dispersed rates (large subgroups)."""
+
+    chart_name = "laney_u"
+    charts: ClassVar[tuple[str, ...]] = ("laney_u",)
+    proportion = False
