@@ -242,6 +242,7 @@ _CSV_COLUMNS = (
     "value",
     "subgroup",
     "part_id",
+    "product",
     "result",
     "defects",
     "defect_codes",

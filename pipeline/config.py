@@ -14,7 +14,7 @@ Every model forbids unknown keys, so a typo fails at start instead of being igno
 Traceback (most recent call last):
 ...
 pipeline.config.ConfigError: invalid configuration:
-  lines[0].stations[0].characteristics[0].chart: Input should be 'imr' (got 'imx')
+  lines[0].stations[0].characteristics[0].chart: Input should be 'imr', 'xbar-r', 'xbar-s', 'p', 'np', 'c', 'u', 'laney-p', 'laney-u', 'cusum', 'ewma' or 'zmr' (got 'imx')
 """
 
 from __future__ import annotations
@@ -53,8 +53,22 @@ __all__ = [
     "parse_config",
 ]
 
-ChartType = Literal["imr"]
+ChartType = Literal[
+    "imr", "xbar-r", "xbar-s", "p", "np", "c", "u", "laney-p", "laney-u", "cusum", "ewma", "zmr"
+]
+ParameterChartType = Literal["imr", "cusum", "ewma"]
+ATTRIBUTE_CHARTS = frozenset({"p", "np", "c", "u", "laney-p", "laney-u"})
+SUBGROUP_CHARTS = frozenset({"xbar-r", "xbar-s"})
+SIGMA_METHODS: dict[str, frozenset[str]] = {
+    "imr": frozenset({"mr", "median_mr", "overall"}),
+    "xbar-r": frozenset({"rbar", "sbar", "pooled", "overall"}),
+    "xbar-s": frozenset({"rbar", "sbar", "pooled", "overall"}),
+    "cusum": frozenset({"mr", "median_mr", "overall", "rbar", "sbar", "pooled"}),
+    "ewma": frozenset({"mr", "median_mr", "overall", "rbar", "sbar", "pooled"}),
+    "zmr": frozenset({"by_part", "pooled"}),
+}
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$")]
+RulePreset = Literal["nelson", "western_electric", "test1", "none"]
 
 
 class ConfigError(ValueError):
@@ -69,15 +83,75 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RulesConfig(_Strict):
+    """Which Nelson tests run (1-8), and their K where it differs from Minitab's default."""
+
+    tests: list[Annotated[int, Field(ge=1, le=8)]]
+    k: dict[Annotated[int, Field(ge=1, le=8)], PositiveFloat] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _whole_counts(self) -> RulesConfig:
+        for test, value in self.k.items():
+            if test != 1 and value != int(value):
+                raise ValueError(f"k of test {test} counts points: a whole number, got {value}")
+        return self
+
+
 class FrozenLimits(_Strict):
-    """Limits given instead of estimated: the chart starts in phase II."""
+    """Limits given instead of estimated: the chart starts in phase II.
+
+    ``center``/``sigma`` are the process mean and sigma for variables charts (the target
+    and sigma for CUSUM/EWMA); for attribute charts ``center`` is p-bar (p, np, Laney p')
+    or the mean count per unit (c, u, Laney u') and ``sigma`` is not used. Records older
+    than ``effective_from`` are not charted against them (see the README).
+    """
 
     center: float
-    sigma: PositiveFloat
+    sigma: PositiveFloat | None = None
     effective_from: AwareDatetime | None = None
 
 
-class CharacteristicConfig(_Strict):
+class CusumConfig(_Strict):
+    k: Annotated[float, Field(ge=0.0)] = 0.5
+    h: PositiveFloat = 5.0
+    headstart: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+class EwmaConfig(_Strict):
+    lam: Annotated[float, Field(gt=0.0, le=1.0, alias="lambda")] = 0.2
+    L: PositiveFloat = 3.0
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CapabilityConfig(_Strict):
+    """Rolling capability (Cp, Cpk, Pp, Ppk) over tumbling windows, emitted as KPIs."""
+
+    window: Annotated[int, Field(ge=3)] = 100
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+
+
+class _Charted(_Strict):
+    """What every charted stream shares: limits, rules, sigma estimation, chart options."""
+
+    phase1: Annotated[int, Field(ge=2)] = 25
+    phase1_passes: Annotated[int, Field(ge=0, le=10)] = 0
+    sigma: str | None = None
+    k_sigma: PositiveFloat = 3.0
+    rules: RulePreset | RulesConfig = "test1"
+    limits: FrozenLimits | None = None
+    cusum: CusumConfig = Field(default_factory=CusumConfig)
+    ewma: EwmaConfig = Field(default_factory=EwmaConfig)
+    unit: str = ""
+
+    def _check_sigma(self, chart: str) -> None:
+        methods = SIGMA_METHODS.get(chart, frozenset())
+        if self.sigma is not None and self.sigma not in methods:
+            expected = ", ".join(sorted(methods)) or "none (this chart has no sigma estimator)"
+            raise ValueError(f"sigma {self.sigma!r} does not fit chart {chart!r}: use {expected}")
+
+
+class CharacteristicConfig(_Charted):
     """One measured quality characteristic and how it is charted."""
 
     name: Identifier
@@ -86,9 +160,8 @@ class CharacteristicConfig(_Strict):
     lsl: float | None = None
     usl: float | None = None
     target: float | None = None
-    phase1: Annotated[int, Field(ge=2)] = 25
-    limits: FrozenLimits | None = None
-    unit: str = ""
+    capability: CapabilityConfig | None = None
+    parts: dict[str, FrozenLimits] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_specs(self) -> CharacteristicConfig:
@@ -99,24 +172,56 @@ class CharacteristicConfig(_Strict):
                 raise ValueError(f"target ({self.target}) is below lsl ({self.lsl})")
             if self.usl is not None and self.target > self.usl:
                 raise ValueError(f"target ({self.target}) is above usl ({self.usl})")
+        if self.chart in SUBGROUP_CHARTS and self.subgroup_size < 2:
+            raise ValueError(f"chart {self.chart!r} needs subgroup_size of at least 2")
+        if self.chart in ("imr", "zmr") and self.subgroup_size != 1:
+            raise ValueError(f"chart {self.chart!r} charts individual values: subgroup_size 1")
+        if self.capability is not None and self.lsl is None and self.usl is None:
+            raise ValueError("capability needs lsl or usl")
+        if self.parts and self.chart != "zmr":
+            raise ValueError("parts (per-part target and sigma) go with chart 'zmr'")
+        self._check_sigma(self.chart)
         return self
 
 
-class ParameterConfig(_Strict):
+class ParameterConfig(_Charted):
     """An equipment parameter and the chart that watches it."""
 
     equipment: Identifier
     name: Identifier
-    chart: ChartType = "imr"
+    chart: ParameterChartType = "imr"
     phase1: Annotated[int, Field(ge=2)] = 50
-    limits: FrozenLimits | None = None
-    unit: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> ParameterConfig:
+        self._check_sigma(self.chart)
+        return self
+
+
+class MultivariateConfig(_Strict):
+    """Hotelling T² over a vector of a station's equipment parameters, one vector per part."""
+
+    name: Identifier
+    parameters: list[Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")]] = Field(min_length=2)
+    phase1: Annotated[int, Field(ge=3)] = 50
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.0027
+    phase1_passes: Annotated[int, Field(ge=0, le=10)] = 0
+
+    @model_validator(mode="after")
+    def _enough_phase1(self) -> MultivariateConfig:
+        if self.phase1 < len(self.parameters) + 2:
+            raise ValueError(
+                f"phase1 must be at least parameters + 2 = "
+                f"{len(self.parameters) + 2}, got {self.phase1}"
+            )
+        return self
 
 
 class StationConfig(_Strict):
     name: Identifier
     characteristics: list[CharacteristicConfig] = Field(default_factory=list)
     parameters: list[ParameterConfig] = Field(default_factory=list)
+    multivariate: list[MultivariateConfig] = Field(default_factory=list)
     kpi_window_s: PositiveFloat = 3600.0
     kpi_every_s: PositiveFloat = 900.0
 
@@ -124,6 +229,12 @@ class StationConfig(_Strict):
     def _unique(self) -> StationConfig:
         _require_unique([c.name for c in self.characteristics], "characteristic")
         _require_unique([f"{p.equipment}/{p.name}" for p in self.parameters], "parameter")
+        _require_unique(
+            [c.name for c in self.characteristics] + [m.name for m in self.multivariate],
+            "characteristic or multivariate group",
+        )
+        for group in self.multivariate:
+            _require_unique(group.parameters, f"parameter in multivariate group {group.name!r}")
         return self
 
 

@@ -20,10 +20,17 @@ from typing import Any
 
 import msgspec
 
-from detectors.base import Detector, DetectorInputError, Evaluation, PlotPoint
-from detectors.spc import IndividualsChart
+from detectors.base import Detector, DetectorInputError, Evaluation, Observation, PlotPoint
 from pipeline.alerts import AlertManager, StreamIdentity
-from pipeline.config import CharacteristicConfig, Config, ParameterConfig, StationConfig
+from pipeline.config import (
+    ATTRIBUTE_CHARTS,
+    CharacteristicConfig,
+    Config,
+    MultivariateConfig,
+    ParameterConfig,
+    StationConfig,
+)
+from pipeline.factory import build_capability, build_detector, build_multivariate
 from pipeline.models import (
     Alert,
     Attribute,
@@ -36,18 +43,14 @@ from pipeline.models import (
     WireRecord,
 )
 
-__all__ = ["Engine", "RecordRejected", "StreamStats", "build_detector"]
+__all__ = ["Engine", "RecordRejected", "StreamStats"]
+
+#: Pending part vectors kept per multivariate group before the oldest incomplete is dropped.
+MAX_PENDING_VECTORS = 64
 
 
 class RecordRejected(ValueError):
     """A valid record the engine cannot use (late, or a detector refused its value)."""
-
-
-def build_detector(spec: CharacteristicConfig | ParameterConfig) -> Detector:
-    """The detector a characteristic's or parameter's config asks for."""
-    if spec.chart == "imr":
-        return IndividualsChart(phase1=spec.phase1)
-    raise ValueError(f"unknown chart {spec.chart!r}")  # config validation prevents this
 
 
 @dataclass(slots=True)
@@ -67,14 +70,33 @@ class StreamStats:
     ucl: float | None = None
 
 
+Spec = CharacteristicConfig | ParameterConfig | MultivariateConfig
+
+
 @dataclass(slots=True)
 class _Stream:
     identity: StreamIdentity
+    spec: Spec
     detector: Detector
-    subgroup_size: int
     stats: StreamStats
+    capability: Detector | None = None
     pending: list[float] = field(default_factory=list)
     pending_id: str | None = None
+    # Multivariate groups: values per part (part id, or timestamp without one), oldest first.
+    vectors: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def subgroup_size(self) -> int:
+        return self.spec.subgroup_size if isinstance(self.spec, CharacteristicConfig) else 1
+
+
+def _new_stream(identity: StreamIdentity, spec: Spec) -> _Stream:
+    if isinstance(spec, MultivariateConfig):
+        return _Stream(identity, spec, build_multivariate(spec), StreamStats(identity, "t2"))
+    capability = build_capability(spec) if isinstance(spec, CharacteristicConfig) else None
+    return _Stream(
+        identity, spec, build_detector(spec), StreamStats(identity, spec.chart), capability
+    )
 
 
 @dataclass(slots=True)
@@ -114,8 +136,10 @@ class Engine:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.alerts = AlertManager(config.alerting)
-        self._specs: dict[tuple[str, str, str], CharacteristicConfig | ParameterConfig] = {}
+        self._specs: dict[tuple[str, str, str], Spec] = {}
         self._stations: dict[tuple[str, str], StationConfig] = {}
+        # (line, station, equipment/name) -> the multivariate groups that parameter feeds
+        self._groups_of: dict[tuple[str, str, str], list[str]] = {}
         for line in config.lines:
             for station in line.stations:
                 self._stations[(line.name, station.name)] = station
@@ -124,6 +148,12 @@ class Engine:
                 for parameter in station.parameters:
                     key = (line.name, station.name, f"{parameter.equipment}/{parameter.name}")
                     self._specs[key] = parameter
+                for group in station.multivariate:
+                    self._specs[(line.name, station.name, group.name)] = group
+                    for member in group.parameters:
+                        self._groups_of.setdefault((line.name, station.name, member), []).append(
+                            group.name
+                        )
         self._streams: dict[tuple[str, str, str], _Stream] = {}
         self._kpi_windows: dict[tuple[str, str], _KpiWindow] = {}
         self._watermarks: dict[str, datetime] = {}
@@ -131,6 +161,8 @@ class Engine:
         self.records_by_kind: Counter[str] = Counter()
         self.unconfigured: Counter[str] = Counter()
         self.defect_codes: Counter[str] = Counter()
+        self.before_limits: Counter[str] = Counter()
+        self.incomplete_vectors: Counter[str] = Counter()
 
     # -- processing --------------------------------------------------------------------
 
@@ -139,15 +171,70 @@ class Engine:
         self._check_lateness(record)
         self.records_by_kind[type(record).__name__.lower()] += 1
         if isinstance(record, Measurement):
-            return self._chart(record, record.characteristic, record.value, record.subgroup)
+            return self._measurement(record)
         if isinstance(record, Parameter):
-            return self._chart(record, f"{record.equipment}/{record.name}", record.value, None)
+            name = f"{record.equipment}/{record.name}"
+            outputs = self._chart(record, name, record.value, None)
+            for group in self._groups_of.get((record.line, record.station, name), ()):
+                outputs += self._vector(record, group, name)
+            return outputs
         if isinstance(record, Inspection):
             return self._inspect(record)
         if isinstance(record, Attribute):
-            self.unconfigured[f"{record.stream_key}/{record.characteristic}"] += 1
-            return []
+            return self._attribute(record)
         raise TypeError(f"not a wire record: {record!r}")
+
+    def _measurement(self, record: Measurement) -> list[Output]:
+        stream = self._stream(record, record.characteristic)
+        if stream is None:
+            return []
+        chart = stream.stats.chart
+        if chart in ATTRIBUTE_CHARTS:
+            raise RecordRejected(
+                f"{record.characteristic} is charted as {chart!r}, which takes "
+                "attribute records (inspected, nonconforming), not measurements"
+            )
+        if chart == "zmr":
+            if record.product is None:
+                raise RecordRejected(
+                    f"{record.characteristic} is charted as 'zmr', which needs "
+                    "the `product` (part number) of each measurement"
+                )
+            x: Observation = {"value": record.value, "part": record.product}  # type: ignore[dict-item]
+            return self._observe(stream, record, x)
+        return self._chart(record, record.characteristic, record.value, record.subgroup)
+
+    def _attribute(self, record: Attribute) -> list[Output]:
+        stream = self._stream(record, record.characteristic)
+        if stream is None:
+            return []
+        chart = stream.stats.chart
+        if chart not in ATTRIBUTE_CHARTS:
+            raise RecordRejected(
+                f"{record.characteristic} is charted as {chart!r}, which takes "
+                "measurements, not attribute records"
+            )
+        return self._observe(
+            stream, record, {"count": record.nonconforming, "size": record.inspected}
+        )
+
+    def _vector(self, record: Parameter, group: str, name: str) -> list[Output]:
+        stream = self._stream(record, group)
+        if stream is None:  # pragma: no cover - groups are always configured
+            return []
+        part = record.part_id or record.ts.isoformat()
+        values = stream.vectors.setdefault(part, {})
+        values[name] = record.value
+        spec = stream.spec
+        assert isinstance(spec, MultivariateConfig)
+        if len(values) < len(spec.parameters):
+            while len(stream.vectors) > MAX_PENDING_VECTORS:
+                oldest = next(iter(stream.vectors))
+                del stream.vectors[oldest]
+                self.incomplete_vectors[f"{record.stream_key}/{group}"] += 1
+            return []
+        del stream.vectors[part]
+        return self._observe(stream, record, values)
 
     def _check_lateness(self, record: WireRecord) -> None:
         key = record.stream_key
@@ -169,12 +256,9 @@ class Engine:
             if spec is None:
                 self.unconfigured[f"{record.stream_key}/{name}"] += 1
                 return None
-            identity = StreamIdentity(record.line, record.station, name)
-            size = spec.subgroup_size if isinstance(spec, CharacteristicConfig) else 1
-            stream = _Stream(
-                identity, build_detector(spec), size, StreamStats(identity, spec.chart)
+            stream = self._streams[key] = _new_stream(
+                StreamIdentity(record.line, record.station, name), spec
             )
-            self._streams[key] = stream
         return stream
 
     def _chart(
@@ -183,32 +267,62 @@ class Engine:
         stream = self._stream(record, name)
         if stream is None:
             return []
-        stats = stream.stats
-        stats.observations += 1
-        if stats.first_ts is None:
-            stats.first_ts = record.ts
-        stats.last_ts = record.ts
-        if stream.subgroup_size == 1:
-            return self._evaluate(stream, record.ts, value)
         outputs: list[Output] = []
+        if stream.capability is not None:
+            outputs += self._capability(stream, record.ts, value)
+        if stream.subgroup_size == 1:
+            return outputs + self._observe(stream, record, value)
         if stream.pending and subgroup is not None and subgroup != stream.pending_id:
             # A new subgroup id closes the previous subgroup even if it is short.
-            outputs = self._evaluate(stream, record.ts, stream.pending)
+            outputs += self._observe(stream, record, stream.pending)
             stream.pending = []
         stream.pending.append(value)
         stream.pending_id = subgroup
         if len(stream.pending) >= stream.subgroup_size:
-            outputs += self._evaluate(stream, record.ts, stream.pending)
+            outputs += self._observe(stream, record, stream.pending)
             stream.pending = []
             stream.pending_id = None
         return outputs
 
-    def _evaluate(self, stream: _Stream, ts: datetime, x: float | list[float]) -> list[Output]:
+    def _observe(self, stream: _Stream, record: WireRecord, x: Observation) -> list[Output]:
+        stats = stream.stats
+        limits = getattr(stream.spec, "limits", None)
+        if limits is not None and limits.effective_from and record.ts < limits.effective_from:
+            self.before_limits[f"{record.stream_key}/{stream.identity.characteristic}"] += 1
+            return []
+        stats.observations += 1
+        if stats.first_ts is None:
+            stats.first_ts = record.ts
+        stats.last_ts = record.ts
         try:
-            evaluation = stream.detector.update(ts, x)
+            evaluation = stream.detector.update(record.ts, x)
         except DetectorInputError as exc:
             raise RecordRejected(f"{stream.identity.characteristic}: {exc}") from exc
         return self._outputs(stream, evaluation)
+
+    def _capability(self, stream: _Stream, ts: datetime, value: float) -> list[Output]:
+        assert stream.capability is not None
+        identity = stream.identity
+        try:
+            evaluation = stream.capability.update(ts, value)
+        except DetectorInputError as exc:
+            raise RecordRejected(f"{identity.characteristic}: {exc}") from exc
+        window = getattr(stream.capability, "window", 0)
+        return [
+            Kpi(
+                ts=point.ts,
+                line=identity.line,
+                station=identity.station,
+                kpi=point.chart,
+                value=point.value,
+                window_s=0.0,
+                characteristic=identity.characteristic,
+                window_n=window,
+                lower=point.lcl,
+                upper=point.ucl,
+            )
+            for point in evaluation.points
+        ]
 
     def _outputs(self, stream: _Stream, evaluation: Evaluation) -> list[Output]:
         identity = stream.identity
@@ -274,8 +388,12 @@ class Engine:
             "streams": {
                 name: {
                     "detector": msgspec.json.decode(stream.detector.snapshot()),
-                    "pending": stream.pending,
+                    "capability": None
+                    if stream.capability is None
+                    else msgspec.json.decode(stream.capability.snapshot()),
+                    "pending": list(stream.pending),
                     "pending_id": stream.pending_id,
+                    "vectors": {part: dict(values) for part, values in stream.vectors.items()},
                 }
                 for (at_line, at_station, name), stream in self._streams.items()
                 if (at_line, at_station) == (line, station)
@@ -298,13 +416,13 @@ class Engine:
             spec = self._specs.get((line, station, name))
             if spec is None:
                 continue
-            identity = StreamIdentity(line, station, name)
-            detector = build_detector(spec)
-            detector.restore(msgspec.json.encode(saved["detector"]))
-            size = spec.subgroup_size if isinstance(spec, CharacteristicConfig) else 1
-            stream = _Stream(identity, detector, size, StreamStats(identity, spec.chart))
+            stream = _new_stream(StreamIdentity(line, station, name), spec)
+            stream.detector.restore(msgspec.json.encode(saved["detector"]))
+            if stream.capability is not None and saved["capability"] is not None:
+                stream.capability.restore(msgspec.json.encode(saved["capability"]))
             stream.pending = [float(v) for v in saved["pending"]]
             stream.pending_id = saved["pending_id"]
+            stream.vectors = {part: dict(values) for part, values in saved["vectors"].items()}
             self._streams[(line, station, name)] = stream
         saved_window = state["kpi_window"]
         if saved_window is not None:

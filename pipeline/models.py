@@ -85,6 +85,7 @@ class Measurement(_Wire, frozen=True, kw_only=True, tag="measurement"):
     value: float
     subgroup: str | None = None
     part_id: str | None = None
+    product: str | None = None
 
     def __post_init__(self) -> None:
         _require_finite(self.value, "value")
@@ -185,7 +186,12 @@ class Alert(_Out, frozen=True, kw_only=True, tag="alert", tag_field="type"):
 
 
 class Kpi(_Out, frozen=True, kw_only=True, tag="kpi", tag_field="type"):
-    """A rolling key figure: fpy, defect_rate, rework_rate, cpk, ppk (``kpi``)."""
+    """A rolling key figure (``kpi``).
+
+    Station KPIs (fpy, defect_rate, dpu, rework_rate) cover ``window_s`` seconds of
+    inspections. Capability KPIs (cp, cpk, pp, ppk) name their ``characteristic``, cover
+    ``window_n`` values, and carry the confidence bounds ``lower``/``upper``.
+    """
 
     ts: AwareDatetime
     line: str
@@ -193,6 +199,10 @@ class Kpi(_Out, frozen=True, kw_only=True, tag="kpi", tag_field="type"):
     kpi: str
     value: float
     window_s: float
+    characteristic: str | None = None
+    window_n: int | None = None
+    lower: float | None = None
+    upper: float | None = None
 
 
 class DeadLetter(_Out, frozen=True, kw_only=True, tag="dead_letter", tag_field="type"):
