@@ -1,6 +1,6 @@
 """Turns detector signals into alerts with a stable fingerprint and a lifecycle.
 
-An alert's fingerprint is built from line, station, characteristic and rule, so the same
+An alert's fingerprint is built from line, station, characteristic, chart and rule, so the same
 condition on the same stream is one alert however often the rule fires. The lifecycle is
 ``firing`` → ``resolved``: the first signal fires it, further signals while it fires only
 count occurrences, and ``resolve_after_points`` consecutive points of that chart without
@@ -50,13 +50,16 @@ class StreamIdentity:
     characteristic: str
 
 
-def fingerprint_of(identity: StreamIdentity, rule: str) -> str:
-    """Stable 16-hex-digit id of one rule on one stream.
+def fingerprint_of(identity: StreamIdentity, chart: str, rule: str) -> str:
+    """Stable 16-hex-digit id of one rule on one chart of one stream.
 
-    >>> fingerprint_of(StreamIdentity("L3", "weld-2", "nugget_dia_mm"), "nelson1")
-    '2d9c24195f2a2b8a'
+    The chart is part of it: test 1 on the range chart and test 1 on the Xbar chart of
+    the same characteristic are different conditions and fire and resolve apart.
+
+    >>> fingerprint_of(StreamIdentity("L3", "weld-2", "nugget_dia_mm"), "xbar", "nelson1")
+    '775a13e1ee991d59'
     """
-    text = "\x1f".join((identity.line, identity.station, identity.characteristic, rule))
+    text = "\x1f".join((identity.line, identity.station, identity.characteristic, chart, rule))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -89,7 +92,7 @@ class AlertManager:
         emitted: list[Alert] = []
         signalled: set[str] = set()
         for signal in signals:
-            fingerprint = fingerprint_of(identity, signal.rule)
+            fingerprint = fingerprint_of(identity, signal.chart, signal.rule)
             signalled.add(fingerprint)
             current = self._firing.get(fingerprint)
             if current is None:
@@ -138,10 +141,10 @@ class AlertManager:
             chart=signal.chart,
             rule=signal.rule,
             severity=self.severity_of(signal.rule),
-            value=signal.value,
-            cl=signal.center,
-            ucl=signal.ucl,
-            lcl=signal.lcl,
+            value=float(signal.value),
+            cl=float(signal.center),
+            ucl=None if signal.ucl is None else float(signal.ucl),
+            lcl=None if signal.lcl is None else float(signal.lcl),
             message=f"{identity.characteristic} {signal.chart}: {signal.description}",
         )
 

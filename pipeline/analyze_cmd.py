@@ -25,9 +25,15 @@ from detectors.spc.analyze import CHART_TYPES, AnalysisInputError, AnalysisResul
 
 __all__ = ["CsvInputError", "add_parser", "read_observations", "run"]
 
-_NAMED = {"p": ("count", "size"), "np": ("count", "size"), "u": ("count", "size"),
-          "laney-p": ("count", "size"), "laney-u": ("count", "size"), "c": ("count",),
-          "zmr": ("part", "value")}
+_NAMED = {
+    "p": ("count", "size"),
+    "np": ("count", "size"),
+    "u": ("count", "size"),
+    "laney-p": ("count", "size"),
+    "laney-u": ("count", "size"),
+    "c": ("count",),
+    "zmr": ("part", "value"),
+}
 
 
 class CsvInputError(ValueError):
@@ -36,20 +42,35 @@ class CsvInputError(ValueError):
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the ``analyze`` subcommand."""
-    parser = subparsers.add_parser("analyze", help="SPC analysis of a CSV file",
-                                   description=__doc__.split("\n\n")[0])
+    parser = subparsers.add_parser(
+        "analyze", help="SPC analysis of a CSV file", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--chart", required=True, choices=CHART_TYPES)
     parser.add_argument("--input", required=True, type=Path, metavar="FILE.csv")
-    parser.add_argument("--phase1", type=int, metavar="N",
-                        help="leading observations that estimate the limits (default: all)")
-    parser.add_argument("--sigma", metavar="METHOD",
-                        help="mr, median_mr, rbar, sbar, pooled, overall (zmr: by_part, pooled)")
-    parser.add_argument("--rules", default=None,
-                        help="nelson, we, none, or tests like 1,2,5,6;2=8 (default: test 1)")
+    parser.add_argument(
+        "--phase1",
+        type=int,
+        metavar="N",
+        help="leading observations that estimate the limits (default: all)",
+    )
+    parser.add_argument(
+        "--sigma",
+        metavar="METHOD",
+        help="mr, median_mr, rbar, sbar, pooled, overall (zmr: by_part, pooled)",
+    )
+    parser.add_argument(
+        "--rules",
+        default=None,
+        help="nelson, we, none, or tests like 1,2,5,6;2=8 (default: test 1)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--k-sigma", type=float, default=3.0, help="limit width in sigmas")
-    parser.add_argument("--passes", type=int, default=0,
-                        help="drop phase-I points beyond the limits and re-estimate, N times")
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=0,
+        help="drop phase-I points beyond the limits and re-estimate, N times",
+    )
     parser.add_argument("--center", type=float, help="known center (with --known-sigma)")
     parser.add_argument("--known-sigma", type=float, help="known process sigma")
     parser.add_argument("--constants", choices=("table", "exact"), default="table")
@@ -131,12 +152,14 @@ def read_observations(path: Path, chart: str) -> tuple[list[Any], list[int], lis
             values = [_number(c, path, line, col) for col, c in enumerate(cells, start=1) if c]
             if chart == "imr":
                 if len(values) != 1:
-                    raise CsvInputError(f"{path}:{line}: --chart imr takes one value per row, "
-                                        f"got {len(values)}")
+                    raise CsvInputError(
+                        f"{path}:{line}: --chart imr takes one value per row, got {len(values)}"
+                    )
                 observations.append(values[0])
             else:
-                observations.append(values if len(values) != 1 or chart.startswith("xbar")
-                                    else values[0])
+                observations.append(
+                    values if len(values) != 1 or chart.startswith("xbar") else values[0]
+                )
         lines.append(line)
     if not observations:
         raise CsvInputError(f"{path}: no observations")
@@ -148,8 +171,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         data, lines, header = read_observations(args.input, args.chart)
         options: dict[str, Any] = {
-            "k_sigma": args.k_sigma, "passes": args.passes, "constants": args.constants,
-            "k": args.k, "h": args.h, "headstart": args.headstart, "lam": args.lam, "L": args.L,
+            "k_sigma": args.k_sigma,
+            "passes": args.passes,
+            "constants": args.constants,
+            "k": args.k,
+            "h": args.h,
+            "headstart": args.headstart,
+            "lam": args.lam,
+            "L": args.L,
             "steady_state": args.steady_state,
         }
         for name in ("center", "known_sigma", "lsl", "usl", "target", "alpha"):
@@ -157,8 +186,9 @@ def run(args: argparse.Namespace) -> int:
                 options[name] = getattr(args, name)
         if args.chart == "t2":
             options["names"] = header
-        result = analyze(args.chart, data, phase1=args.phase1, sigma=args.sigma,
-                         rules=args.rules, **options)
+        result = analyze(
+            args.chart, data, phase1=args.phase1, sigma=args.sigma, rules=args.rules, **options
+        )
     except CsvInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -192,8 +222,9 @@ def _print_table(result: AnalysisResult) -> None:
             table.add_row(name, _fmt(index.value), _fmt(index.lower), _fmt(index.upper))
         console.print(table)
         return
-    params = ", ".join(f"{k} = {_fmt(v) if isinstance(v, float) else v}"
-                       for k, v in result.params.items())
+    params = ", ".join(
+        f"{k} = {_fmt(v) if isinstance(v, float) else v}" for k, v in result.params.items()
+    )
     console.print(f"{result.chart}: {result.n} observations, phase I = {result.phase1}; {params}")
     if result.excluded:
         console.print(f"excluded from phase I: {result.excluded}")
@@ -205,8 +236,15 @@ def _print_table(result: AnalysisResult) -> None:
         table = Table(title=name)
         for column in ("index", "value", "center", "lcl", "ucl", "rules"):
             table.add_column(column)
-        for i, value, center, lcl, ucl in zip(series.index, series.value, series.center,
-                                              series.lcl, series.ucl, strict=True):
-            table.add_row(str(i), _fmt(value), _fmt(center), _fmt(lcl), _fmt(ucl),
-                          " ".join(flagged.get(i, [])))
+        for i, value, center, lcl, ucl in zip(
+            series.index, series.value, series.center, series.lcl, series.ucl, strict=True
+        ):
+            table.add_row(
+                str(i),
+                _fmt(value),
+                _fmt(center),
+                _fmt(lcl),
+                _fmt(ucl),
+                " ".join(flagged.get(i, [])),
+            )
         console.print(table)

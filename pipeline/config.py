@@ -56,7 +56,7 @@ __all__ = [
 ChartType = Literal[
     "imr", "xbar-r", "xbar-s", "p", "np", "c", "u", "laney-p", "laney-u", "cusum", "ewma", "zmr"
 ]
-ParameterChartType = Literal["imr", "cusum", "ewma"]
+ParameterChartType = Literal["imr", "xbar-r", "xbar-s", "cusum", "ewma"]
 ATTRIBUTE_CHARTS = frozenset({"p", "np", "c", "u", "laney-p", "laney-u"})
 SUBGROUP_CHARTS = frozenset({"xbar-r", "xbar-s"})
 SIGMA_METHODS: dict[str, frozenset[str]] = {
@@ -134,17 +134,23 @@ class CapabilityConfig(_Strict):
 class _Charted(_Strict):
     """What every charted stream shares: limits, rules, sigma estimation, chart options."""
 
+    subgroup_size: PositiveInt = 1
     phase1: Annotated[int, Field(ge=2)] = 25
     phase1_passes: Annotated[int, Field(ge=0, le=10)] = 0
     sigma: str | None = None
     k_sigma: PositiveFloat = 3.0
     rules: RulePreset | RulesConfig = "test1"
+    dispersion_rules: RulePreset | RulesConfig = "test1"
     limits: FrozenLimits | None = None
     cusum: CusumConfig = Field(default_factory=CusumConfig)
     ewma: EwmaConfig = Field(default_factory=EwmaConfig)
     unit: str = ""
 
-    def _check_sigma(self, chart: str) -> None:
+    def _check_chart(self, chart: str) -> None:
+        if chart in SUBGROUP_CHARTS and self.subgroup_size < 2:
+            raise ValueError(f"chart {chart!r} needs subgroup_size of at least 2")
+        if chart in ("imr", "zmr") and self.subgroup_size != 1:
+            raise ValueError(f"chart {chart!r} charts individual values: subgroup_size 1")
         methods = SIGMA_METHODS.get(chart, frozenset())
         if self.sigma is not None and self.sigma not in methods:
             expected = ", ".join(sorted(methods)) or "none (this chart has no sigma estimator)"
@@ -156,7 +162,6 @@ class CharacteristicConfig(_Charted):
 
     name: Identifier
     chart: ChartType = "imr"
-    subgroup_size: PositiveInt = 1
     lsl: float | None = None
     usl: float | None = None
     target: float | None = None
@@ -172,15 +177,11 @@ class CharacteristicConfig(_Charted):
                 raise ValueError(f"target ({self.target}) is below lsl ({self.lsl})")
             if self.usl is not None and self.target > self.usl:
                 raise ValueError(f"target ({self.target}) is above usl ({self.usl})")
-        if self.chart in SUBGROUP_CHARTS and self.subgroup_size < 2:
-            raise ValueError(f"chart {self.chart!r} needs subgroup_size of at least 2")
-        if self.chart in ("imr", "zmr") and self.subgroup_size != 1:
-            raise ValueError(f"chart {self.chart!r} charts individual values: subgroup_size 1")
         if self.capability is not None and self.lsl is None and self.usl is None:
             raise ValueError("capability needs lsl or usl")
         if self.parts and self.chart != "zmr":
             raise ValueError("parts (per-part target and sigma) go with chart 'zmr'")
-        self._check_sigma(self.chart)
+        self._check_chart(self.chart)
         return self
 
 
@@ -194,7 +195,7 @@ class ParameterConfig(_Charted):
 
     @model_validator(mode="after")
     def _check(self) -> ParameterConfig:
-        self._check_sigma(self.chart)
+        self._check_chart(self.chart)
         return self
 
 

@@ -68,6 +68,7 @@ class StreamStats:
     center: float | None = None
     lcl: float | None = None
     ucl: float | None = None
+    main_chart: str = ""  # the location chart (first plotted): its limits are the ones shown
 
 
 Spec = CharacteristicConfig | ParameterConfig | MultivariateConfig
@@ -87,7 +88,7 @@ class _Stream:
 
     @property
     def subgroup_size(self) -> int:
-        return self.spec.subgroup_size if isinstance(self.spec, CharacteristicConfig) else 1
+        return 1 if isinstance(self.spec, MultivariateConfig) else self.spec.subgroup_size
 
 
 def _new_stream(identity: StreamIdentity, spec: Spec) -> _Stream:
@@ -314,12 +315,12 @@ class Engine:
                 line=identity.line,
                 station=identity.station,
                 kpi=point.chart,
-                value=point.value,
+                value=float(point.value),
                 window_s=0.0,
                 characteristic=identity.characteristic,
                 window_n=window,
-                lower=point.lcl,
-                upper=point.ucl,
+                lower=_float(point.lcl),
+                upper=_float(point.ucl),
             )
             for point in evaluation.points
         ]
@@ -330,7 +331,9 @@ class Engine:
         outputs: list[Output] = []
         for point in evaluation.points:
             stats.points += 1
-            if point.center is not None:
+            if not stats.main_chart:
+                stats.main_chart = point.chart
+            if point.center is not None and point.chart == stats.main_chart:
                 stats.center, stats.lcl, stats.ucl = point.center, point.lcl, point.ucl
             outputs.append(_chart_point(identity, point))
         for signal in evaluation.signals:
@@ -464,11 +467,16 @@ def _chart_point(identity: StreamIdentity, point: PlotPoint) -> ChartPoint:
         station=identity.station,
         characteristic=identity.characteristic,
         chart=point.chart,
-        value=point.value,
-        cl=point.center,
-        ucl=point.ucl,
-        lcl=point.lcl,
+        value=float(point.value),
+        cl=_float(point.center),
+        ucl=_float(point.ucl),
+        lcl=_float(point.lcl),
         zone=point.zone,
         limits_version=point.limits_version,
         violations=list(point.rules),
     )
+
+
+def _float(value: float | None) -> float | None:
+    """A plain float: detectors may hand numpy scalars, which the encoders refuse."""
+    return None if value is None else float(value)

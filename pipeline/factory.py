@@ -3,7 +3,7 @@
 >>> from pipeline.config import CharacteristicConfig
 >>> build_detector(CharacteristicConfig(name="d", chart="xbar-r", subgroup_size=5,
 ...                                     rules="western_electric"))
-XbarRChart(phase1=25, k_sigma=3.0, sigma_method=None, center=None, sigma=None, limits=None, rules=RuleSet(tests=(1, 2, 5, 6), k={2: 8}), dispersion_rules=None, phase1_passes=0, constants='table')
+XbarRChart(phase1=25, k_sigma=3.0, sigma_method=None, center=None, sigma=None, limits=None, rules=RuleSet(tests=(1, 2, 5, 6), k={2: 8}), dispersion_rules=RuleSet(tests=(1,)), phase1_passes=0, constants='table')
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def rule_set(rules: RulePreset | RulesConfig) -> RuleSet:
 def build_detector(spec: CharacteristicConfig | ParameterConfig) -> Detector:
     """The chart a characteristic's or parameter's config asks for."""
     rules = rule_set(spec.rules)
+    dispersion = rule_set(spec.dispersion_rules)
     limits = spec.limits
     center = limits.center if limits else None
     sigma = limits.sigma if limits else None
@@ -81,6 +82,7 @@ def build_detector(spec: CharacteristicConfig | ParameterConfig) -> Detector:
             center=center,
             sigma=sigma if center is not None else None,
             rules=rules,
+            dispersion_rules=dispersion,
             phase1_passes=spec.phase1_passes,
         )
     if chart in ("xbar-r", "xbar-s"):
@@ -92,6 +94,7 @@ def build_detector(spec: CharacteristicConfig | ParameterConfig) -> Detector:
             center=center,
             sigma=sigma if center is not None else None,
             rules=rules,
+            dispersion_rules=dispersion,
             phase1_passes=spec.phase1_passes,
         )
     if chart == "cusum":
@@ -121,6 +124,7 @@ def build_detector(spec: CharacteristicConfig | ParameterConfig) -> Detector:
             sigma_method=spec.sigma or "by_part",
             k_sigma=spec.k_sigma,
             rules=rules,
+            dispersion_rules=dispersion,
             phase1_passes=spec.phase1_passes,
         )
     if chart in _ATTRIBUTE_TYPES:

@@ -152,22 +152,31 @@ def render_report(
     out += [
         "## Sequence of events",
         "",
-        "The first alert of each stream, in time order. A cause usually signals before its effect.",
+        "Alerts less than an hour apart form an episode. Episodes that span several "
+        "streams are listed with each stream's first alert in time order: a cause usually "
+        "signals before its effect (a tip temperature drift before porosity, say).",
         "",
     ]
-    first_by_stream: dict[tuple[str, str, str], Alert] = {}
-    for alert in sorted(fired, key=lambda a: a.starts_at):
-        first_by_stream.setdefault((alert.line, alert.station, alert.characteristic), alert)
-    if first_by_stream:
+    episodes = _episodes(fired, gap_s=3600.0)
+    shared = [e for e in episodes if len({(a.station, a.characteristic) for a in e}) > 1]
+    if shared:
         out += [
-            "| first alert (UTC) | line/station | stream | rule | message |",
-            "|---|---|---|---|---|",
+            "| episode | first alert (UTC) | line/station | stream | chart | rule |",
+            "|---:|---|---|---|---|---|",
         ]
-        for alert in first_by_stream.values():
-            out.append(
-                f"| {_ts(alert.starts_at)} | {alert.line}/{alert.station} | "
-                f"{alert.characteristic} | {alert.rule} | {alert.message} |"
-            )
+        for number, episode in enumerate(shared, start=1):
+            seen: set[tuple[str, str, str]] = set()
+            for alert in episode:
+                key = (alert.line, alert.station, alert.characteristic)
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(
+                    f"| {number} | {_ts(alert.starts_at)} | {alert.line}/{alert.station} "
+                    f"| {alert.characteristic} | {alert.chart} | {alert.rule} |"
+                )
+    elif fired:
+        out.append("No episode involved more than one stream.")
     else:
         out.append("No alerts: every charted stream stayed in control.")
     out.append("")
@@ -187,12 +196,21 @@ def render_report(
                 f"{first_alert.rule + ' ' + _ts(first_alert.starts_at) if first_alert else '–'} | "
                 f"{'–' if d.delay_s is None else f'{d.delay_s / 60:.1f} min'} |"
             )
+        explained = {id(a) for d in detection_table(faults, summary.alerts) for a in d.alerts}
+        others = [a for a in fired if id(a) not in explained]
+        detected = sum(1 for d in detection_table(faults, summary.alerts) if d.first_alert)
+        out += [
+            "",
+            f"{detected} of {len(faults)} known faults detected. {len(others)} of "
+            f"{len(fired)} alerts fired outside the known fault windows (false alarms, or "
+            "causes the ground truth does not list).",
+        ]
         out.append("")
 
     out += [
         "## Charted streams",
         "",
-        "| line/station | stream | chart | observations | points | CL | LCL | UCL | signals | first signal |",
+        "| line/station | stream | chart | observations | points | CL | LCL | UCL (location chart) | signals | first signal |",
         "|---|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for s in sorted(
@@ -274,6 +292,17 @@ def render_report(
         out += [f"- `{name}`: {count} record(s)" for name, count in sorted(unconfigured.items())]
         out.append("")
     return "\n".join(out)
+
+
+def _episodes(alerts: Sequence[Alert], gap_s: float) -> list[list[Alert]]:
+    """Firing alerts in time order, split wherever the gap exceeds ``gap_s``."""
+    episodes: list[list[Alert]] = []
+    for alert in sorted(alerts, key=lambda a: a.starts_at):
+        if episodes and (alert.starts_at - episodes[-1][-1].starts_at).total_seconds() <= gap_s:
+            episodes[-1].append(alert)
+        else:
+            episodes.append([alert])
+    return episodes
 
 
 def write_report(path: str | Path, text: str) -> Path:

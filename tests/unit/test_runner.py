@@ -148,8 +148,11 @@ def test_shift_fires_one_alert_and_resume_gives_the_same_alerts(tmp_path: Path) 
     straight, sink, _ = runner_for(IterableSource(records))
     straight.run()
     alerts = [a for a in sink.items if isinstance(a, Alert)]
-    assert [(a.rule, a.status, a.starts_at) for a in alerts] == [
-        ("nelson1", "firing", T0 + timedelta(seconds=30 * 100))
+    assert [(a.chart, a.rule, a.status, a.starts_at) for a in alerts] == [
+        ("individuals", "nelson1", "firing", T0 + timedelta(seconds=30 * 100)),
+        ("moving_range", "nelson1", "firing", T0 + timedelta(seconds=30 * 100)),
+        # The moving range spikes once at the step, then calms down: 10 clean points.
+        ("moving_range", "nelson1", "resolved", T0 + timedelta(seconds=30 * 100)),
     ]
 
     # The same stream in two runs, stopped after 120 records, resumed from the checkpoint.
