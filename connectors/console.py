@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Literal
 
 from rich.console import Console
@@ -13,38 +14,40 @@ __all__ = ["ConsoleSink", "alerts_table"]
 
 
 def alerts_table(alerts: list[Alert], title: str = "Alerts") -> Table:
-    """A readable table of alerts, oldest first."""
+    """One row per alert, oldest first, with when it resolved (if it did)."""
+    resolved = {a.alert_id: a for a in alerts if a.status == "resolved"}
     table = Table(title=title, show_lines=False)
     for column in (
-        "time (UTC)",
-        "status",
-        "severity",
-        "line/station",
-        "characteristic",
+        "started (UTC)",
+        "resolved",
+        "sev",
+        "station",
+        "stream",
         "chart",
         "rule",
         "value",
         "limits",
-        "message",
     ):
-        table.add_column(column, overflow="fold")
-    for alert in sorted(alerts, key=lambda a: (a.ts, a.fingerprint)):
+        table.add_column(column, overflow="fold", no_wrap=column != "stream")
+    for alert in sorted(
+        (a for a in alerts if a.status == "firing"), key=lambda a: (a.starts_at, a.fingerprint)
+    ):
+        end = resolved.get(alert.alert_id)
         limits = (
             ""
             if alert.lcl is None and alert.ucl is None
-            else (f"[{_fmt(alert.lcl)}, {_fmt(alert.ucl)}]")
+            else f"[{_fmt(alert.lcl)}, {_fmt(alert.ucl)}]"
         )
         table.add_row(
-            alert.ts.strftime("%Y-%m-%d %H:%M:%S"),
-            alert.status,
-            alert.severity,
+            alert.starts_at.strftime("%m-%d %H:%M:%S"),
+            end.ts.strftime("%m-%d %H:%M") if end else "firing",
+            alert.severity[:4],
             f"{alert.line}/{alert.station}",
             alert.characteristic,
             alert.chart,
             alert.rule,
             _fmt(alert.value),
             limits,
-            alert.message,
         )
     return table
 
@@ -60,7 +63,8 @@ class ConsoleSink:
         self, mode: Literal["live", "table"] = "live", console: Console | None = None
     ) -> None:
         self.mode = mode
-        self.console = console or Console(stderr=False)
+        # Piped output has no width; wide enough for the table rather than 80 columns.
+        self.console = console or Console(width=None if sys.stdout.isatty() else 150)
         self._pending: list[Alert] = []
         self._all: list[Alert] = []
 
@@ -82,4 +86,5 @@ class ConsoleSink:
     def close(self) -> None:
         self.flush()
         if self.mode == "table":
-            self.console.print(alerts_table(self._all, title=f"Alerts ({len(self._all)})"))
+            fired = sum(1 for a in self._all if a.status == "firing")
+            self.console.print(alerts_table(self._all, title=f"Alerts ({fired} fired)"))
