@@ -1,5 +1,12 @@
 """Pure detectors: numbers in, plotted points and signals out. No I/O."""
 
-from detectors.base import Detector, DetectorInputError, Evaluation, PlotPoint, Signal, SnapshotError
+from detectors.base import (
+    Detector,
+    DetectorInputError,
+    Evaluation,
+    PlotPoint,
+    Signal,
+    SnapshotError,
+)
 
 __all__ = ["Detector", "DetectorInputError", "Evaluation", "PlotPoint", "Signal", "SnapshotError"]

@@ -44,29 +44,60 @@ PARTITIONS = 3
 
 
 def line_simulation(line: str, seed: int) -> SimulationConfig:
-    return SimulationConfig.model_validate({
-        "line": line, "cycle_s": 30, "seed": seed, "start": "2026-11-02T06:00:00Z",
-        "stations": [
-            {"name": "weld",
-             "characteristics": [{"name": "nugget_dia_mm", "mean": 5.4, "sigma": 0.08}],
-             "parameters": [{"equipment": "welder", "name": "tip_temp_c", "mean": 410.0,
-                             "sigma": 3.0}]},
-            {"name": "final", "inspects": True, "lot_size": 100,
-             "defects": [{"code": "porosity", "base_rate": 0.01,
-                          "driver": "weld/welder/tip_temp_c", "sensitivity": 1.5,
-                          "lag_s": 300}]},
-        ],
-        "faults": ["shift:weld/nugget_dia_mm@10h+2h*3", "trend:weld/welder/tip_temp_c@25h+2h*5"],
-    })
+    return SimulationConfig.model_validate(
+        {
+            "line": line,
+            "cycle_s": 30,
+            "seed": seed,
+            "start": "2026-11-02T06:00:00Z",
+            "stations": [
+                {
+                    "name": "weld",
+                    "characteristics": [{"name": "nugget_dia_mm", "mean": 5.4, "sigma": 0.08}],
+                    "parameters": [
+                        {"equipment": "welder", "name": "tip_temp_c", "mean": 410.0, "sigma": 3.0}
+                    ],
+                },
+                {
+                    "name": "final",
+                    "inspects": True,
+                    "lot_size": 100,
+                    "defects": [
+                        {
+                            "code": "porosity",
+                            "base_rate": 0.01,
+                            "driver": "weld/welder/tip_temp_c",
+                            "sensitivity": 1.5,
+                            "lag_s": 300,
+                        }
+                    ],
+                },
+            ],
+            "faults": [
+                "shift:weld/nugget_dia_mm@10h+2h*3",
+                "trend:weld/welder/tip_temp_c@25h+2h*5",
+            ],
+        }
+    )
 
 
 def lines_config() -> list[dict[str, Any]]:
-    return [{"name": line, "stations": [
-        {"name": "weld",
-         "characteristics": [{"name": "nugget_dia_mm", "chart": "imr", "phase1": 50}],
-         "parameters": [{"equipment": "welder", "name": "tip_temp_c", "chart": "imr",
-                         "phase1": 50}]},
-        {"name": "final", "kpi_every_s": 900}]} for line in LINES]
+    return [
+        {
+            "name": line,
+            "stations": [
+                {
+                    "name": "weld",
+                    "characteristics": [{"name": "nugget_dia_mm", "chart": "imr", "phase1": 50}],
+                    "parameters": [
+                        {"equipment": "welder", "name": "tip_temp_c", "chart": "imr", "phase1": 50}
+                    ],
+                },
+                {"name": "final", "kpi_every_s": 900},
+            ],
+        }
+        for line in LINES
+    ]
 
 
 def all_records() -> list[WireRecord]:
@@ -105,8 +136,9 @@ class Stream:
 def expected_alerts(records: list[WireRecord]) -> set[tuple[str, str, str]]:
     config = parse_config({"lines": lines_config()})
     sink = ListSink()
-    runner = Runner(Engine(config), IterableSource(records), [Route(sink, frozenset({"alerts"}))],
-                    ListSink())
+    runner = Runner(
+        Engine(config), IterableSource(records), [Route(sink, frozenset({"alerts"}))], ListSink()
+    )
     runner.run()
     return {identity(msgspec.to_builtins(a)) for a in sink.items if isinstance(a, Alert)}
 
@@ -121,8 +153,9 @@ def stream(kafka_broker: KafkaBroker) -> Stream:
     ensure_topics(kafka_broker.bootstrap, {topic: PARTITIONS})
     records = all_records()
     assert len(records) == GOOD
-    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all",
-                             linger_ms=5, batch_size=512 * 1024)
+    producer = KafkaProducer(
+        bootstrap_servers=kafka_broker.bootstrap, acks="all", linger_ms=5, batch_size=512 * 1024
+    )
     encoder = msgspec.json.Encoder()
     bad: Counter[bytes] = Counter()
     spacing = GOOD // BAD
@@ -143,15 +176,32 @@ def stream(kafka_broker: KafkaBroker) -> Stream:
 def write_config(folder: Path, stream: Stream, group: str, idle_exit_s: float = 20.0) -> Path:
     config = {
         "lines": lines_config(),
-        "source": {"type": "kafka", "bootstrap": stream.bootstrap, "topics": [stream.topic],
-                   "group_id": group, "batch_size": 2000, "idle_exit_s": idle_exit_s},
-        "sinks": [{"type": "kafka", "bootstrap": stream.bootstrap,
-                   "alerts_topic": f"{group}-alerts", "outputs": ["alerts"]}],
-        "dead_letters": {"type": "kafka", "bootstrap": stream.bootstrap,
-                         "topic": f"{group}-dlq"},
-        "checkpoint": {"every_records": 5000, "every_seconds": 1.0,
-                       "changelog": {"type": "kafka", "bootstrap": stream.bootstrap,
-                                     "topic": f"{group}-state"}},
+        "source": {
+            "type": "kafka",
+            "bootstrap": stream.bootstrap,
+            "topics": [stream.topic],
+            "group_id": group,
+            "batch_size": 2000,
+            "idle_exit_s": idle_exit_s,
+        },
+        "sinks": [
+            {
+                "type": "kafka",
+                "bootstrap": stream.bootstrap,
+                "alerts_topic": f"{group}-alerts",
+                "outputs": ["alerts"],
+            }
+        ],
+        "dead_letters": {"type": "kafka", "bootstrap": stream.bootstrap, "topic": f"{group}-dlq"},
+        "checkpoint": {
+            "every_records": 5000,
+            "every_seconds": 1.0,
+            "changelog": {
+                "type": "kafka",
+                "bootstrap": stream.bootstrap,
+                "topic": f"{group}-state",
+            },
+        },
     }
     path = folder / f"{group}.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -161,9 +211,13 @@ def write_config(folder: Path, stream: Stream, group: str, idle_exit_s: float = 
 def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--config",
-                                 str(config)], cwd=config.parent, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "run", "--config", str(config)],
+            cwd=config.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_all(workers: list[subprocess.Popen[bytes]], logs: list[Path], timeout: float) -> None:
@@ -206,12 +260,15 @@ def committed(bootstrap: str, group: str) -> int:
 
 
 def published_alerts(stream: Stream, group: str) -> list[tuple[str, str, str]]:
-    return [identity(msgspec.json.decode(m.value))
-            for m in read_topic(stream.bootstrap, f"{group}-alerts")]
+    return [
+        identity(msgspec.json.decode(m.value))
+        for m in read_topic(stream.bootstrap, f"{group}-alerts")
+    ]
 
 
 def test_one_worker_alerts_and_exactly_the_malformed_records_in_the_dlq(
-        stream: Stream, tmp_path: Path) -> None:
+    stream: Stream, tmp_path: Path
+) -> None:
     group = "one-worker"
     log = tmp_path / "worker.log"
     wait_all([start_worker(write_config(tmp_path, stream, group), log)], [log], timeout=600)
@@ -244,7 +301,8 @@ def test_three_workers_give_the_same_alerts_as_one(stream: Stream, tmp_path: Pat
 
 
 def test_kill_minus_nine_of_one_of_three_workers_loses_nothing(
-        stream: Stream, tmp_path: Path) -> None:
+    stream: Stream, tmp_path: Path
+) -> None:
     group = "kill-nine"
     config = write_config(tmp_path, stream, group, idle_exit_s=40.0)
     logs = [tmp_path / f"worker-{n}.log" for n in range(3)]
@@ -261,7 +319,8 @@ def test_kill_minus_nine_of_one_of_three_workers_loses_nothing(
 
 
 def test_broker_restart_mid_stream_resumes_on_its_own(
-        stream: Stream, kafka_broker: KafkaBroker, tmp_path: Path) -> None:
+    stream: Stream, kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
     group = "broker-restart"
     log = tmp_path / "worker.log"
     worker = start_worker(write_config(tmp_path, stream, group, idle_exit_s=60.0), log)

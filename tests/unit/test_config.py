@@ -51,7 +51,7 @@ def test_misspelled_chart_names_the_path_and_line(tmp_path: Path) -> None:
         load_config(path)
     assert caught.value.problems == [
         "lines[0].stations[0].characteristics[0].chart (plant.yaml line 7): "
-        "Input should be 'imr' (got 'imrr')"
+        "Input should be 'imr', 'xbar-r', 'xbar-s', 'p', 'np', 'c', 'u', 'laney-p', 'laney-u', 'cusum', 'ewma' or 'zmr' (got 'imrr')"
     ]
 
 
