@@ -35,6 +35,8 @@ demo: install
 servers-install:
 	bash scripts/kafka.sh fetch
 	bash scripts/influxdb.sh install
+	command -v docker-compose >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose; }
 
 test: install-dev servers-install
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \

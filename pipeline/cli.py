@@ -25,6 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from pipeline import analyze_cmd
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.job import Job, JobError, build_job, simulated_records
 from pipeline.report import FaultWindow
@@ -190,6 +191,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- dashboards --------------------------------------------------------------------------
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    if args.action == "build":
+        from dashboards.boards import write_boards
+
+        for path in write_boards(args.out):
+            out.print(str(path))
+        return 0
+    from dashboards.push import push_boards
+
+    if not args.url:
+        raise JobError("dashboards push needs --url")
+    try:
+        uids = push_boards(args.url, token=args.token, user=args.user, password=args.password)
+    except (ValueError, RuntimeError) as exc:
+        raise JobError(str(exc)) from exc
+    out.print(f"pushed {', '.join(uids)} to {args.url}")
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------
 
 
@@ -294,12 +317,27 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     simulate.set_defaults(func=cmd_simulate)
 
-    try:
-        from pipeline import analyze_cmd
-    except ImportError:  # the SPC engine's batch command is not installed in this build
-        pass
-    else:
-        analyze_cmd.add_parser(sub)
+    boards = sub.add_parser(
+        "dashboards",
+        help="build the Grafana boards, or push them to a Grafana",
+        description="Grafana boards as code. `build` writes the board JSON that Grafana's file "
+        "provisioning reads (dashboards/provisioning); `push` creates or overwrites them over "
+        "Grafana's HTTP API.",
+    )
+    boards.add_argument("action", choices=["build", "push"], help="what to do")
+    boards.add_argument(
+        "--out",
+        type=Path,
+        default=Path("dashboards/json"),
+        help="build: the folder for the board JSON (default dashboards/json)",
+    )
+    boards.add_argument("--url", help="push: Grafana's URL, e.g. http://127.0.0.1:3000")
+    boards.add_argument("--token", help="push: a service-account token")
+    boards.add_argument("--user", help="push: user (with --password) instead of a token")
+    boards.add_argument("--password", help="push: password")
+    boards.set_defaults(func=cmd_dashboards)
+
+    analyze_cmd.add_parser(sub)
     return parser
 
 

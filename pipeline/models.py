@@ -26,6 +26,7 @@ import msgspec
 
 __all__ = [
     "KIND_TYPES",
+    "STORAGE_SCHEMA",
     "Alert",
     "Attribute",
     "AwareDatetime",
@@ -225,6 +226,48 @@ class DeadLetter(_Out, frozen=True, kw_only=True, tag="dead_letter", tag_field="
 
 
 Output = ChartPoint | Alert | Kpi | DeadLetter
+
+#: The storage schema (InfluxDB): measurement -> (tag keys, field keys). Tags are
+#: low-cardinality and identify a series; ids (part, alert, fingerprint) are fields. Two
+#: items with the same measurement, tags and timestamp are the same point, so a record
+#: written twice after an at-least-once redelivery overwrites itself. The Influx sink, the
+#: replay source and the Grafana boards all follow this table.
+STORAGE_SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "process_param": (("line", "station", "equipment", "name"), ("value", "part_id")),
+    "measurement": (
+        ("line", "station", "characteristic"),
+        ("value", "subgroup", "part_id", "product"),
+    ),
+    "inspection": (("line", "station", "result"), ("part_id", "defects", "defect_codes", "rework")),
+    "attribute": (("line", "station", "characteristic"), ("inspected", "nonconforming")),
+    "spc_point": (
+        ("line", "station", "characteristic", "chart"),
+        ("value", "cl", "ucl", "lcl", "zone", "limits_version", "violations"),
+    ),
+    "spc_alert": (
+        ("line", "station", "characteristic", "chart", "rule", "severity", "status"),
+        (
+            "value",
+            "message",
+            "fingerprint",
+            "alert_id",
+            "cl",
+            "ucl",
+            "lcl",
+            "starts_at",
+            "ends_at",
+            "occurrences",
+        ),
+    ),
+    "kpi": (
+        ("line", "station", "kpi", "characteristic"),
+        ("value", "window_s", "window_n", "lower", "upper"),
+    ),
+    "model_score": (
+        ("line", "station", "equipment", "model"),
+        ("score", "threshold", "predicted_defect_p"),
+    ),
+}
 
 
 class SinkError(RuntimeError):
