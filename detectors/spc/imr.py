@@ -9,15 +9,19 @@ observation that completes them, so index 0 exists only on the individuals chart
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
-from detectors.base import DetectorInputError, Observation, finite
+import numpy as np
+
+from detectors.base import DetectorInputError, Evaluation, Observation, PlotPoint, Signal, finite
 from detectors.spc.chart import PhaseIChart, Stat
 from detectors.spc.constants import d2, d3
 from detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma
-from detectors.spc.rules import RuleSet
+from detectors.spc.rules import RuleSet, RuleState, rule_names
 
 __all__ = ["IMR_SIGMA_METHODS", "IMRChart", "IndividualsChart"]
 
@@ -89,7 +93,11 @@ class IMRChart(PhaseIChart):
         self.constants = constants
         self._d2 = d2(2, constants)
         self._d3 = d3(2, constants)
+        self._fast: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
         self._init_state()
+        self._ind_rules: RuleState = self._rule_states["individuals"]
+        self._mr_rules: RuleState = self._rule_states["moving_range"]
+        self._fast = self._plan()
 
     def _check(self, x: Observation) -> float:
         if isinstance(x, (Mapping, str, bytes, Sequence)):
@@ -139,6 +147,430 @@ class IMRChart(PhaseIChart):
         )
 
 
+    # -- the fast phase-II path ----------------------------------------------------------
+    #
+    # ``update`` below is the base class's phase-II path (``_stats`` + ``_judge`` +
+    # ``RuleState.step``) specialised to I-MR: every limit, zone boundary and test-1
+    # threshold is computed once per limits version by the same expressions the generic
+    # path evaluates per point (so the floats are identical), the individuals chart's eight
+    # tests run inline on the same ``RuleState``, and the results are built without the
+    # dataclasses' slow frozen ``__init__``. Anything unusual (phase I, a value that is not a
+    # finite float, sigma <= 0) takes the generic path. ``tests/unit/spc/
+    # test_batch_equals_stream.py`` checks both paths against each other.
+
+    def _install(self, params: dict[str, Any], ts: datetime | None) -> None:
+        super()._install(params, ts)
+        if hasattr(self, "_ind_rules"):  # during __init__, the plan is made afterwards
+            self._fast = self._plan()
+
+    def restart_phase1(self) -> None:
+        super().restart_phase1()
+        self._fast = None
+
+    def _set_state(self, state: Mapping[str, Any]) -> None:
+        super()._set_state(state)
+        self._fast = self._plan()
+
+    def _plan(self) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+        """Per-version constants of the fast path, or ``None`` to use the generic path."""
+        params = self._params
+        if params is None:
+            return None
+        ind, mr = self._stats(0.0, params, {"previous": 0.0})
+        k_sigma = self.k_sigma
+        version = self.limits_version
+        plans: list[tuple[Any, ...]] = []
+        for stat in (ind, mr):
+            _, _, center, sigma, lcl, ucl = stat
+            if not sigma > 0.0 or lcl is None or ucl is None:
+                return None
+            k1 = self._k1[stat.chart]
+            if k1 == k_sigma:
+                hi1, lo1 = ucl, lcl
+            else:
+                hi1, lo1 = center + k1 * sigma, center - k1 * sigma
+            state = self._rule_states[stat.chart]
+            plans.append((version, center, sigma, 2.0 * sigma, lcl, ucl, hi1, lo1, center + sigma,
+                          center - sigma, center + 2.0 * sigma, center - 2.0 * sigma,
+                          _described(self._rules_for(stat.chart)), state.enabled, state.k2,
+                          state.k3, state.k4, state.k5, state.k6, state.k7, state.k8,
+                          state.mask5, state.mask6))
+        return plans[0], plans[1]
+
+    def update(self, ts: datetime, x: Observation) -> Evaluation:
+        fast = self._fast
+        if fast is None or type(x) is not float or x - x != 0.0:
+            return super().update(ts, x)
+        plan, mr_plan = fast
+        (version, c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2, described,
+         enabled, k2, k3, k4, k5, k6, k7, k8, m5, m6) = plan
+        index = self._count
+        self._count = index + 1
+        carry = self._carry
+        previous = carry["previous"]
+        carry["previous"] = x
+        rs = self._ind_rules
+        fired = 1 if x > hi1 or x < lo1 else 0
+        run = rs.side_run
+        if x > c:
+            run = run + 1 if run > 0 else 1
+            if run >= k2:
+                fired |= 2
+        elif x < c:
+            run = run - 1 if run < 0 else -1
+            if -run >= k2:
+                fired |= 2
+        else:
+            run = 0
+        rs.side_run = run
+        prev = rs.prev
+        if prev is not None:
+            if x > prev:
+                trend = rs.trend
+                trend = trend + 1 if trend > 0 else 1
+                if trend >= k3:
+                    fired |= 4
+                alt = rs.alt + 1 if rs.last_dir < 0 else 1
+                rs.last_dir = 1
+            elif x < prev:
+                trend = rs.trend
+                trend = trend - 1 if trend < 0 else -1
+                if -trend >= k3:
+                    fired |= 4
+                alt = rs.alt + 1 if rs.last_dir > 0 else 1
+                rs.last_dir = -1
+            else:
+                trend = alt = 0
+                rs.last_dir = 0
+            rs.trend = trend
+            rs.alt = alt
+            if alt >= k4:
+                fired |= 8
+        rs.prev = x
+        if x > cu1:  # c + 2s >= c + s when s > 0: beyond 2 sigma implies beyond 1 sigma
+            up1 = ((rs.up1 << 1) | 1) & m6
+            rs.up1 = up1
+            if up1.bit_count() >= k6:
+                fired |= 32
+            up2 = ((rs.up2 << 1) | (x > cu2)) & m5
+            rs.up2 = up2
+            if up2 & 1 and up2.bit_count() >= k5:
+                fired |= 16
+            rs.lo1 = (rs.lo1 << 1) & m6
+            rs.lo2 = (rs.lo2 << 1) & m5
+            rs.run7 = 0
+            run8 = rs.run8 + 1
+            rs.run8 = run8
+            if run8 >= k8:
+                fired |= 128
+        elif x < cl1:
+            lo1 = ((rs.lo1 << 1) | 1) & m6
+            rs.lo1 = lo1
+            if lo1.bit_count() >= k6:
+                fired |= 32
+            lo2 = ((rs.lo2 << 1) | (x < cl2)) & m5
+            rs.lo2 = lo2
+            if lo2 & 1 and lo2.bit_count() >= k5:
+                fired |= 16
+            rs.up1 = (rs.up1 << 1) & m6
+            rs.up2 = (rs.up2 << 1) & m5
+            rs.run7 = 0
+            run8 = rs.run8 + 1
+            rs.run8 = run8
+            if run8 >= k8:
+                fired |= 128
+        else:
+            window = rs.up1
+            if window:
+                rs.up1 = (window << 1) & m6
+            window = rs.lo1
+            if window:
+                rs.lo1 = (window << 1) & m6
+            window = rs.up2
+            if window:
+                rs.up2 = (window << 1) & m5
+            window = rs.lo2
+            if window:
+                rs.lo2 = (window << 1) & m5
+            rs.run8 = 0
+            run7 = rs.run7 + 1
+            rs.run7 = run7
+            if run7 >= k7:
+                fired |= 64
+        fired &= enabled
+        if x > ucl or x < lcl:
+            zone = "beyond"
+        else:
+            d = abs(x - c)
+            zone = "C" if d <= s else "B" if d <= s2 else "A"
+        if fired:
+            names, signalled = described[fired]
+            point = PlotPoint(ts, "individuals", index, x, c, lcl, ucl, version, zone, names)
+            signals = [Signal(ts, name, "individuals", index, x, c, lcl, ucl, text)
+                       for name, text in signalled]
+        else:
+            point = PlotPoint(ts, "individuals", index, x, c, lcl, ucl, version, zone)
+            signals = []
+        if previous is None:
+            return Evaluation((point,), tuple(signals))
+        (_, c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2, described,
+         enabled, k2, k3, k4, k5, k6, k7, k8, m5, m6) = mr_plan
+        mr = abs(x - previous)
+        fired = _step(self._mr_rules, mr, c, hi1, lo1, cu1, cl1, cu2, cl2, k2, k3, k4, k5, k6,
+                      k7, k8, m5, m6) & enabled
+        if mr > ucl or mr < lcl:
+            zone = "beyond"
+        else:
+            d = abs(mr - c)
+            zone = "C" if d <= s else "B" if d <= s2 else "A"
+        if fired:
+            names, signalled = described[fired]
+            mpoint = PlotPoint(ts, "moving_range", index, mr, c, lcl, ucl, version, zone, names)
+            signals += [Signal(ts, name, "moving_range", index, mr, c, lcl, ucl, text)
+                        for name, text in signalled]
+        else:
+            mpoint = PlotPoint(ts, "moving_range", index, mr, c, lcl, ucl, version, zone)
+        return Evaluation((point, mpoint), tuple(signals) if signals else ())
+
+    # -- the vectorised batch path --------------------------------------------------------
+
+    def update_many(self, ts: Sequence[datetime], xs: Sequence[Observation]) -> list[Evaluation]:
+        """Same output and final state as :meth:`update` on each; phase II is vectorised.
+
+        Phase I (and any batch holding something other than finite floats) goes through
+        :meth:`update` one by one; once limits exist, the rest of the batch is judged with
+        numpy (the same float operations as the per-sample path, so bit-identical results)
+        and only the result objects are built in a Python loop.
+        """
+        n = len(xs)
+        if len(ts) != n:
+            raise DetectorInputError(f"{len(ts)} timestamps for {n} observations")
+        out: list[Evaluation] = []
+        update = self.update
+        i = 0
+        while i < n and self._fast is None:
+            out.append(update(ts[i], xs[i]))
+            i += 1
+        if n - i >= _MIN_BATCH:
+            values = list(xs[i:])
+            if all(type(v) is float for v in values):
+                array = np.array(values, dtype=np.float64)
+                if np.isfinite(array).all():
+                    # The results hold no reference cycles, but creating ~3 objects per sample
+                    # that all stay alive triggers repeated full cyclic-GC passes over them
+                    # (3-4x the cost of the loop); pause the collector while they are built.
+                    paused = gc.isenabled()
+                    gc.disable()
+                    try:
+                        out += self._judge_batch(list(ts[i:]), values, array)
+                    finally:
+                        if paused:
+                            gc.enable()
+                    return out
+        out += [update(t, x) for t, x in zip(ts[i:], xs[i:], strict=True)]
+        return out
+
+    def _judge_batch(self, stamps: list[datetime], values: list[Any],
+                     x: np.ndarray) -> list[Evaluation]:
+        assert self._fast is not None
+        plan, mr_plan = self._fast
+        (version, c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2, described,
+         enabled, *ks) = plan
+        n = len(values)
+        index0 = self._count
+        previous = self._carry["previous"]
+        fired = (_steps(self._ind_rules, x, values[-1], c, hi1, lo1, cu1, cl1, cu2, cl2, *ks)
+                 & enabled).tolist()
+        zones = _zone_codes(x, c, s, s2, lcl, ucl).tolist()
+        self._count = index0 + n
+        self._carry["previous"] = values[-1]
+
+        first = 0 if previous is not None else 1
+        if previous is None:
+            mr_x = np.abs(x[1:] - x[:-1])
+        else:
+            mr_x = np.abs(x - np.concatenate((np.array([previous], dtype=np.float64), x[:-1])))
+        (_, mc, ms, ms2, mlcl, mucl, mhi1, mlo1, mcu1, mcl1, mcu2, mcl2, mdescribed,
+         menabled, *mks) = mr_plan
+        mrs = mr_x.tolist()
+        if mrs:
+            mfired = (_steps(self._mr_rules, mr_x, mrs[-1], mc, mhi1, mlo1, mcu1, mcl1, mcu2,
+                             mcl2, *mks) & menabled).tolist()
+            mzones = _zone_codes(mr_x, mc, ms, ms2, mlcl, mucl).tolist()
+        else:
+            mfired, mzones = [], []
+
+        out: list[Evaluation] = []
+        append = out.append
+        point_type, signal_type, evaluation_type = PlotPoint, Signal, Evaluation
+        zone_names = _ZONES
+        empty: tuple[Any, ...] = ()
+        index = index0
+        if first:  # the very first observation: no moving range yet
+            point = point_type(stamps[0], "individuals", index, values[0], c, lcl, ucl, version,
+                               zone_names[zones[0]],
+                               described[fired[0]][0] if fired[0] else empty)
+            signals = [signal_type(stamps[0], name, "individuals", index, values[0], c, lcl,
+                                   ucl, text) for name, text in described[fired[0]][1]
+                       ] if fired[0] else []
+            append(evaluation_type((point,), tuple(signals)))
+            index += 1
+        for ts, v, f, z, mr, mf, mz in zip(stamps[first:], values[first:], fired[first:],
+                                           zones[first:], mrs, mfired, mzones, strict=True):
+            if f or mf:
+                signals = []
+                if f:
+                    names, signalled = described[f]
+                    signals += [signal_type(ts, name, "individuals", index, v, c, lcl, ucl, text)
+                                for name, text in signalled]
+                else:
+                    names = empty
+                point = point_type(ts, "individuals", index, v, c, lcl, ucl, version,
+                                   zone_names[z], names)
+                if mf:
+                    names, signalled = mdescribed[mf]
+                    signals += [signal_type(ts, name, "moving_range", index, mr, mc, mlcl, mucl,
+                                            text) for name, text in signalled]
+                else:
+                    names = empty
+                mpoint = point_type(ts, "moving_range", index, mr, mc, mlcl, mucl, version,
+                                    zone_names[mz], names)
+                evaluation = evaluation_type((point, mpoint), tuple(signals))
+            else:
+                evaluation = evaluation_type((
+                    point_type(ts, "individuals", index, v, c, lcl, ucl, version, zone_names[z]),
+                    point_type(ts, "moving_range", index, mr, mc, mlcl, mucl, version,
+                               zone_names[mz]),
+                ), empty)
+            append(evaluation)
+            index += 1
+        return out
+
+def _step(rs: RuleState, x: float, c: float, hi1: float, lo1: float, cu1: float, cl1: float,
+          cu2: float, cl2: float, k2: int, k3: int, k4: int, k5: int, k6: int, k7: int, k8: int,
+          m5: int, m6: int) -> int:
+    """``RuleState.step`` for a symmetric sigma > 0, with the zone bounds precomputed.
+
+    Returns every test's bit (the caller masks the enabled ones); updates ``rs`` exactly as
+    ``step`` does.
+    """
+    fired = 1 if x > hi1 or x < lo1 else 0
+    run = rs.side_run
+    if x > c:
+        run = run + 1 if run > 0 else 1
+        if run >= k2:
+            fired |= 2
+    elif x < c:
+        run = run - 1 if run < 0 else -1
+        if -run >= k2:
+            fired |= 2
+    else:
+        run = 0
+    rs.side_run = run
+    prev = rs.prev
+    if prev is not None:
+        if x > prev:
+            trend = rs.trend
+            trend = trend + 1 if trend > 0 else 1
+            if trend >= k3:
+                fired |= 4
+            alt = rs.alt + 1 if rs.last_dir < 0 else 1
+            rs.last_dir = 1
+        elif x < prev:
+            trend = rs.trend
+            trend = trend - 1 if trend < 0 else -1
+            if -trend >= k3:
+                fired |= 4
+            alt = rs.alt + 1 if rs.last_dir > 0 else 1
+            rs.last_dir = -1
+        else:
+            trend = alt = 0
+            rs.last_dir = 0
+        rs.trend = trend
+        rs.alt = alt
+        if alt >= k4:
+            fired |= 8
+    rs.prev = x
+    if x > cu1:  # c + 2s >= c + s when s > 0: beyond 2 sigma implies beyond 1 sigma
+        up1 = ((rs.up1 << 1) | 1) & m6
+        rs.up1 = up1
+        if up1.bit_count() >= k6:
+            fired |= 32
+        up2 = ((rs.up2 << 1) | (x > cu2)) & m5
+        rs.up2 = up2
+        if up2 & 1 and up2.bit_count() >= k5:
+            fired |= 16
+        rs.lo1 = (rs.lo1 << 1) & m6
+        rs.lo2 = (rs.lo2 << 1) & m5
+        rs.run7 = 0
+        run8 = rs.run8 + 1
+        rs.run8 = run8
+        if run8 >= k8:
+            fired |= 128
+    elif x < cl1:
+        lo1 = ((rs.lo1 << 1) | 1) & m6
+        rs.lo1 = lo1
+        if lo1.bit_count() >= k6:
+            fired |= 32
+        lo2 = ((rs.lo2 << 1) | (x < cl2)) & m5
+        rs.lo2 = lo2
+        if lo2 & 1 and lo2.bit_count() >= k5:
+            fired |= 16
+        rs.up1 = (rs.up1 << 1) & m6
+        rs.up2 = (rs.up2 << 1) & m5
+        rs.run7 = 0
+        run8 = rs.run8 + 1
+        rs.run8 = run8
+        if run8 >= k8:
+            fired |= 128
+    else:
+        window = rs.up1
+        if window:
+            rs.up1 = (window << 1) & m6
+        window = rs.lo1
+        if window:
+            rs.lo1 = (window << 1) & m6
+        window = rs.up2
+        if window:
+            rs.up2 = (window << 1) & m5
+        window = rs.lo2
+        if window:
+            rs.lo2 = (window << 1) & m5
+        rs.run8 = 0
+        run7 = rs.run7 + 1
+        rs.run7 = run7
+        if run7 >= k7:
+            fired |= 64
+    return fired
+
+
+class _Described(dict[int, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]]):
+    """Mask -> (rule names, ((name, description), ...)) for one RuleSet; shared, immutable."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        super().__init__()
+        self.rules = rules
+
+    def __missing__(self, mask: int) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        names = rule_names(mask)
+        entry = (names, tuple((n, self.rules.describe(int(n[6:]))) for n in names))
+        self[mask] = entry
+        return entry
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Described:
+        return self
+
+
+_DESCRIBED: dict[RuleSet, _Described] = {}
+
+
+def _described(rules: RuleSet) -> _Described:
+    found = _DESCRIBED.get(rules)
+    if found is None:
+        found = _DESCRIBED[rules] = _Described(rules)
+    return found
+
+
 def _given_stat(chart: str, value: float, given: Mapping[str, Sequence[float]],
                 k_sigma: float) -> Stat:
     center, lcl, ucl = given[chart]
@@ -147,3 +579,95 @@ def _given_stat(chart: str, value: float, given: Mapping[str, Sequence[float]],
 
 #: The name the pipeline has used since the placeholder; same class.
 IndividualsChart = IMRChart
+
+
+# -- vectorised rule engine -------------------------------------------------------------------
+
+_MIN_BATCH = 16  # below this, numpy's fixed costs outweigh its speed
+_ZONES = ("C", "B", "A", "beyond")
+
+
+def _zone_codes(x: np.ndarray, c: float, s: float, s2: float, lcl: float,
+                ucl: float) -> np.ndarray:
+    """Index into ``_ZONES`` of each value: ``zone_for`` with sigma > 0, vectorised."""
+    d = np.abs(x - c)
+    codes = (d > s).astype(np.int64) + (d > s2)
+    codes[(x > ucl) | (x < lcl)] = 3
+    return codes
+
+
+def _run_lengths(same: np.ndarray, initial: int) -> np.ndarray:
+    """``L[i] = L[i-1] + 1 if same[i] else 1``, with ``L[-1] = initial``."""
+    idx = np.arange(same.size, dtype=np.int64)
+    last = np.maximum.accumulate(np.where(same, -1, idx))
+    return np.where(last < 0, idx + 1 + initial, idx - last + 1)
+
+
+def _window_counts(bits: np.ndarray, prior: int, width: int) -> tuple[np.ndarray, int]:
+    """Set bits among the last ``width`` points at each point, and the final window mask."""
+    head = np.array([(prior >> j) & 1 for j in range(width - 1, -1, -1)], dtype=np.int64)
+    ext = np.concatenate((head, bits.astype(np.int64)))
+    sums = np.concatenate(([0], np.cumsum(ext)))
+    n = bits.size
+    counts = sums[width + 1:width + 1 + n] - sums[1:n + 1]
+    final = 0
+    for bit in ext[-width:].tolist():
+        final = (final << 1) | bit
+    return counts, final
+
+
+def _sign(v: int) -> int:
+    return (v > 0) - (v < 0)
+
+
+def _steps(rs: RuleState, x: np.ndarray, last: float, c: float, hi1: float, lo1: float,
+           cu1: float, cl1: float, cu2: float, cl2: float, k2: int, k3: int, k4: int, k5: int,
+           k6: int, k7: int, k8: int, m5: int, m6: int) -> np.ndarray:
+    """``_step`` over a whole array (``last`` is ``x[-1]`` as a Python float); bits of all tests."""
+    n = x.size
+    fired = ((x > hi1) | (x < lo1)).astype(np.int64)
+    side = (x > c).astype(np.int64) - (x < c)
+    before = np.empty(n, dtype=np.int64)
+    before[0] = _sign(rs.side_run)
+    before[1:] = side[:-1]
+    run = side * _run_lengths((side == before) & (side != 0), abs(rs.side_run))
+    fired |= (np.abs(run) >= k2) * 2
+    rs.side_run = int(run[-1])
+
+    prev = rs.prev
+    start = 1 if prev is None else 0
+    if n > start:
+        xm = x[start:]
+        xp = x[:-1] if start else np.concatenate((np.array([prev]), x[:-1]))
+        move = (xm > xp).astype(np.int64) - (xm < xp)
+        moved = move != 0
+        before = np.empty(move.size, dtype=np.int64)
+        before[0] = _sign(rs.trend)
+        before[1:] = move[:-1]
+        trend = move * _run_lengths((move == before) & moved, abs(rs.trend))
+        before[0] = rs.last_dir
+        alt = np.where(moved, _run_lengths((move == -before) & moved, rs.alt), 0)
+        fired[start:] |= (np.abs(trend) >= k3) * 4 | (alt >= k4) * 8
+        rs.trend, rs.alt, rs.last_dir = int(trend[-1]), int(alt[-1]), int(move[-1])
+    rs.prev = last
+
+    above2, below2 = x > cu2, x < cl2
+    above1, below1 = x > cu1, x < cl1
+    up2, rs.up2 = _window_counts(above2, rs.up2, m5.bit_length())
+    lo2, rs.lo2 = _window_counts(below2, rs.lo2, m5.bit_length())
+    up1, rs.up1 = _window_counts(above1, rs.up1, m6.bit_length())
+    lo1w, rs.lo1 = _window_counts(below1, rs.lo1, m6.bit_length())
+    fired |= ((above2 & (up2 >= k5)) | (below2 & (lo2 >= k5))) * 16
+    fired |= ((above1 & (up1 >= k6)) | (below1 & (lo1w >= k6))) * 32
+    beyond1 = above1 | below1
+    within = ~beyond1
+    # a run continues from the state's counter at the first point (0 if it was broken)
+    same7 = within.copy()
+    same7[1:] &= within[:-1]
+    same8 = beyond1.copy()
+    same8[1:] &= beyond1[:-1]
+    run7 = np.where(within, _run_lengths(same7, rs.run7), 0)
+    run8 = np.where(beyond1, _run_lengths(same8, rs.run8), 0)
+    fired |= (run7 >= k7) * 64 | (run8 >= k8) * 128
+    rs.run7, rs.run8 = int(run7[-1]), int(run8[-1])
+    return fired
