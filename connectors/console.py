@@ -8,7 +8,7 @@ from typing import Literal
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.models import Alert, Output
+from pipeline.models import Alert, Output, WireRecord
 
 __all__ = ["ConsoleSink", "alerts_table"]
 
@@ -68,7 +68,7 @@ class ConsoleSink:
         self._pending: list[Alert] = []
         self._all: list[Alert] = []
 
-    def add(self, item: Output) -> None:
+    def add(self, item: Output | WireRecord) -> None:
         if isinstance(item, Alert):
             self._pending.append(item)
 

@@ -214,7 +214,7 @@ class JsonlSink:
         self._buffer = bytearray()
         self.written = 0
 
-    def add(self, item: Output) -> None:
+    def add(self, item: Output | WireRecord) -> None:
         self._encoder.encode_into(item, self._buffer, -1)
         self._buffer += b"\n"
         self.written += 1

@@ -25,6 +25,7 @@ from pipeline.models import (
     ChartPoint,
     DeadLetter,
     Output,
+    PartitionOffset,
     RawRecord,
     SinkError,
     WireRecord,
@@ -195,7 +196,7 @@ class KafkaSource:
                         origin=f"{tp.topic}/{tp.partition}@{message.offset}",
                         key=message.key,
                         headers=headers,
-                        position=(tp.topic, tp.partition, message.offset),
+                        position=PartitionOffset(tp.topic, tp.partition, message.offset),
                     )
                 )
             if messages:
@@ -309,7 +310,7 @@ class KafkaAlertSink(_ProducerSink):
         self.points_topic = points_topic
         self.producer_config = producer_config
 
-    def add(self, item: Output) -> None:
+    def add(self, item: Output | WireRecord) -> None:
         if isinstance(item, Alert):
             self._send(self.alerts_topic, self._encoder.encode(item), item.fingerprint.encode())
         elif isinstance(item, ChartPoint) and self.points_topic is not None:
@@ -333,7 +334,7 @@ class KafkaDeadLetterSink(_ProducerSink):
         self.topic = topic
         self.producer_config = producer_config
 
-    def add(self, item: Output) -> None:
+    def add(self, item: Output | WireRecord) -> None:
         if not isinstance(item, DeadLetter):
             return
         headers = [(k, v.encode()) for k, v in item.headers.items()]

@@ -83,12 +83,12 @@ class ListSink:
     def __init__(self, refuse_flushes: int = 0, retry_after: float = 0.01) -> None:
         self.refuse_flushes = refuse_flushes
         self.retry_after = retry_after
-        self.items: list[Output] = []
-        self.pending: list[Output] = []
+        self.items: list[Output | WireRecord] = []
+        self.pending: list[Output | WireRecord] = []
         self.flushes = 0
         self.closed = False
 
-    def add(self, item: Output) -> None:
+    def add(self, item: Output | WireRecord) -> None:
         self.pending.append(item)
 
     def flush(self) -> None:

@@ -19,7 +19,7 @@ def push_boards(
 ) -> list[str]:
     """Create or overwrite every board; returns their uids. Errors name the board."""
     try:
-        from grafana_client import GrafanaApi
+        from grafana_client.api import GrafanaApi
     except ImportError as exc:
         raise ImportError(
             "pushing boards needs grafana-client: pip install 'linewatch[dashboards]'"

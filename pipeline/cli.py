@@ -27,7 +27,7 @@ from rich.progress import (
 
 from pipeline import analyze_cmd
 from pipeline.config import Config, ConfigError, load_config
-from pipeline.job import Job, JobError, build_job, simulated_records
+from pipeline.job import Job, JobError, build_job, influx_source, simulated_records
 from pipeline.report import FaultWindow
 from pipeline.runner import RunSummary
 
@@ -136,6 +136,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     config = _load(args.config)
     out_dir: Path = args.out
     report = args.report or out_dir / "report.md"
+    source = None
+    if args.from_url is not None:
+        if args.input is not None:
+            raise JobError("give --input or --from, not both")
+        if args.start is None or args.stop is None:
+            raise JobError("--from influx://... needs --start and --stop")
+        if args.stop <= args.start:
+            raise JobError("--stop must be after --start")
+        source = influx_source(args.from_url, args.start, args.stop)
     job = build_job(
         config,
         mode="replay",
@@ -144,6 +153,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         state_dir=None,
         report_path=report,
         faults=_faults(args.truth),
+        source=source,
     )
     return _execute(job, show_progress=not args.no_progress, description="replay")
 
@@ -267,6 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--input", type=Path, help="the recorded line (default: the config's file source)"
     )
+    replay.add_argument(
+        "--from",
+        dest="from_url",
+        metavar="influx://HOST:PORT/DB",
+        help="read the history from InfluxDB instead of a file "
+        "(influx://[user:pass@]host:port/db[?rp=..&api=v1|v2&token=..])",
+    )
+    replay.add_argument("--start", type=_aware, help="with --from: first timestamp (ISO 8601)")
+    replay.add_argument("--stop", type=_aware, help="with --from: end timestamp, exclusive")
     replay.add_argument(
         "--out",
         type=Path,

@@ -19,6 +19,8 @@ pipeline.config.ConfigError: invalid configuration:
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -331,16 +333,41 @@ class KafkaSourceConfig(_Strict):
     consumer: dict[str, Any] = Field(default_factory=dict)
 
 
+InfluxUrl = Annotated[str, Field(pattern=r"^influxs?://")]
+
+
+class InfluxSourceConfig(_Strict):
+    """Raw records of ``[start, stop)`` read back from InfluxDB, in time order, in pages."""
+
+    type: Literal["influx"]
+    url: InfluxUrl
+    start: AwareDatetime
+    stop: AwareDatetime
+    page_size: PositiveInt = 5000
+    batch_size: PositiveInt = 1000
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InfluxSourceConfig:
+        if self.stop <= self.start:
+            raise ValueError(f"stop ({self.stop.isoformat()}) must be after start")
+        return self
+
+
 SourceConfig = Annotated[
-    FileSourceConfig | SimulatorSourceConfig | KafkaSourceConfig, Field(discriminator="type")
+    FileSourceConfig | SimulatorSourceConfig | KafkaSourceConfig | InfluxSourceConfig,
+    Field(discriminator="type"),
 ]
 
-OutputKind = Literal["alerts", "points", "kpis"]
+OutputKind = Literal["alerts", "points", "kpis", "records"]
 SeverityName = Literal["critical", "warning", "info"]
 
 
 def _alerts_only() -> list[OutputKind]:
     return ["alerts"]
+
+
+def _derived_outputs() -> list[OutputKind]:
+    return ["alerts", "points", "kpis"]
 
 
 def _default_severities() -> dict[str, SeverityName]:
@@ -373,8 +400,26 @@ class KafkaSinkConfig(_Strict):
     producer: dict[str, Any] = Field(default_factory=dict)
 
 
+class InfluxSinkConfig(_Strict):
+    """Writes outputs (and raw records, for replay) to InfluxDB; never drops a point.
+
+    ``url`` is ``influx://[user:password@]HOST:PORT/DB[?rp=..&api=v1|v2&token=..&org=..]``
+    (``influxs://`` for https). While the server is away, batches go to a bounded on-disk
+    spool; when it is full, the runner stops polling and does not commit.
+    """
+
+    type: Literal["influx"]
+    url: InfluxUrl
+    outputs: list[OutputKind] = Field(default_factory=_derived_outputs)
+    batch_size: PositiveInt = 5000
+    spool_dir: Path | None = None
+    spool_max_mb: PositiveFloat = 256.0
+    retry_for_s: PositiveFloat = 10.0
+
+
 SinkConfig = Annotated[
-    JsonlSinkConfig | ConsoleSinkConfig | KafkaSinkConfig, Field(discriminator="type")
+    JsonlSinkConfig | ConsoleSinkConfig | KafkaSinkConfig | InfluxSinkConfig,
+    Field(discriminator="type"),
 ]
 
 
@@ -523,6 +568,33 @@ def parse_config(
         raise ConfigError(problems) from None
 
 
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, path: list[str], missing: list[tuple[str, str]]) -> Any:
+    """``${VAR}`` and ``${VAR:-default}`` in strings, from the environment (secrets)."""
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name: str = match.group(1)
+            default: str | None = match.group(2)
+            found = os.environ.get(name, default)
+            if found is None:
+                missing.append(("".join(path) or "(top level)", name))
+                return ""
+            return found
+
+        return _ENV.sub(substitute, value)
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(v, [*path, f".{k}" if path else str(k)], missing)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_interpolate(v, [*path, f"[{i}]"], missing) for i, v in enumerate(value)]
+    return value
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a YAML config file; relative paths in it are taken from its folder."""
     file = Path(path)
@@ -535,6 +607,15 @@ def load_config(path: str | Path) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{file}: not valid YAML: {exc}"]) from None
+    missing: list[tuple[str, str]] = []
+    data = _interpolate(data, [], missing)
+    if missing:
+        raise ConfigError(
+            [
+                f"{path} ({file.name}): environment variable {name} is not set"
+                for path, name in missing
+            ]
+        )
     if not isinstance(data, dict):
         raise ConfigError([f"{file}: the top level must be a mapping with a 'lines' key"])
     config = parse_config(data, source_name=file.name, yaml_root=root)

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from pipeline.models import DeadLetter, RawRecord, WireRecord
+from pipeline.models import DeadLetter, PartitionOffset, RawRecord, WireRecord
 
 __all__ = ["dead_letter", "decode"]
 
@@ -82,10 +82,13 @@ def dead_letter(raw: RawRecord, reason: str) -> DeadLetter:
     for name, value in raw.headers:
         headers[name] = value.decode("utf-8", errors="backslashreplace")
     source: dict[str, str | int] = {}
-    if (
-        isinstance(raw.position, tuple) and len(raw.position) == 3
-    ):  # Kafka: topic, partition, offset
-        source = {"topic": raw.position[0], "partition": raw.position[1], "offset": raw.position[2]}
+    position = raw.position
+    if isinstance(position, PartitionOffset):
+        source = {
+            "topic": position.topic,
+            "partition": position.partition,
+            "offset": position.offset,
+        }
     key = raw.key.decode("utf-8", errors="backslashreplace") if raw.key is not None else None
     return DeadLetter(
         ts=datetime.now(UTC),

@@ -20,6 +20,8 @@ from pipeline.config import (
     Config,
     ConsoleSinkConfig,
     FileSourceConfig,
+    InfluxSinkConfig,
+    InfluxSourceConfig,
     JsonlSinkConfig,
     KafkaDeadLetterConfig,
     KafkaSinkConfig,
@@ -131,6 +133,41 @@ class Job:
         return text
 
 
+def _influx_sink(config: InfluxSinkConfig) -> Sink:
+    from connectors.influxdb import InfluxSink
+    from pipeline.models import SinkError
+
+    try:
+        return InfluxSink.from_url(
+            config.url,
+            batch_size=config.batch_size,
+            spool_dir=config.spool_dir,
+            spool_max_bytes=int(config.spool_max_mb * 1024 * 1024),
+            retry_for_s=config.retry_for_s,
+        )
+    except (SinkError, ValueError) as exc:
+        raise JobError(f"InfluxDB sink: {exc}") from exc
+
+
+def influx_source(
+    url: str,
+    start: datetime,
+    stop: datetime,
+    page_size: int = 5000,
+    batch_size: int = 1000,
+    start_after: int = 0,
+) -> Source:
+    """Records of ``[start, stop)`` read back from InfluxDB (``replay --from influx://``)."""
+    from connectors.influxdb import InfluxSource, InfluxSourceError
+
+    try:
+        return InfluxSource.from_url(
+            url, start, stop, page_size=page_size, batch_size=batch_size, start_after=start_after
+        )
+    except (InfluxSourceError, ValueError) as exc:
+        raise JobError(f"InfluxDB source: {exc}") from exc
+
+
 def _kafka_source(source: KafkaSourceConfig, callbacks: _RebalanceCallbacks) -> Source:
     from connectors.kafka import KafkaSource, partition_counts
 
@@ -170,8 +207,14 @@ class _RebalanceCallbacks:
 
 
 def _source(
-    config: Config, input_path: Path | None, start_after: int, callbacks: _RebalanceCallbacks
+    config: Config,
+    input_path: Path | None,
+    start_after: int,
+    callbacks: _RebalanceCallbacks,
+    source_override: Source | None,
 ) -> Source:
+    if source_override is not None:
+        return source_override
     if input_path is not None:
         return FileSource(input_path, start_after=start_after)
     source = config.source
@@ -189,6 +232,10 @@ def _source(
         )
     if isinstance(source, KafkaSourceConfig):
         return _kafka_source(source, callbacks)
+    if isinstance(source, InfluxSourceConfig):
+        return influx_source(
+            source.url, source.start, source.stop, source.page_size, source.batch_size, start_after
+        )
     raise JobError(f"unsupported source {source!r}")
 
 
@@ -208,6 +255,7 @@ def build_job(
     report_path: Path | None = None,
     faults: Sequence[FaultWindow] = (),
     console: ConsoleSink | None = None,
+    source: Source | None = None,
 ) -> Job:
     """Assemble source, engine, sinks and state for ``run`` (resumable) or ``replay`` (fresh)."""
     append = mode == "run"
@@ -218,6 +266,8 @@ def build_job(
             sink = JsonlSink(_place(sink_config.path, out_dir), append=append)
         elif isinstance(sink_config, ConsoleSinkConfig):
             sink = console or ConsoleSink("live" if mode == "run" else "table")
+        elif isinstance(sink_config, InfluxSinkConfig):
+            sink = _influx_sink(sink_config)
         elif isinstance(sink_config, KafkaSinkConfig):
             from connectors.kafka import KafkaAlertSink
 
@@ -247,7 +297,7 @@ def build_job(
     start_after = int(checkpoint.source.get("records", 0)) if checkpoint else 0
     callbacks = _RebalanceCallbacks()
     try:
-        source = _source(config, input_path, start_after, callbacks)
+        source = _source(config, input_path, start_after, callbacks, source)
     except OSError as exc:
         raise JobError(f"cannot open the input: {exc}") from exc
     changelog = None

@@ -20,7 +20,7 @@ import base64
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import msgspec
 
@@ -38,6 +38,7 @@ __all__ = [
     "Measurement",
     "Output",
     "Parameter",
+    "PartitionOffset",
     "RawRecord",
     "Sink",
     "SinkError",
@@ -124,6 +125,14 @@ KIND_TYPES: dict[str, type[_Wire]] = {
     "inspection": Inspection,
     "attribute": Attribute,
 }
+
+
+class PartitionOffset(NamedTuple):
+    """Where a record of a partitioned log (Kafka) sits: topic, partition, offset."""
+
+    topic: str
+    partition: int
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,9 +320,12 @@ class Source(Protocol):
 
 @runtime_checkable
 class Sink(Protocol):
-    """Where outputs go: ``add`` per item, ``flush`` at a checkpoint."""
+    """Where outputs go: ``add`` per item, ``flush`` at a checkpoint.
 
-    def add(self, item: Output) -> None: ...
+    Sinks routed ``records`` also take the valid wire records themselves.
+    """
+
+    def add(self, item: Output | WireRecord) -> None: ...
 
     def flush(self) -> None:
         """Make everything added durable; may raise :class:`BackpressureError`."""

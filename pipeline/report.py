@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.engine import StreamStats
-from pipeline.models import Alert, Kpi, Output
+from pipeline.models import Alert, Kpi, Output, WireRecord
 from pipeline.runner import RunSummary
 
 __all__ = ["FaultWindow", "KpiCollector", "detection_table", "render_report", "write_report"]
@@ -28,7 +28,7 @@ class KpiCollector:
     def __init__(self) -> None:
         self.series: dict[tuple[str, str, str], dict[str, float]] = {}
 
-    def add(self, item: Output) -> None:
+    def add(self, item: Output | WireRecord) -> None:
         if not isinstance(item, Kpi):
             return
         key = (item.line, item.station, item.kpi)

@@ -27,6 +27,7 @@ from pipeline.models import (
     DeadLetter,
     Kpi,
     Output,
+    PartitionOffset,
     RawRecord,
     Sink,
     Source,
@@ -38,7 +39,10 @@ log = logging.getLogger(__name__)
 
 
 def output_kind(item: Output) -> str:
-    """``alerts``, ``points``, ``kpis`` or ``dead_letters``: what a sink route selects."""
+    """``alerts``, ``points``, ``kpis`` or ``dead_letters``: what a sink route selects.
+
+    (Valid raw records go to the routes that select ``records``.)
+    """
     if isinstance(item, Alert):
         return "alerts"
     if isinstance(item, ChartPoint):
@@ -118,6 +122,8 @@ class Runner:
         for route in self.routes:
             for kind in route.kinds:
                 self._routes_by_kind.setdefault(kind, []).append(route.sink)
+        # Sinks that keep the raw records too (InfluxDB, so that history can be replayed).
+        self._record_sinks = self._routes_by_kind.get("records", [])
 
     def request_stop(self) -> None:
         """Finish the current batch, checkpoint, and return from :meth:`run`."""
@@ -160,7 +166,7 @@ class Runner:
             self._dead(record)
             return
         position = raw.position
-        if isinstance(position, tuple):  # (topic, partition, offset) from a partitioned source
+        if isinstance(position, PartitionOffset):
             key = record.stream_key
             topic_partition = f"{position[0]}/{position[1]}"
             applied = self._applied.setdefault(key, {})
@@ -176,6 +182,8 @@ class Runner:
             self._dead(dead_letter(raw, str(exc)))
             return
         self.summary.records_processed += 1
+        for sink in self._record_sinks:
+            sink.add(record)
         self._emit(outputs)
 
     def _emit(self, outputs: Iterable[Output]) -> None:
