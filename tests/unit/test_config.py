@@ -103,3 +103,27 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     bad = write(tmp_path, GOOD.replace("chart: imr", "chart: xbar-rr"))
     assert main(["check-config", str(bad)]) == 2
     assert "lines[0].stations[0].characteristics[0].chart" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["welding-line.yaml", "compose/plant.yaml"])
+def test_example_configs_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFLUXDB_PASSWORD", "secret")
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / name)
+    assert config.lines[0].name == "L3"
+
+
+def test_environment_variables_fill_secrets_and_a_missing_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = GOOD + "alerting: {default_severity: '${SEVERITY:-info}'}\n"
+    text = text.replace("path: alerts.jsonl", "path: '${OUT_DIR}/alerts.jsonl'")
+    monkeypatch.setenv("OUT_DIR", "/var/out")
+    config = load_config(write(tmp_path, text))
+    assert str(config.sinks[0].path) == "/var/out/alerts.jsonl"
+    assert config.alerting.default_severity == "info"
+    monkeypatch.delenv("OUT_DIR")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.problems == [
+        "sinks[0].path (plant.yaml): environment variable OUT_DIR is not set"
+    ]
