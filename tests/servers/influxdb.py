@@ -25,8 +25,9 @@ Typical use in a fixture::
 ``data_dir`` holds ``influxdb.conf`` (influx kinds), ``server.log`` (read it
 when a test fails), ``server.pid``, ``url`` and the server's data, the layout
 ``scripts/influxdb.sh start KIND DIR`` writes, so ``scripts/influxdb.sh
-status|stop KIND DIR`` work on either. :meth:`~InfluxServer.available` lets a
-test skip when a binary is missing.
+status|stop KIND DIR`` work on either. :meth:`~InfluxServer.available` tells
+whether a binary is installed; tests never skip for want of one (`make test` runs
+``scripts/influxdb.sh install`` first).
 
 Run as a script it starts one server in the foreground until Ctrl-C::
 
@@ -181,7 +182,7 @@ class InfluxServer:
 
     @classmethod
     def available(cls) -> bool:
-        """Whether the server binary is installed (for ``pytest.skip``)."""
+        """Whether the server binary is installed (``scripts/influxdb.sh install`` puts it)."""
         binary = cls.default_binary()
         return binary.is_file() and os.access(binary, os.X_OK)
 
