@@ -76,6 +76,9 @@ class AlertManager:
     def __init__(self, config: AlertingConfig) -> None:
         self.config = config
         self._firing: dict[str, _Firing] = {}
+        # Firing fingerprints per (line, station, characteristic, chart): every plotted point
+        # looks here, so it must not scan all firing alerts of the job.
+        self._on_chart: dict[tuple[str, str, str, str], set[str]] = {}
 
     @property
     def firing(self) -> list[Alert]:
@@ -97,7 +100,7 @@ class AlertManager:
             current = self._firing.get(fingerprint)
             if current is None:
                 alert = self._new_alert(identity, fingerprint, signal)
-                self._firing[fingerprint] = _Firing(alert, signal.chart)
+                self._add(fingerprint, _Firing(alert, signal.chart))
                 emitted.append(alert)
             else:
                 current.clean_points = 0
@@ -110,21 +113,32 @@ class AlertManager:
         self, identity: StreamIdentity, point: PlotPoint, signalled: set[str]
     ) -> list[Alert]:
         resolved: list[Alert] = []
-        for fingerprint, firing in list(self._firing.items()):
+        key = (identity.line, identity.station, identity.characteristic, point.chart)
+        for fingerprint in sorted(self._on_chart.get(key, ())):
+            firing = self._firing[fingerprint]
             alert = firing.alert
-            if (
-                firing.chart != point.chart
-                or fingerprint in signalled
-                or alert.rule in point.rules
-                or (alert.line, alert.station, alert.characteristic)
-                != (identity.line, identity.station, identity.characteristic)
-            ):
+            if fingerprint in signalled or alert.rule in point.rules:
                 continue
             firing.clean_points += 1
             if firing.clean_points >= self.config.resolve_after_points:
-                del self._firing[fingerprint]
+                self._remove(fingerprint)
                 resolved.append(_replace(alert, status="resolved", ts=point.ts, ends_at=point.ts))
         return resolved
+
+    def _add(self, fingerprint: str, firing: _Firing) -> None:
+        self._firing[fingerprint] = firing
+        alert = firing.alert
+        key = (alert.line, alert.station, alert.characteristic, firing.chart)
+        self._on_chart.setdefault(key, set()).add(fingerprint)
+
+    def _remove(self, fingerprint: str) -> None:
+        firing = self._firing.pop(fingerprint)
+        alert = firing.alert
+        key = (alert.line, alert.station, alert.characteristic, firing.chart)
+        fingerprints = self._on_chart[key]
+        fingerprints.discard(fingerprint)
+        if not fingerprints:
+            del self._on_chart[key]
 
     def _new_alert(self, identity: StreamIdentity, fingerprint: str, signal: Signal) -> Alert:
         millis = int(signal.ts.timestamp() * 1000)
@@ -161,13 +175,15 @@ class AlertManager:
     def restore(self, state: Mapping[str, Any]) -> None:
         """Add the firing alerts of :meth:`snapshot` (replacing those with the same fingerprint)."""
         for fp, saved in state.items():
+            if fp in self._firing:
+                self._remove(fp)
             alert = msgspec.convert(saved["alert"], Alert)
-            self._firing[fp] = _Firing(alert, saved["chart"], int(saved["clean"]))
+            self._add(fp, _Firing(alert, saved["chart"], int(saved["clean"])))
 
     def forget(self, selected: Callable[[Alert], bool]) -> None:
         """Drop the firing alerts ``selected`` (their stream moved to another worker)."""
         for fp in [fp for fp, f in self._firing.items() if selected(f.alert)]:
-            del self._firing[fp]
+            self._remove(fp)
 
 
 def _replace(alert: Alert, **changes: Any) -> Alert:
