@@ -26,7 +26,7 @@ from rich.progress import (
 )
 
 from pipeline import analyze_cmd
-from pipeline.config import Config, ConfigError, load_config
+from pipeline.config import ConfigError, load_config
 from pipeline.job import Job, JobError, build_job, influx_source, simulated_records
 from pipeline.report import FaultWindow
 from pipeline.runner import RunSummary
@@ -36,10 +36,6 @@ __all__ = ["main"]
 T = TypeVar("T")
 err = Console(stderr=True)
 out = Console()
-
-
-def _load(path: Path) -> Config:
-    return load_config(path)
 
 
 def _progress(enabled: bool) -> Progress:
@@ -71,7 +67,7 @@ def _install_stop_handlers(stop: Callable[[], None]) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_config(args.config)
     streams = sum(
         len(s.characteristics) + len(s.parameters) for line in config.lines for s in line.stations
     )
@@ -116,7 +112,7 @@ def _execute(job: Job, show_progress: bool, description: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_config(args.config)
     job = build_job(config, mode="run", input_path=args.input, state_dir=args.state_dir)
     if job.resumed_from is not None:
         err.print(f"resuming from checkpoint: {job.resumed_from}")
@@ -133,7 +129,7 @@ def _faults(path: Path | None) -> list[FaultWindow]:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = load_config(args.config)
     out_dir: Path = args.out
     report = args.report or out_dir / "report.md"
     source = None
@@ -173,7 +169,7 @@ def _with_progress(
 def cmd_simulate(args: argparse.Namespace) -> int:
     from connectors.files import write_records
 
-    config = _load(args.config)
+    config = load_config(args.config)
     if config.simulation is None:
         raise JobError(f"{args.config}: no 'simulation' section to simulate")
     start = args.start or config.simulation.start
