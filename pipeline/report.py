@@ -149,38 +149,6 @@ def render_report(
         "",
     ]
 
-    out += [
-        "## Sequence of events",
-        "",
-        "Alerts less than an hour apart form an episode. Episodes that span several "
-        "streams are listed with each stream's first alert in time order: a cause usually "
-        "signals before its effect (a tip temperature drift before porosity, say).",
-        "",
-    ]
-    episodes = _episodes(fired, gap_s=3600.0)
-    shared = [e for e in episodes if len({(a.station, a.characteristic) for a in e}) > 1]
-    if shared:
-        out += [
-            "| episode | first alert (UTC) | line/station | stream | chart | rule |",
-            "|---:|---|---|---|---|---|",
-        ]
-        for number, episode in enumerate(shared, start=1):
-            seen: set[tuple[str, str, str]] = set()
-            for alert in episode:
-                key = (alert.line, alert.station, alert.characteristic)
-                if key in seen:
-                    continue
-                seen.add(key)
-                out.append(
-                    f"| {number} | {_ts(alert.starts_at)} | {alert.line}/{alert.station} "
-                    f"| {alert.characteristic} | {alert.chart} | {alert.rule} |"
-                )
-    elif fired:
-        out.append("No episode involved more than one stream.")
-    else:
-        out.append("No alerts: every charted stream stayed in control.")
-    out.append("")
-
     if faults:
         out += [
             "## Known faults and their detection",
@@ -222,6 +190,38 @@ def render_report(
             f"{s.observations} | {s.points} | {_fmt(s.center, 6)} | {_fmt(s.lcl, 6)} | "
             f"{_fmt(s.ucl, 6)} | {signals} | {_ts(s.first_signal_ts)} |"
         )
+    out.append("")
+
+    out += [
+        "## Sequence of events",
+        "",
+        "Alerts less than an hour apart form an episode. Episodes that span several "
+        "streams are listed with each stream's first alert in time order: a cause usually "
+        "signals before its effect (a tip temperature drift before porosity, say).",
+        "",
+    ]
+    episodes = _episodes(fired, gap_s=3600.0)
+    shared = [e for e in episodes if len({(a.station, a.characteristic) for a in e}) > 1]
+    if shared:
+        out += [
+            "| episode | first alert (UTC) | line/station | stream | chart | rule |",
+            "|---:|---|---|---|---|---|",
+        ]
+        for number, episode in enumerate(shared, start=1):
+            seen: set[tuple[str, str, str]] = set()
+            for alert in episode:
+                key = (alert.line, alert.station, alert.characteristic)
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(
+                    f"| {number} | {_ts(alert.starts_at)} | {alert.line}/{alert.station} "
+                    f"| {alert.characteristic} | {alert.chart} | {alert.rule} |"
+                )
+    elif fired:
+        out.append("No episode involved more than one stream.")
+    else:
+        out.append("No alerts: every charted stream stayed in control.")
     out.append("")
 
     out += ["## Alerts", ""]
