@@ -91,8 +91,26 @@ class AlertManager:
     def observe(
         self, identity: StreamIdentity, points: Iterable[PlotPoint], signals: Iterable[Signal]
     ) -> list[Alert]:
-        """Alerts that fire or resolve because of these points and signals."""
+        """Alerts that fire or resolve because of these points and signals, in point order.
+
+        A phase I that completes hands over all its points at once: each point's signals
+        are taken before the points after it are counted as clean, so an alert neither
+        resolves on points that came before its signal nor on its own point.
+        """
         emitted: list[Alert] = []
+        by_point: dict[tuple[str, int], list[Signal]] = {}
+        for signal in signals:
+            by_point.setdefault((signal.chart, signal.index), []).append(signal)
+        for point in points:
+            signalled = self._fire(identity, by_point.pop((point.chart, point.index), []), emitted)
+            emitted.extend(self._count_clean(identity, point, signalled))
+        for leftover in by_point.values():  # signals of points not plotted here
+            self._fire(identity, leftover, emitted)
+        return emitted
+
+    def _fire(
+        self, identity: StreamIdentity, signals: list[Signal], emitted: list[Alert]
+    ) -> set[str]:
         signalled: set[str] = set()
         for signal in signals:
             fingerprint = fingerprint_of(identity, signal.chart, signal.rule)
@@ -105,9 +123,7 @@ class AlertManager:
             else:
                 current.clean_points = 0
                 current.alert = _replace(current.alert, occurrences=current.alert.occurrences + 1)
-        for point in points:
-            emitted.extend(self._count_clean(identity, point, signalled))
-        return emitted
+        return signalled
 
     def _count_clean(
         self, identity: StreamIdentity, point: PlotPoint, signalled: set[str]

@@ -193,3 +193,29 @@ def test_file_formats_replay_the_same(tmp_path: Path, fmt: str) -> None:
     reference, reference_sink, _ = runner_for(IterableSource(records))
     reference.run()
     assert sink.items == reference_sink.items
+
+
+def test_alerts_follow_point_order_when_phase_one_completes_at_once() -> None:
+    from detectors.base import PlotPoint, Signal
+    from pipeline.alerts import AlertManager, StreamIdentity
+    from pipeline.config import AlertingConfig
+
+    manager = AlertManager(AlertingConfig(resolve_after_points=3))
+    identity = StreamIdentity("L", "s", "d")
+
+    def point(i: int, rules: tuple[str, ...] = ()) -> PlotPoint:
+        return PlotPoint(
+            T0 + timedelta(minutes=i), "individuals", i, 1.0, 0.0, -1.0, 1.0, 1, "C", rules
+        )
+
+    # Phase I of 8 points judged at once; test 1 fires on point 2 only.
+    points = [point(i, ("nelson1",) if i == 2 else ()) for i in range(8)]
+    signal = Signal(
+        T0 + timedelta(minutes=2), "nelson1", "individuals", 2, 1.0, 0.0, -1.0, 1.0, "beyond"
+    )
+    alerts = manager.observe(identity, points, [signal])
+    # It fires at point 2 and resolves after points 3, 4, 5: not on points 0 and 1.
+    assert [(a.status, a.ts) for a in alerts] == [
+        ("firing", T0 + timedelta(minutes=2)),
+        ("resolved", T0 + timedelta(minutes=5)),
+    ]
