@@ -35,6 +35,9 @@ class Checkpoint:
 
     source: dict[str, Any]
     engine: dict[str, Any]
+    # Partitioned sources: per key, the next offset of each topic-partition its state holds.
+    applied: dict[str, dict[str, int]] = field(default_factory=dict)
+    key_partition: dict[str, int] = field(default_factory=dict)
     written_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     version: int = FORMAT_VERSION
 

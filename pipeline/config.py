@@ -65,8 +65,8 @@ SIGMA_METHODS: dict[str, frozenset[str]] = {
     "imr": frozenset({"mr", "median_mr", "overall"}),
     "xbar-r": frozenset({"rbar", "sbar", "pooled", "overall"}),
     "xbar-s": frozenset({"rbar", "sbar", "pooled", "overall"}),
-    "cusum": frozenset({"mr", "median_mr", "overall", "rbar", "sbar", "pooled"}),
-    "ewma": frozenset({"mr", "median_mr", "overall", "rbar", "sbar", "pooled"}),
+    "cusum": frozenset({"mr", "overall", "rbar", "sbar", "pooled"}),
+    "ewma": frozenset({"mr", "overall", "rbar", "sbar", "pooled"}),
     "zmr": frozenset({"by_part", "pooled"}),
 }
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$")]
@@ -136,7 +136,8 @@ class CapabilityConfig(_Strict):
 class _Charted(_Strict):
     """What every charted stream shares: limits, rules, sigma estimation, chart options."""
 
-    subgroup_size: PositiveInt = 1
+    # d2, d3 (range charts) are tabulated up to 50
+    subgroup_size: Annotated[int, Field(ge=1, le=50)] = 1
     phase1: Annotated[int, Field(ge=2)] = 25
     phase1_passes: Annotated[int, Field(ge=0, le=10)] = 0
     sigma: str | None = None

@@ -12,8 +12,9 @@ already seen for its line/station by more than ``lateness.allowed_lateness_s`` i
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from pipeline.config import (
     ATTRIBUTE_CHARTS,
     CharacteristicConfig,
     Config,
+    ConfigError,
     MultivariateConfig,
     ParameterConfig,
     StationConfig,
@@ -45,6 +47,8 @@ from pipeline.models import (
 
 __all__ = ["Engine", "RecordRejected", "StreamStats"]
 
+DEFAULT_KPI_WINDOW_S = StationConfig.model_fields["kpi_window_s"].default
+DEFAULT_KPI_EVERY_S = StationConfig.model_fields["kpi_every_s"].default
 #: Pending part vectors kept per multivariate group before the oldest incomplete is dropped.
 MAX_PENDING_VECTORS = 64
 
@@ -83,6 +87,7 @@ class _Stream:
     capability: Detector | None = None
     pending: list[float] = field(default_factory=list)
     pending_id: str | None = None
+    pending_ts: datetime | None = None  # of the newest value in ``pending``
     # Multivariate groups: values per part (part id, or timestamp without one), oldest first.
     vectors: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -141,20 +146,34 @@ class Engine:
         self._stations: dict[tuple[str, str], StationConfig] = {}
         # (line, station, equipment/name) -> the multivariate groups that parameter feeds
         self._groups_of: dict[tuple[str, str, str], list[str]] = {}
-        for line in config.lines:
-            for station in line.stations:
+        paths: dict[tuple[str, str, str], str] = {}
+        for i, line in enumerate(config.lines):
+            for j, station in enumerate(line.stations):
+                at = f"lines[{i}].stations[{j}]"
                 self._stations[(line.name, station.name)] = station
-                for characteristic in station.characteristics:
-                    self._specs[(line.name, station.name, characteristic.name)] = characteristic
-                for parameter in station.parameters:
+                for k, characteristic in enumerate(station.characteristics):
+                    key = (line.name, station.name, characteristic.name)
+                    self._specs[key], paths[key] = characteristic, f"{at}.characteristics[{k}]"
+                for k, parameter in enumerate(station.parameters):
                     key = (line.name, station.name, f"{parameter.equipment}/{parameter.name}")
-                    self._specs[key] = parameter
-                for group in station.multivariate:
-                    self._specs[(line.name, station.name, group.name)] = group
+                    self._specs[key], paths[key] = parameter, f"{at}.parameters[{k}]"
+                for k, group in enumerate(station.multivariate):
+                    key = (line.name, station.name, group.name)
+                    self._specs[key], paths[key] = group, f"{at}.multivariate[{k}]"
                     for member in group.parameters:
                         self._groups_of.setdefault((line.name, station.name, member), []).append(
                             group.name
                         )
+        # Detectors are built when a stream's first record arrives; build each once now so
+        # that a setting the chart refuses fails at start, naming its path.
+        problems = []
+        for key, spec in self._specs.items():
+            try:
+                _new_stream(StreamIdentity(*key), spec)
+            except (ValueError, DetectorInputError) as exc:
+                problems.append(f"{paths[key]}: {exc}")
+        if problems:
+            raise ConfigError(problems)
         self._streams: dict[tuple[str, str, str], _Stream] = {}
         self._kpi_windows: dict[tuple[str, str], _KpiWindow] = {}
         self._watermarks: dict[str, datetime] = {}
@@ -163,6 +182,8 @@ class Engine:
         self.unconfigured: Counter[str] = Counter()
         self.defect_codes: Counter[str] = Counter()
         self.before_limits: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
+        self.refused_reasons: dict[str, str] = {}
         self.incomplete_vectors: Counter[str] = Counter()
 
     # -- processing --------------------------------------------------------------------
@@ -177,7 +198,11 @@ class Engine:
             name = f"{record.equipment}/{record.name}"
             outputs = self._chart(record, name, record.value, None)
             for group in self._groups_of.get((record.line, record.station, name), ()):
-                outputs += self._vector(record, group, name)
+                # The record itself is good (charted above); a vector the T² chart cannot
+                # take is counted, not a reason to drop the record's own outputs.
+                outputs += self._refusable(
+                    record, group, functools.partial(self._vector, record, group, name)
+                )
             return outputs
         if isinstance(record, Inspection):
             return self._inspect(record)
@@ -269,36 +294,60 @@ class Engine:
         if stream is None:
             return []
         outputs: list[Output] = []
+        if stream.subgroup_size == 1:
+            outputs = self._observe(stream, record, value)
+        else:
+            if stream.pending and subgroup is not None and subgroup != stream.pending_id:
+                # A new subgroup id closes the previous subgroup even if it is short; if the
+                # chart refuses it (one value for a range), that is counted, and this
+                # record, which is fine, goes on.
+                closed, closed_ts = stream.pending, stream.pending_ts
+                stream.pending, stream.pending_id = [], None
+                outputs = self._refusable(
+                    record,
+                    stream.identity.characteristic,
+                    lambda: self._observe(stream, record, closed, closed_ts),
+                )
+            stream.pending.append(value)
+            stream.pending_id = subgroup
+            stream.pending_ts = record.ts
+            if len(stream.pending) >= stream.subgroup_size:
+                closed, stream.pending, stream.pending_id = stream.pending, [], None
+                outputs += self._observe(stream, record, closed)
         if stream.capability is not None:
             outputs += self._capability(stream, record.ts, value)
-        if stream.subgroup_size == 1:
-            return outputs + self._observe(stream, record, value)
-        if stream.pending and subgroup is not None and subgroup != stream.pending_id:
-            # A new subgroup id closes the previous subgroup even if it is short.
-            outputs += self._observe(stream, record, stream.pending)
-            stream.pending = []
-        stream.pending.append(value)
-        stream.pending_id = subgroup
-        if len(stream.pending) >= stream.subgroup_size:
-            outputs += self._observe(stream, record, stream.pending)
-            stream.pending = []
-            stream.pending_id = None
         return outputs
 
-    def _observe(self, stream: _Stream, record: WireRecord, x: Observation) -> list[Output]:
+    def _refusable(
+        self, record: WireRecord, name: str, work: Callable[[], list[Output]]
+    ) -> list[Output]:
+        """Outputs of ``work``; a chart's refusal of a derived observation is counted."""
+        try:
+            return work()
+        except RecordRejected as exc:
+            key = f"{record.stream_key}/{name}"
+            self.refused[key] += 1
+            self.refused_reasons[key] = str(exc)
+            return []
+
+    def _observe(
+        self, stream: _Stream, record: WireRecord, x: Observation, ts: datetime | None = None
+    ) -> list[Output]:
+        """Update the stream's chart with ``x``, stamped ``ts`` (default: the record's)."""
+        ts = record.ts if ts is None else ts
         stats = stream.stats
         limits = getattr(stream.spec, "limits", None)
-        if limits is not None and limits.effective_from and record.ts < limits.effective_from:
+        if limits is not None and limits.effective_from and ts < limits.effective_from:
             self.before_limits[f"{record.stream_key}/{stream.identity.characteristic}"] += 1
             return []
-        stats.observations += 1
-        if stats.first_ts is None:
-            stats.first_ts = record.ts
-        stats.last_ts = record.ts
         try:
-            evaluation = stream.detector.update(record.ts, x)
+            evaluation = stream.detector.update(ts, x)
         except DetectorInputError as exc:
             raise RecordRejected(f"{stream.identity.characteristic}: {exc}") from exc
+        stats.observations += 1
+        if stats.first_ts is None:
+            stats.first_ts = ts
+        stats.last_ts = ts
         return self._outputs(stream, evaluation)
 
     def _capability(self, stream: _Stream, ts: datetime, value: float) -> list[Output]:
@@ -365,7 +414,7 @@ class Engine:
     def _new_kpi_window(self, key: tuple[str, str]) -> _KpiWindow:
         station = self._stations.get(key)
         if station is None:  # inspections of an unconfigured station still get KPIs
-            station = StationConfig(name=key[1])
+            return _KpiWindow(DEFAULT_KPI_WINDOW_S, DEFAULT_KPI_EVERY_S)
         return _KpiWindow(station.kpi_window_s, station.kpi_every_s)
 
     # -- reporting and state -----------------------------------------------------------
@@ -396,6 +445,7 @@ class Engine:
                     else msgspec.json.decode(stream.capability.snapshot()),
                     "pending": list(stream.pending),
                     "pending_id": stream.pending_id,
+                    "pending_ts": stream.pending_ts.isoformat() if stream.pending_ts else None,
                     "vectors": {part: dict(values) for part, values in stream.vectors.items()},
                 }
                 for (at_line, at_station, name), stream in self._streams.items()
@@ -425,6 +475,8 @@ class Engine:
                 stream.capability.restore(msgspec.json.encode(saved["capability"]))
             stream.pending = [float(v) for v in saved["pending"]]
             stream.pending_id = saved["pending_id"]
+            pending_ts = saved["pending_ts"]
+            stream.pending_ts = datetime.fromisoformat(pending_ts) if pending_ts else None
             stream.vectors = {part: dict(values) for part, values in saved["vectors"].items()}
             self._streams[(line, station, name)] = stream
         saved_window = state["kpi_window"]

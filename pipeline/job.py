@@ -310,6 +310,15 @@ def build_job(
             config.checkpoint.changelog.bootstrap, config.checkpoint.changelog.topic
         )
         changelog.ensure_topic(callbacks.partitions)
+        from connectors.kafka import partition_counts
+
+        topic = config.checkpoint.changelog.topic
+        found = partition_counts(config.checkpoint.changelog.bootstrap, [topic])[topic]
+        if found != callbacks.partitions:
+            raise JobError(
+                f"checkpoint.changelog: topic {topic!r} has {found} partitions, the input "
+                f"topics {callbacks.partitions}; state is kept per input partition"
+            )
     runner = Runner(
         engine,
         source,

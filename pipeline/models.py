@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import msgspec
@@ -48,7 +48,12 @@ __all__ = [
 
 #: Timestamps must carry a zone: a naive one on the wire is a validation error.
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+#: Ids of lines, stations, equipment and streams: no `/` (it joins them into keys) or spaces.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^/\s]+$")]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+#: Event times this far out are typos or corrupt clocks, and break window arithmetic.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
@@ -61,6 +66,10 @@ class _Wire(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     ts: AwareDatetime
     line: Name
     station: Name
+
+    def __post_init__(self) -> None:
+        if not EARLIEST <= self.ts < LATEST:
+            raise ValueError(f"`ts` {self.ts.isoformat()} is outside 1970-2199")
 
     @property
     def stream_key(self) -> str:
@@ -77,6 +86,7 @@ class Parameter(_Wire, frozen=True, kw_only=True, tag="parameter"):
     part_id: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _require_finite(self.value, "value")
 
 
@@ -90,16 +100,17 @@ class Measurement(_Wire, frozen=True, kw_only=True, tag="measurement"):
     product: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _require_finite(self.value, "value")
 
 
 class Inspection(_Wire, frozen=True, kw_only=True, tag="inspection"):
     """A part's inspection result: pass/fail, defect count and codes, rework."""
 
-    part_id: Name
+    part_id: Text
     result: Literal["pass", "fail"]
     defects: Count = 0
-    defect_codes: list[Name] = msgspec.field(default_factory=list)
+    defect_codes: list[Text] = msgspec.field(default_factory=list)
     rework: bool = False
 
 
@@ -111,6 +122,7 @@ class Attribute(_Wire, frozen=True, kw_only=True, tag="attribute"):
     nonconforming: Count
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.nonconforming > self.inspected:
             raise ValueError(
                 f"`nonconforming` ({self.nonconforming}) exceeds `inspected` ({self.inspected})"

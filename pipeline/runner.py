@@ -133,6 +133,8 @@ class Runner:
     def restore(self, checkpoint: Checkpoint) -> None:
         """Resume from a checkpoint: state comes in explicitly, before the first poll."""
         self.engine.restore(checkpoint.engine)
+        self._applied = {k: dict(v) for k, v in checkpoint.applied.items()}
+        self._key_partition = dict(checkpoint.key_partition)
 
     def run(self) -> RunSummary:
         started = time.monotonic()
@@ -207,7 +209,12 @@ class Runner:
             self._flush(sink)
         if self.state_store is not None:
             self.state_store.save(
-                Checkpoint(source=self.source.position(), engine=self.engine.snapshot())
+                Checkpoint(
+                    source=self.source.position(),
+                    engine=self.engine.snapshot(),
+                    applied=self._applied,
+                    key_partition=self._key_partition,
+                )
             )
         if self.changelog is not None and self._dirty:
             self.changelog.save(
@@ -231,6 +238,11 @@ class Runner:
         """
         for sink in [*(route.sink for route in self.routes), self.dead_letters]:
             self._flush(sink)
+        if self.changelog is None:
+            # Single-process mode: nobody else takes the keys over, and a restart restores
+            # them from the local checkpoint, so the worker keeps its state.
+            self.summary.rebalances += 1
+            return
         revoked = {partition for _, partition in partitions}
         keys = sorted(k for k, p in self._key_partition.items() if p in revoked)
         if self.changelog is not None:

@@ -127,3 +127,29 @@ def test_environment_variables_fill_secrets_and_a_missing_one_is_named(
     assert caught.value.problems == [
         "sinks[0].path (plant.yaml): environment variable OUT_DIR is not set"
     ]
+
+
+def test_a_setting_the_chart_refuses_fails_at_start_naming_its_path() -> None:
+    from pipeline.engine import Engine
+
+    data = {
+        "lines": [
+            {
+                "name": "L",
+                "stations": [
+                    {
+                        "name": "s",
+                        "characteristics": [
+                            {"name": "ok", "chart": "imr"},
+                            {"name": "defective", "chart": "p", "limits": {"center": 1.5}},
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    with pytest.raises(ConfigError) as caught:
+        Engine(parse_config(data))
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("lines[0].stations[0].characteristics[1]: ")
+    assert "1.5" in caught.value.problems[0]

@@ -21,7 +21,8 @@ from pipeline.models import (
     WireRecord,
 )
 
-names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
+names = st.from_regex(r"[^/\s]{1,20}", fullmatch=True)
+texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
 aware = st.datetimes(
     min_value=datetime(2000, 1, 1),
     max_value=datetime(2100, 1, 1),
@@ -141,6 +142,18 @@ def test_near_miss_json_objects_never_raise(document: dict[str, object]) -> None
 def test_valid_records_round_trip(record: WireRecord) -> None:
     decoded = decode(RawRecord(msgspec.json.encode(record), "x:1"))
     assert decoded == record
+
+
+def test_ids_with_a_slash_and_far_off_timestamps_are_refused() -> None:
+    base = (
+        '{"kind":"measurement","line":"L3","station":"%s","characteristic":"d",'
+        '"value":1.0,"ts":"%s"}'
+    )
+    slash = decode(RawRecord((base % ("weld/2", "2026-11-23T08:00:00Z")).encode(), "x:1"))
+    assert isinstance(slash, DeadLetter) and "`$.station`" in slash.reason
+    far = decode(RawRecord((base % ("weld-2", "9999-12-31T23:59:00Z")).encode(), "x:2"))
+    assert isinstance(far, DeadLetter)
+    assert far.reason == "x:2: `ts` 9999-12-31T23:59:00+00:00 is outside 1970-2199"
 
 
 def test_reasons_name_the_field() -> None:

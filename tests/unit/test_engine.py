@@ -237,3 +237,36 @@ def test_given_limits_apply_from_their_effective_time() -> None:
     points = series(outputs, "individuals")
     assert len(points) == 10 and {p[1:] for p in points} == {(10.0, 7.0, 13.0)}
     assert engine.before_limits == {"L/s/d": 10}
+
+
+def test_a_short_subgroup_the_chart_refuses_is_counted_and_the_stream_goes_on() -> None:
+    engine = Engine(config({"name": "d", "chart": "xbar-r", "subgroup_size": 3, "phase1": 2}))
+    values = [
+        ("A", 5.0),
+        ("B", 10.0),
+        ("B", 11.0),
+        ("B", 12.0),
+        ("C", 10.0),
+        ("C", 12.0),
+        ("C", 11.0),
+    ]
+    outputs = run(
+        engine,
+        [
+            Measurement(
+                ts=T0 + timedelta(minutes=i),
+                line="L",
+                station="s",
+                characteristic="d",
+                value=v,
+                subgroup=g,
+            )
+            for i, (g, v) in enumerate(values)
+        ],
+    )
+    # Subgroup A (one value) has no range: refused and counted; B and C are charted.
+    assert engine.refused == {"L/s/d": 1}
+    assert "d:" in engine.refused_reasons["L/s/d"]
+    assert [p[0] for p in series(outputs, "xbar")] == [11.0, 11.0]
+    stamps = [o.ts for o in outputs if isinstance(o, ChartPoint) and o.chart == "xbar"]
+    assert stamps == [T0 + timedelta(minutes=3), T0 + timedelta(minutes=6)]
