@@ -25,8 +25,9 @@ def test_analyze_equals_stream_concatenated() -> None:
     series = result.charts["individuals"]
     assert series.value == [p.value for p in ind]
     assert series.ucl == [p.ucl for p in ind] and series.center == [p.center for p in ind]
-    assert series.violations == {r: [p.index for p in ind if r in p.rules]
-                                 for r in {r for p in ind for r in p.rules}}
+    assert series.violations == {
+        r: [p.index for p in ind if r in p.rules] for r in {r for p in ind for r in p.rules}
+    }
     assert result.charts["moving_range"].index == list(range(1, 30))
 
 
@@ -43,8 +44,11 @@ def test_analyze_capability_and_t2() -> None:
     cap = analyze("capability", DATA["cusum30"][:20], lsl=7.0, usl=13.0)
     assert cap.capability is not None and set(cap.capability.indices) >= {"cp", "cpk", "pp"}
     json.dumps(cap.to_dict())
-    t2 = analyze("t2", [{"a": a, "b": b} for a, b in zip(DATA["cusum30"], DATA["circuit"], strict=False)],
-                 names=("a", "b"))
+    t2 = analyze(
+        "t2",
+        [{"a": a, "b": b} for a, b in zip(DATA["cusum30"], DATA["circuit"], strict=False)],
+        names=("a", "b"),
+    )
     assert len(t2.charts["t2"].value) == 30
 
 
@@ -72,8 +76,13 @@ def _cli(tmp_path: Path, text: str, *argv: str) -> int:
 
 
 def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = _cli(tmp_path, "count\n" + "\n".join(str(c) for c in DATA["circuit"][:26]),
-                "--chart", "c", "--json")
+    code = _cli(
+        tmp_path,
+        "count\n" + "\n".join(str(c) for c in DATA["circuit"][:26]),
+        "--chart",
+        "c",
+        "--json",
+    )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["charts"]["c"]["violations"] == {"nelson1": [5, 19]}
@@ -88,22 +97,40 @@ def test_cli_subgroups_with_blanks(tmp_path: Path, capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize(
     ("text", "chart", "message"),
-    [("1\nx\n3\n", "imr", "in.csv:2: column 1: not a number: 'x'"),
-     ("count,size\n1,5\n2,\n", "p", "in.csv:3: column 2: 'size' is empty"),
-     ("count,size\n1,5\n6,5\n", "p", "in.csv:3: nonconforming count 6.0 exceeds the 5.0"),
-     ("count,size\n1,5\n2,0\n", "p", "in.csv:3: size must be positive"),
-     ("1,2\n3,4\n", "p", "in.csv:1: a header naming count,size is required"),
-     ("1\n2\nnan\n", "imr", "in.csv:3: column 1: not finite"),
-     ("1,2\n3\n", "xbar-r", "in.csv:2: a subgroup needs at least 2 values")],
+    [
+        ("1\nx\n3\n", "imr", "in.csv:2: column 1: not a number: 'x'"),
+        ("count,size\n1,5\n2,\n", "p", "in.csv:3: column 2: 'size' is empty"),
+        ("count,size\n1,5\n6,5\n", "p", "in.csv:3: nonconforming count 6.0 exceeds the 5.0"),
+        ("count,size\n1,5\n2,0\n", "p", "in.csv:3: size must be positive"),
+        ("1,2\n3,4\n", "p", "in.csv:1: a header naming count,size is required"),
+        ("1\n2\nnan\n", "imr", "in.csv:3: column 1: not finite"),
+        ("1,2\n3\n", "xbar-r", "in.csv:2: a subgroup needs at least 2 values"),
+    ],
 )
-def test_cli_errors_name_line_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                         text: str, chart: str, message: str) -> None:
+def test_cli_errors_name_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, chart: str, message: str
+) -> None:
     assert _cli(tmp_path, text, "--chart", chart) == 2
     assert message in capsys.readouterr().err
 
 
 def test_cli_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _cli(tmp_path, "\n".join(str(v) for v in DATA["cusum30"]), "--chart", "ewma",
-                "--lambda", "0.1", "-L", "2.7", "--center", "10", "--known-sigma", "1") == 0
+    assert (
+        _cli(
+            tmp_path,
+            "\n".join(str(v) for v in DATA["cusum30"]),
+            "--chart",
+            "ewma",
+            "--lambda",
+            "0.1",
+            "-L",
+            "2.7",
+            "--center",
+            "10",
+            "--known-sigma",
+            "1",
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "ewma" in out and "10.27" in out

@@ -29,7 +29,10 @@ def test_orange_juice_p_chart() -> None:
     # Montgomery: p-bar = 0.2313, UCL = 0.4102, LCL = 0.0524; samples 15 and 23 above UCL
     assert chart.params == {"center": 347 / 1500}
     assert (round(points[0].center, 4), round(points[0].ucl, 4), round(points[0].lcl, 4)) == (
-        0.2313, 0.4102, 0.0524)
+        0.2313,
+        0.4102,
+        0.0524,
+    )
     assert [p.index + 1 for p in points if p.rules] == [15, 23]
 
 
@@ -66,9 +69,11 @@ def test_variable_size_p_np_u() -> None:
     pbar = 15 / 275
     p_points = run(PChart(phase1=3), obs)
     assert [p.ucl for p in p_points] == [
-        pbar + 3 * math.sqrt(pbar * (1 - pbar) / n) for n in (50, 200, 25)]
+        pbar + 3 * math.sqrt(pbar * (1 - pbar) / n) for n in (50, 200, 25)
+    ]
     assert [p.lcl for p in p_points] == [
-        max(0.0, pbar - 3 * math.sqrt(pbar * (1 - pbar) / n)) for n in (50, 200, 25)]
+        max(0.0, pbar - 3 * math.sqrt(pbar * (1 - pbar) / n)) for n in (50, 200, 25)
+    ]
     assert p_points[2].lcl == 0.0
     np_points = run(NPChart(phase1=3), obs)
     assert [p.value for p in np_points] == [3, 10, 2]
@@ -85,8 +90,10 @@ def test_p_upper_limit_clipped_at_one() -> None:
 
 
 def test_laney_p_hand_computed() -> None:
-    obs = [{"count": c, "size": n} for c, n in [(50, 1000), (80, 1000), (45, 1200),
-                                               (90, 1100), (60, 1000)]]
+    obs = [
+        {"count": c, "size": n}
+        for c, n in [(50, 1000), (80, 1000), (45, 1200), (90, 1100), (60, 1000)]
+    ]
     counts = [50, 80, 45, 90, 60]
     sizes = [1000, 1000, 1200, 1100, 1000]
     pbar = sum(counts) / sum(sizes)
@@ -111,12 +118,20 @@ def test_laney_u_given_sigma_z() -> None:
 
 @pytest.mark.parametrize(
     ("chart", "bad", "message"),
-    [(PChart, {"count": 11, "size": 10}, "exceeds"), (PChart, {"count": 1, "size": 0}, "positive"),
-     (PChart, {"count": 1, "size": -5}, "positive"), (PChart, {"count": -1, "size": 5}, "whole"),
-     (PChart, {"count": 1.5, "size": 5}, "whole"), (PChart, {"count": 1, "size": 5.5}, "whole"),
-     (PChart, {"count": math.nan, "size": 5}, "finite"), (PChart, {"count": 1}, "size"),
-     (PChart, 3, "expected"), (UChart, {"count": 2, "size": math.inf}, "finite"),
-     (NPChart, {"count": 6, "size": 5}, "exceeds"), (CChart, {"size": 3}, "count")],
+    [
+        (PChart, {"count": 11, "size": 10}, "exceeds"),
+        (PChart, {"count": 1, "size": 0}, "positive"),
+        (PChart, {"count": 1, "size": -5}, "positive"),
+        (PChart, {"count": -1, "size": 5}, "whole"),
+        (PChart, {"count": 1.5, "size": 5}, "whole"),
+        (PChart, {"count": 1, "size": 5.5}, "whole"),
+        (PChart, {"count": math.nan, "size": 5}, "finite"),
+        (PChart, {"count": 1}, "size"),
+        (PChart, 3, "expected"),
+        (UChart, {"count": 2, "size": math.inf}, "finite"),
+        (NPChart, {"count": 6, "size": 5}, "exceeds"),
+        (CChart, {"size": 3}, "count"),
+    ],
 )
 def test_bad_counts(chart, bad, message) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(DetectorInputError, match=message):

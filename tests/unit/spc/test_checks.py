@@ -38,8 +38,7 @@ def _floats(n: int = 120, seed: int = 1) -> list[Any]:
 
 def _groups(n: int = 120, seed: int = 2) -> list[Any]:
     rng = random.Random(seed)
-    return [[round(rng.gauss(5.0, 0.5), 3) for _ in range(rng.choice((3, 4, 5)))]
-            for _ in range(n)]
+    return [[round(rng.gauss(5.0, 0.5), 3) for _ in range(rng.choice((3, 4, 5)))] for _ in range(n)]
 
 
 def _counts(n: int = 120, seed: int = 3) -> list[Any]:
@@ -56,8 +55,13 @@ def _vectors(n: int = 120, seed: int = 4) -> list[Any]:
     out = []
     for _ in range(n):
         a = rng.gauss(0.0, 1.0)
-        out.append({"a": round(a, 4), "b": round(0.5 * a + rng.gauss(0.0, 1.0), 4),
-                    "c": round(rng.gauss(3.0, 0.2), 4)})
+        out.append(
+            {
+                "a": round(a, 4),
+                "b": round(0.5 * a + rng.gauss(0.0, 1.0), 4),
+                "c": round(rng.gauss(3.0, 0.2), 4),
+            }
+        )
     return out
 
 
@@ -92,14 +96,17 @@ CASES: dict[str, tuple[Callable[[], Detector], Callable[[], list[Any]]]] = {
     "cusum_groups": (lambda: CusumChart(phase1=20, reset_on_signal=True), _groups),
     "ewma": (lambda: EwmaChart(phase1=20, lam=0.2), _floats),
     "ewma_groups": (lambda: EwmaChart(target=5.0, sigma=0.5, steady_state=True), _groups),
-    "t2": (lambda: HotellingT2Chart(names=("a", "b", "c"), phase1=30, phase1_passes=1),
-           _vectors),
+    "t2": (lambda: HotellingT2Chart(names=("a", "b", "c"), phase1=30, phase1_passes=1), _vectors),
     "zmr": (lambda: ZMRChart(phase1=30, rules=RuleSet.nelson()), _parts),
-    "zmr_given": (lambda: ZMRChart(parts={"PN-1": (10.0, 0.5), "PN-2": (50.0, 2.0),
-                                          "PN-3": (3.0, 0.1)}), _parts),
+    "zmr_given": (
+        lambda: ZMRChart(parts={"PN-1": (10.0, 0.5), "PN-2": (50.0, 2.0), "PN-3": (3.0, 0.1)}),
+        _parts,
+    ),
     "capability": (lambda: CapabilityChart(lsl=7.0, usl=13.0, window=25), _floats),
-    "xbar_r_given": (lambda: XbarRChart(
-        limits={"xbar": (5.0, 4.0, 6.0), "range": (1.0, 0.0, 2.5)}), _groups),
+    "xbar_r_given": (
+        lambda: XbarRChart(limits={"xbar": (5.0, 4.0, 6.0), "range": (1.0, 0.0, 2.5)}),
+        _groups,
+    ),
 }
 
 

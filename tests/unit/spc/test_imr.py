@@ -46,7 +46,9 @@ def test_phase2_signals_and_index() -> None:
     chart.update_many(stamps(8), VALUES)
     out = chart.update(T0, 17.0)
     assert [(s.rule, s.chart, s.index) for s in out.signals] == [
-        ("nelson1", "individuals", 8), ("nelson1", "moving_range", 8)]
+        ("nelson1", "individuals", 8),
+        ("nelson1", "moving_range", 8),
+    ]
     assert out.points[0].rules == ("nelson1",)
     assert out.points[0].zone == "beyond"
     assert out.signals[0].description == "1 point more than 3 sigma from the center line"
@@ -78,8 +80,10 @@ def test_passes_drop_outliers_and_mrs() -> None:
     kept = [v for i, v in enumerate(values) if i != 4]
     mrs = [abs(values[i] - values[i - 1]) for i in range(1, 10) if 4 not in (i, i - 1)]
     assert chart.excluded == (4,)
-    assert chart.params == {"center": math.fsum(kept) / 9,
-                            "sigma": math.fsum(mrs) / len(mrs) / 1.128}
+    assert chart.params == {
+        "center": math.fsum(kept) / 9,
+        "sigma": math.fsum(mrs) / len(mrs) / 1.128,
+    }
     no_pass = IMRChart(phase1=10)
     no_pass.update_many(stamps(10), values)
     assert no_pass.excluded == () and no_pass.params["center"] == math.fsum(values) / 10

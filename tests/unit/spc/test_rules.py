@@ -77,8 +77,12 @@ def test_8_beyond_1_sigma_either_side() -> None:
 def test_step_reports_every_completed_test() -> None:
     state = RuleState(RuleSet.nelson())
     masks = [state.step(x, 0.0, 1.0, 1.0, 3.0, -3.0) for x in [2.5, 2.6, 3.5, 1.5]]
-    assert [rule_names(m) for m in masks] == [(), ("nelson5",), ("nelson1", "nelson5"),
-                                             ("nelson6",)]
+    assert [rule_names(m) for m in masks] == [
+        (),
+        ("nelson5",),
+        ("nelson1", "nelson5"),
+        ("nelson6",),
+    ]
 
 
 def test_asymmetric_sigma_and_thresholds() -> None:
@@ -119,8 +123,14 @@ def test_ruleset_data_repr_hash() -> None:
 
 @pytest.mark.parametrize(
     ("tests", "k", "message"),
-    [((9,), None, "1 to 8"), ((1,), {2: 0}, "positive integer"), ((1,), {3: 2.5}, "integer"),
-     ((1,), {1: -1.0}, "positive"), ((1,), {9: 3}, "1 to 8"), ((1,), {5: 100}, "at most 62")],
+    [
+        ((9,), None, "1 to 8"),
+        ((1,), {2: 0}, "positive integer"),
+        ((1,), {3: 2.5}, "integer"),
+        ((1,), {1: -1.0}, "positive"),
+        ((1,), {9: 3}, "1 to 8"),
+        ((1,), {5: 100}, "at most 62"),
+    ],
 )
 def test_ruleset_rejects(tests: tuple[int, ...], k: dict[int, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -130,5 +140,7 @@ def test_ruleset_rejects(tests: tuple[int, ...], k: dict[int, float], message: s
 def test_descriptions() -> None:
     rules = RuleSet.nelson()
     assert rules.describe(1) == "1 point more than 3 sigma from the center line"
-    assert rules.describe(5) == "2 out of 3 points more than 2 sigma from the center line (same side)"
+    assert (
+        rules.describe(5) == "2 out of 3 points more than 2 sigma from the center line (same side)"
+    )
     assert rules.describe(3) == "6 consecutive increases or decreases (7 points in a row)"

@@ -12,8 +12,16 @@ from detectors.spc import CapabilityChart, HotellingT2Chart, ZMRChart, capabilit
 from detectors.spc.hotelling import t2_limits
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-ROWS = [(10.0, 5.0), (11.0, 6.0), (9.5, 4.0), (10.5, 5.5), (12.0, 7.0), (9.0, 4.5),
-        (10.2, 5.1), (11.5, 5.9)]
+ROWS = [
+    (10.0, 5.0),
+    (11.0, 6.0),
+    (9.5, 4.0),
+    (10.5, 5.5),
+    (12.0, 7.0),
+    (9.0, 4.5),
+    (10.2, 5.1),
+    (11.5, 5.9),
+]
 
 
 def run(chart, xs):  # type: ignore[no-untyped-def]
@@ -39,12 +47,15 @@ def test_t2_phase1_values_and_beta_limit() -> None:
 
 
 def test_t2_known_parameters_chi_square() -> None:
-    chart = HotellingT2Chart(names=("a", "b"), mean={"a": 0.0, "b": 0.0},
-                             covariance=[[1.0, 0.5], [0.5, 1.0]])
+    chart = HotellingT2Chart(
+        names=("a", "b"), mean={"a": 0.0, "b": 0.0}, covariance=[[1.0, 0.5], [0.5, 1.0]]
+    )
     out = chart.update(T0, {"a": 3.0, "b": -3.0, "ignored": 1.0})
     point = out.points[0]
-    assert point.value == pytest.approx(np.array([3, -3]) @ np.linalg.solve(
-        np.array([[1, 0.5], [0.5, 1]]), np.array([3, -3])), rel=1e-12)  # = 36
+    assert point.value == pytest.approx(
+        np.array([3, -3]) @ np.linalg.solve(np.array([[1, 0.5], [0.5, 1]]), np.array([3, -3])),
+        rel=1e-12,
+    )  # = 36
     assert point.ucl == pytest.approx(-2 * math.log(0.0027), rel=1e-12)
     assert [s.rule for s in out.signals] == ["t2"]
 
@@ -74,8 +85,14 @@ def test_zmr_by_part_and_pooled() -> None:
     sig_a, sig_b = (1.0 + 0.5) / 2 / 1.128, (3.0 + 2.0) / 2 / 1.128
     assert chart.params == {"parts": {"A": [31.5 / 3, sig_a], "B": [64.0 / 3, sig_b]}}
     z = [p.value for p in out[-1].points if p.chart == "z"]
-    assert z == [(10.0 - 10.5) / sig_a, (20.0 - 64 / 3) / sig_b, (11.0 - 10.5) / sig_a,
-                 (23.0 - 64 / 3) / sig_b, 0.0, (21.0 - 64 / 3) / sig_b]
+    assert z == [
+        (10.0 - 10.5) / sig_a,
+        (20.0 - 64 / 3) / sig_b,
+        (11.0 - 10.5) / sig_a,
+        (23.0 - 64 / 3) / sig_b,
+        0.0,
+        (21.0 - 64 / 3) / sig_b,
+    ]
     mr = [p for p in out[-1].points if p.chart == "moving_range"]
     assert mr[0].index == 1 and mr[0].value == abs(z[1] - z[0])
     assert (mr[0].center, mr[0].ucl) == (1.128, 1.128 + 3 * 0.853)
@@ -116,7 +133,8 @@ def test_capability_formulas() -> None:
     assert idx["cpm"].value == pytest.approx(2.5 / (6 * math.sqrt(sw**2 + (mean - 10.25) ** 2)))
     nu = n * (1 + a * a) ** 2 / (1 + 2 * a * a)
     assert idx["cpm"].lower == pytest.approx(
-        idx["cpm"].value * math.sqrt(stats.chi2.ppf(0.025, nu) / nu))
+        idx["cpm"].value * math.sqrt(stats.chi2.ppf(0.025, nu) / nu)
+    )
     one_sided = capability(values, usl=11.5)
     assert set(one_sided.indices) == {"cpu", "cpk", "ppk"}
 

@@ -42,7 +42,10 @@ def test_piston_rings_xbar_r() -> None:
     # phase I in control; phase II (Table 6.4) beyond the UCL at samples 37, 38, 39
     assert not any(p.rules for p in points[:50])
     assert [(p.index + 1, p.chart, p.rules) for p in points if p.rules] == [
-        (37, "xbar", ("nelson1",)), (38, "xbar", ("nelson1",)), (39, "xbar", ("nelson1",))]
+        (37, "xbar", ("nelson1",)),
+        (38, "xbar", ("nelson1",)),
+        (39, "xbar", ("nelson1",)),
+    ]
 
 
 def test_piston_rings_xbar_s() -> None:
@@ -71,7 +74,9 @@ def test_variable_sizes_per_point_limits() -> None:
     d2s = {2: 1.128, 3: 1.693, 4: 2.059}
     d3s = {2: 0.853, 3: 0.888, 4: 0.880}
     weights = [(d2s[n] / d3s[n]) ** 2 for n in sizes]
-    sigma = math.fsum(w * r / d2s[n] for w, r, n in zip(weights, ranges, sizes, strict=False)) / math.fsum(weights)
+    sigma = math.fsum(
+        w * r / d2s[n] for w, r, n in zip(weights, ranges, sizes, strict=False)
+    ) / math.fsum(weights)
     assert chart.params == {"center": center, "sigma": sigma}
     xbar = [p for p in points if p.chart == "xbar"]
     assert [p.ucl for p in xbar] == [center + 3 * (sigma / math.sqrt(n)) for n in sizes]
@@ -87,7 +92,8 @@ def test_variable_sizes_sbar_and_pooled() -> None:
     chart = XbarSChart(phase1=3)
     run(chart, groups)
     assert chart.params["sigma"] == math.fsum(
-        w * s / c4(n) for w, s, n in zip(h, sds, sizes, strict=False)) / math.fsum(h)
+        w * s / c4(n) for w, s, n in zip(h, sds, sizes, strict=False)
+    ) / math.fsum(h)
     pooled = XbarSChart(phase1=3, sigma_method="pooled")
     run(pooled, groups)
     sp = math.sqrt(math.fsum((n - 1) * s * s for s, n in zip(sds, sizes, strict=False)) / 6)
@@ -99,9 +105,16 @@ def test_variable_sizes_sbar_and_pooled() -> None:
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [([1.0], "at least 2"), ([], "at least 2"), ([1.0, math.nan], r"subgroup\[1\]"),
-     ([1.0, None], r"subgroup\[1\]"), (1.0, "sequence"), ("ab", "sequence"),
-     ([1.0, math.inf, 2.0], "finite"), ([0.0] * 51, "at most 50")],
+    [
+        ([1.0], "at least 2"),
+        ([], "at least 2"),
+        ([1.0, math.nan], r"subgroup\[1\]"),
+        ([1.0, None], r"subgroup\[1\]"),
+        (1.0, "sequence"),
+        ("ab", "sequence"),
+        ([1.0, math.inf, 2.0], "finite"),
+        ([0.0] * 51, "at most 50"),
+    ],
 )
 def test_bad_subgroups(bad: object, message: str) -> None:
     with pytest.raises(DetectorInputError, match=message):
