@@ -125,6 +125,9 @@ class Job:
             self.engine.stream_stats,
             self.kpis,
             unconfigured=self.engine.unconfigured,
+            refused={
+                k: (n, self.engine.refused_reasons[k]) for k, n in self.engine.refused.items()
+            },
             defect_codes=self.engine.defect_codes,
             faults=self.faults,
         )

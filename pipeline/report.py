@@ -127,6 +127,7 @@ def render_report(
     kpis: KpiCollector | None = None,
     *,
     unconfigured: Counter[str] | None = None,
+    refused: dict[str, tuple[int, str]] | None = None,
     defect_codes: Counter[str] | None = None,
     faults: Sequence[FaultWindow] = (),
     title: str = "Linewatch diagnosis report",
@@ -281,6 +282,21 @@ def render_report(
         for reason in summary.dead_letter_reasons[:20]:
             reasons[reason] += 1
         out += [f"- {reason}" for reason in reasons]
+        out.append("")
+    if refused:
+        out += [
+            "## Observations refused by a chart",
+            "",
+            "Derived observations (short subgroups, T² vectors) that a chart could not "
+            "take; the records themselves were processed.",
+            "",
+            "| stream | refused | last reason |",
+            "|---|---:|---|",
+        ]
+        out += [
+            f"| `{name}` | {count} | {reason} |"
+            for name, (count, reason) in sorted(refused.items())
+        ]
         out.append("")
     if unconfigured:
         out += [
