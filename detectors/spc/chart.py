@@ -36,6 +36,18 @@ __all__ = ["LimitsVersion", "PhaseIChart", "Stat", "zone_for"]
 _MAX_VERSIONS_KEPT = 8
 
 
+def check_shewhart_args(k_sigma: float, sigma: float | None,
+                        limits: Mapping[str, Sequence[float]] | None,
+                        charts: Sequence[str]) -> None:
+    """The constructor checks the variables charts (I-MR, Xbar-R/S) share."""
+    if not k_sigma > 0:
+        raise ValueError(f"k_sigma must be positive, got {k_sigma}")
+    if sigma is not None and not sigma > 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    if limits is not None and set(limits) != set(charts):
+        raise ValueError(f"limits must give (center, lcl, ucl) for {tuple(charts)}")
+
+
 class Stat(NamedTuple):
     """One plotted statistic with its center, its own sigma and its (clipped) limits."""
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from detectors.base import DetectorInputError, Evaluation, Observation, PlotPoint, Signal, finite
-from detectors.spc.chart import PhaseIChart, Stat
+from detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
 from detectors.spc.constants import d2, d3
 from detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma
 from detectors.spc.rules import RuleSet, RuleState, rule_names
@@ -75,12 +75,7 @@ class IMRChart(PhaseIChart):
             raise ValueError(f"phase1 must be at least 2, got {phase1}")
         if sigma_method not in IMR_SIGMA_METHODS:
             raise ValueError(f"sigma_method must be one of {IMR_SIGMA_METHODS}, got {sigma_method!r}")
-        if not k_sigma > 0:
-            raise ValueError(f"k_sigma must be positive, got {k_sigma}")
-        if sigma is not None and not sigma > 0:
-            raise ValueError(f"sigma must be positive, got {sigma}")
-        if limits is not None and set(limits) != set(self.charts):
-            raise ValueError(f"limits must give (center, lcl, ucl) for {self.charts}")
+        check_shewhart_args(k_sigma, sigma, limits, self.charts)
         self.phase1 = phase1
         self.k_sigma = k_sigma
         self.sigma_method = sigma_method
@@ -202,47 +197,17 @@ class IMRChart(PhaseIChart):
         if fast is None or type(x) is not float or x - x != 0.0:
             return super().update(ts, x)
         plan, mr_plan = fast
-        (version, c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2, described,
-         enabled, k2, k3, k4, k5, k6, k7, k8, m5, m6) = plan
         index = self._count
         self._count = index + 1
         carry = self._carry
         previous = carry["previous"]
         carry["previous"] = x
-        fired = _step(self._ind_rules, x, c, hi1, lo1, cu1, cl1, cu2, cl2, k2, k3, k4, k5, k6,
-                      k7, k8, m5, m6) & enabled
-        if x > ucl or x < lcl:
-            zone = "beyond"
-        else:
-            d = abs(x - c)
-            zone = "C" if d <= s else "B" if d <= s2 else "A"
-        if fired:
-            names, signalled = described[fired]
-            point = PlotPoint(ts, "individuals", index, x, c, lcl, ucl, version, zone, names)
-            signals = [Signal(ts, name, "individuals", index, x, c, lcl, ucl, text)
-                       for name, text in signalled]
-        else:
-            point = PlotPoint(ts, "individuals", index, x, c, lcl, ucl, version, zone)
-            signals = []
+        signals: list[Signal] = []
+        point = _judge(self._ind_rules, plan, ts, "individuals", index, x, signals)
         if previous is None:
             return Evaluation((point,), tuple(signals))
-        (_, c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2, described,
-         enabled, k2, k3, k4, k5, k6, k7, k8, m5, m6) = mr_plan
-        mr = abs(x - previous)
-        fired = _step(self._mr_rules, mr, c, hi1, lo1, cu1, cl1, cu2, cl2, k2, k3, k4, k5, k6,
-                      k7, k8, m5, m6) & enabled
-        if mr > ucl or mr < lcl:
-            zone = "beyond"
-        else:
-            d = abs(mr - c)
-            zone = "C" if d <= s else "B" if d <= s2 else "A"
-        if fired:
-            names, signalled = described[fired]
-            mpoint = PlotPoint(ts, "moving_range", index, mr, c, lcl, ucl, version, zone, names)
-            signals += [Signal(ts, name, "moving_range", index, mr, c, lcl, ucl, text)
-                        for name, text in signalled]
-        else:
-            mpoint = PlotPoint(ts, "moving_range", index, mr, c, lcl, ucl, version, zone)
+        mpoint = _judge(self._mr_rules, mr_plan, ts, "moving_range", index, abs(x - previous),
+                        signals)
         return Evaluation((point, mpoint), tuple(signals) if signals else ())
 
     # -- the vectorised batch path --------------------------------------------------------
@@ -358,6 +323,25 @@ class IMRChart(PhaseIChart):
             append(evaluation)
             index += 1
         return out
+
+def _judge(rs: RuleState, plan: tuple[Any, ...], ts: datetime, chart: str, index: int,
+           x: float, signals: list[Signal]) -> PlotPoint:
+    """Phase-II point of one chart from its precomputed plan; its signals go to ``signals``."""
+    (version, c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2, described,
+     enabled, k2, k3, k4, k5, k6, k7, k8, m5, m6) = plan
+    fired = _step(rs, x, c, hi1, lo1, cu1, cl1, cu2, cl2, k2, k3, k4, k5, k6, k7, k8, m5,
+                  m6) & enabled
+    if x > ucl or x < lcl:
+        zone = "beyond"
+    else:
+        d = abs(x - c)
+        zone = "C" if d <= s else "B" if d <= s2 else "A"
+    if not fired:
+        return PlotPoint(ts, chart, index, x, c, lcl, ucl, version, zone)
+    names, signalled = described[fired]
+    signals += [Signal(ts, name, chart, index, x, c, lcl, ucl, text) for name, text in signalled]
+    return PlotPoint(ts, chart, index, x, c, lcl, ucl, version, zone, names)
+
 
 def _step(rs: RuleState, x: float, c: float, hi1: float, lo1: float, cu1: float, cl1: float,
           cu2: float, cl2: float, k2: int, k3: int, k4: int, k5: int, k6: int, k7: int, k8: int,

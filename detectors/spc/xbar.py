@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from detectors.base import DetectorInputError, Observation, as_values
-from detectors.spc.chart import PhaseIChart, Stat
+from detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
 from detectors.spc.constants import MAX_N, c4, d2, d3
 from detectors.spc.estimators import SUBGROUP_METHODS, subgroup_sigma
 from detectors.spc.rules import RuleSet
@@ -62,12 +62,7 @@ class _XbarChart(PhaseIChart):
             raise ValueError(f"phase1 must be at least 1, got {phase1}")
         if sigma_method is not None and sigma_method not in SUBGROUP_METHODS:
             raise ValueError(f"sigma_method must be one of {SUBGROUP_METHODS}, got {sigma_method!r}")
-        if not k_sigma > 0:
-            raise ValueError(f"k_sigma must be positive, got {k_sigma}")
-        if sigma is not None and not sigma > 0:
-            raise ValueError(f"sigma must be positive, got {sigma}")
-        if limits is not None and set(limits) != set(self.charts):
-            raise ValueError(f"limits must give (center, lcl, ucl) for {self.charts}")
+        check_shewhart_args(k_sigma, sigma, limits, self.charts)
         self.phase1 = phase1
         self.k_sigma = k_sigma
         self.sigma_method = sigma_method
