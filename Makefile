@@ -4,12 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-dev lint typecheck servers-install clean help
+.PHONY: demo test unit install install-dev lint typecheck servers-install clean help
 
 help:
 	@echo "make demo   - install and replay the bundled welding line (no servers needed)"
 	@echo "make test   - install everything the tests need, then run the whole suite"
-	@echo "make lint / make typecheck - ruff and mypy"
+	@echo "make unit   - the tests that need no server (under two minutes)"
+	@echo "make lint / make typecheck - ruff check + ruff format --check, and mypy --strict"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +39,16 @@ servers-install:
 	command -v docker-compose >/dev/null || { apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose; }
 
+# CI enforces style and types: lint and typecheck run before the suite.
 test: install-dev servers-install
+	$(MAKE) --no-print-directory lint typecheck
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$rc
+
+unit: install-dev
+	@$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make unit: pytest collected no tests" >&2; fi; \
 	exit $$rc
 
 lint: install-dev

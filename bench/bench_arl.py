@@ -36,8 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.base import Detector
-from detectors.spc import CusumChart, EwmaChart, IMRChart, RuleSet
+from linewatch.detectors.base import Detector
+from linewatch.detectors.spc import CusumChart, EwmaChart, IMRChart, RuleSet
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
 SCHEMES: dict[str, Callable[[], Detector]] = {
@@ -75,15 +75,18 @@ def markov_arl(scheme: str, shift: float) -> float | None:
         moves = norm.cdf(upper / lam - shift) - norm.cdf(lower / lam - shift)
         return float(np.linalg.solve(np.eye(states) - moves, np.ones(states))[states // 2])
     if scheme == "cusum":
+
         def one_sided(mu: float, k: float = 0.5, h: float = 5.0, states: int = 400) -> float:
             width = 2 * h / (2 * states - 1)
             mids = np.arange(states) * width
             moves = np.empty((states, states))
             moves[:, 0] = norm.cdf(width / 2 - mids + k - mu)
             for j in range(1, states):
-                moves[:, j] = (norm.cdf((j + 0.5) * width - mids + k - mu)
-                               - norm.cdf((j - 0.5) * width - mids + k - mu))
+                moves[:, j] = norm.cdf((j + 0.5) * width - mids + k - mu) - norm.cdf(
+                    (j - 0.5) * width - mids + k - mu
+                )
             return float(np.linalg.solve(np.eye(states) - moves, np.ones(states))[0])
+
         return 1.0 / (1.0 / one_sided(shift) + 1.0 / one_sided(-shift))
     if scheme == "shewhart":
         p = norm.sf(3.0 - shift) + norm.cdf(-3.0 - shift)
@@ -120,11 +123,15 @@ def main() -> int:
     runs = 800 if args.quick else 4000
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(run_lengths, scheme, shift, runs, 1000 + i)
-                   for i, (_, scheme, shift, _) in enumerate(ROWS)]
+        futures = [
+            pool.submit(run_lengths, scheme, shift, runs, 1000 + i)
+            for i, (_, scheme, shift, _) in enumerate(ROWS)
+        ]
         results = [f.result() for f in futures]
-    print(f"{'scheme':30} {'shift':>5} {'published':>9} {'markov':>7} {'simulated':>9} "
-          f"{'s.e.':>5} {'diff':>7}  within 5%")
+    print(
+        f"{'scheme':30} {'shift':>5} {'published':>9} {'markov':>7} {'simulated':>9} "
+        f"{'s.e.':>5} {'diff':>7}  within 5%"
+    )
     failed = False
     for (label, scheme, shift, published), lengths in zip(ROWS, results, strict=True):
         mean = float(np.mean(lengths))
@@ -139,8 +146,10 @@ def main() -> int:
         diff = mean / reference - 1.0
         ok = abs(diff) <= 0.05
         failed |= not ok
-        print(f"{label:30} {shift:5.1f} {shown:>9} {chain:>7} {mean:9.1f} {se:5.1f} "
-              f"{diff:+7.1%}  {'yes' if ok else 'NO'}")
+        print(
+            f"{label:30} {shift:5.1f} {shown:>9} {chain:>7} {mean:9.1f} {se:5.1f} "
+            f"{diff:+7.1%}  {'yes' if ok else 'NO'}"
+        )
     print(f"{runs} runs per row, {time.perf_counter() - started:.0f} s")
     return 1 if failed and not args.quick else 0
 

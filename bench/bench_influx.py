@@ -33,8 +33,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.influxdb import InfluxSink, item_line
-from pipeline.models import ChartPoint, Parameter
+from linewatch.connectors.influxdb import InfluxSink, item_line
+from linewatch.pipeline.models import ChartPoint, Parameter
 from tests.servers.influxdb import Influx11Server
 
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)

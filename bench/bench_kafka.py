@@ -59,19 +59,19 @@ sys.path.insert(0, str(ROOT))
 
 import msgspec  # noqa: E402
 
-from connectors import simulator as sim  # noqa: E402
-from connectors.kafka import (  # noqa: E402
+from linewatch.connectors import simulator as sim  # noqa: E402
+from linewatch.connectors.kafka import (  # noqa: E402
     KafkaAlertSink,
     KafkaDeadLetterSink,
     KafkaSource,
     ensure_topics,
     producer_settings,
 )
-from pipeline.config import parse_config  # noqa: E402
-from pipeline.decode import decode  # noqa: E402
-from pipeline.engine import Engine  # noqa: E402
-from pipeline.models import Alert, DeadLetter, Output, RawRecord, SinkError, WireRecord  # noqa: E402
-from pipeline.runner import Route, Runner, RunSummary  # noqa: E402
+from linewatch.pipeline.config import parse_config  # noqa: E402
+from linewatch.pipeline.decode import decode  # noqa: E402
+from linewatch.pipeline.engine import Engine  # noqa: E402
+from linewatch.pipeline.models import Alert, DeadLetter, Output, RawRecord, SinkError, WireRecord  # noqa: E402
+from linewatch.pipeline.runner import Route, Runner, RunSummary  # noqa: E402
 from tests.servers.kafka import KafkaBroker  # noqa: E402
 
 LINES = [f"L{n}" for n in range(1, 7)]
@@ -692,7 +692,7 @@ def cpu_split(
     split["null-sinks"] = result.run.cpu_us
     # The alert manager's scan of firing alerts at every plotted point, timed by a wrapper
     # around a private method (skipped if the method is gone).
-    from pipeline.alerts import AlertManager
+    from linewatch.pipeline.alerts import AlertManager
 
     original = getattr(AlertManager, "_count_clean", None)
     if original is not None:

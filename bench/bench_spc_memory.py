@@ -23,8 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.base import Detector
-from detectors.spc import (
+from linewatch.detectors.base import Detector
+from linewatch.detectors.spc import (
     CapabilityChart,
     CChart,
     CusumChart,

@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.spc import IMRChart, PhaseIChart, RuleSet
+from linewatch.detectors.spc import IMRChart, PhaseIChart, RuleSet
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -85,7 +85,8 @@ def main() -> int:
     chart_a, chart_b = make(), make()
     check = min(n, 50_000)
     same = [chart_a.update(TS, v) for v in values[:check]] == chart_b.update_many(
-        [TS] * check, values[:check])
+        [TS] * check, values[:check]
+    )
     numpy_s, _ = best(lambda: numpy_pass(x), max(args.repeat, 20))
     stream_s, signals = best(lambda: streaming(values), args.repeat)
     batch_s, batch_signals = best(lambda: batch(values), args.repeat)
@@ -94,15 +95,23 @@ def main() -> int:
     generic_s *= n / generic_n
 
     print(f"samples                  {n}  (best of {args.repeat})")
-    for label, seconds in (("streaming update()", stream_s), ("batch update_many()", batch_s),
-                           ("generic engine (before)", generic_s),
-                           ("numpy vectorised", numpy_s)):
-        print(f"{label:24} {n / seconds:12,.0f} samples/s  {seconds * 1e6 / n:7.3f} us/sample  "
-              f"ratio to numpy {seconds / numpy_s:7.1f}x")
-    print(f"signals                  stream {signals}, batch {batch_signals}; "
-          f"update_many == update on {check}: {same}")
-    print("goal 1,000,000 samples/s/core (streaming): "
-          f"{'met' if n / stream_s >= 1e6 else 'not met'}")
+    for label, seconds in (
+        ("streaming update()", stream_s),
+        ("batch update_many()", batch_s),
+        ("generic engine (before)", generic_s),
+        ("numpy vectorised", numpy_s),
+    ):
+        print(
+            f"{label:24} {n / seconds:12,.0f} samples/s  {seconds * 1e6 / n:7.3f} us/sample  "
+            f"ratio to numpy {seconds / numpy_s:7.1f}x"
+        )
+    print(
+        f"signals                  stream {signals}, batch {batch_signals}; "
+        f"update_many == update on {check}: {same}"
+    )
+    print(
+        f"goal 1,000,000 samples/s/core (streaming): {'met' if n / stream_s >= 1e6 else 'not met'}"
+    )
     return 0 if same and signals == batch_signals else 1
 
 

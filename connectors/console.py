@@ -8,7 +8,7 @@ from typing import Literal
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.models import Alert, Output, WireRecord
+from linewatch.pipeline.models import Alert, Output, WireRecord
 
 __all__ = ["ConsoleSink", "alerts_table"]
 

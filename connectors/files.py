@@ -29,7 +29,7 @@ from typing import IO, Any, Literal
 
 import msgspec
 
-from pipeline.models import Output, RawRecord, WireRecord
+from linewatch.pipeline.models import Output, RawRecord, WireRecord
 
 __all__ = ["FileSource", "JsonlSink", "detect_format", "write_records"]
 

@@ -1,6 +1,6 @@
 """InfluxDB: a durable sink for points, alerts, KPIs and raw records, and a replay source.
 
-The schema is :data:`pipeline.models.STORAGE_SCHEMA` (measurement -> tags, fields; tags are
+The schema is :data:`linewatch.pipeline.models.STORAGE_SCHEMA` (measurement -> tags, fields; tags are
 low-cardinality, IDs are fields); :func:`schema_markdown` renders it for the README. Items
 go to ``spc_point`` (ChartPoint), ``spc_alert`` (Alert), ``kpi`` (Kpi), ``process_param``
 (Parameter), ``measurement``, ``inspection`` and ``attribute`` (the wire records of those
@@ -17,7 +17,7 @@ InfluxDB 2.x/3.x and the ``/api/v2/write`` compatibility endpoint of 1.8+, bucke
 ``db/rp``). Writes are synchronous and never dropped: a failed write is retried with backoff;
 while the server stays away, batches are spooled to a bounded directory of fsynced files and
 replayed in order when it is back; a full spool makes :meth:`InfluxSink.flush` raise
-:class:`~pipeline.models.BackpressureError`. Lines the server refuses as bad data (HTTP 400)
+:class:`~linewatch.pipeline.models.BackpressureError`. Lines the server refuses as bad data (HTTP 400)
 are isolated by bisection and kept, with the server's message, in ``rejected.jsonl``.
 
 :class:`InfluxSource` reads a time range of raw records back, in time order and in pages,
@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
 
-from pipeline.models import (
+from linewatch.pipeline.models import (
     STORAGE_SCHEMA,
     Alert,
     Attribute,
@@ -153,7 +153,7 @@ def escape_measurement(name: str) -> str:
     >>> escape_measurement("#comment")
     Traceback (most recent call last):
     ...
-    connectors.influxdb.LineProtocolError: measurement '#comment' starts with '#' (a comment line)
+    linewatch.connectors.influxdb.LineProtocolError: measurement '#comment' starts with '#' (a comment line)
     """
     _check_name("measurement", name)
     if name.startswith("#"):
@@ -171,7 +171,7 @@ def escape_key(text: str, what: str = "tag") -> str:
     >>> escape_key("ends\\")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    connectors.influxdb.LineProtocolError: tag 'ends\\' has a backslash before ',', '=', ...
+    linewatch.connectors.influxdb.LineProtocolError: tag 'ends\\' has a backslash before ',', '=', ...
     """
     _check_name(what, text)
     return text.translate(_KEY_ESCAPES)
@@ -196,7 +196,7 @@ def format_field_value(value: FieldValue) -> str:
     >>> format_field_value(float("nan"))
     Traceback (most recent call last):
     ...
-    connectors.influxdb.LineProtocolError: InfluxDB cannot store nan
+    linewatch.connectors.influxdb.LineProtocolError: InfluxDB cannot store nan
     """
     if isinstance(value, bool):  # before int: bool is an int
         return "true" if value else "false"
@@ -411,7 +411,7 @@ def item_line(item: Output | WireRecord) -> str | None:
 
     Dead letters go to a dead-letter sink, not to InfluxDB.
 
-    >>> from pipeline.models import Kpi
+    >>> from linewatch.pipeline.models import Kpi
     >>> item_line(Kpi(ts=from_ns(10**18), line="L3", station="final", kpi="fpy",
     ...               value=0.97, window_s=3600))
     'kpi,kpi=fpy,line=L3,station=final value=0.97,window_s=3600.0 1000000000000000000'

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from pipeline.models import (
+from linewatch.pipeline.models import (
     Alert,
     ChartPoint,
     DeadLetter,

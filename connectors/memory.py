@@ -1,6 +1,6 @@
 """In-memory source and sink: test doubles that ship with the library.
 
->>> from pipeline.models import RawRecord
+>>> from linewatch.pipeline.models import RawRecord
 >>> source = IterableSource([b'{"a":1}', b'{"a":2}'], batch_size=1)
 >>> [r.origin for r in source.poll(0.0)], source.exhausted
 (['memory:1'], False)
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pipeline.models import BackpressureError, Output, RawRecord, WireRecord
+from linewatch.pipeline.models import BackpressureError, Output, RawRecord, WireRecord
 
 __all__ = ["IterableSource", "ListSink"]
 

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.random import PCG64, Generator, SeedSequence
 
-from pipeline.models import Attribute, Inspection, Measurement, Parameter, WireRecord
+from linewatch.pipeline.models import Attribute, Inspection, Measurement, Parameter, WireRecord
 
 __all__ = [
     "FAULT_KINDS",

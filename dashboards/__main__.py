@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from dashboards.boards import write_boards
+from linewatch.dashboards.boards import write_boards
 
 if __name__ == "__main__":
     for path in write_boards(Path(__file__).parent / "json"):

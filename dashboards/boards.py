@@ -4,7 +4,7 @@ Two boards: *SPC chart* (one characteristic's chart with its limits, zones and a
 picked with template variables) and *Line overview* (yield, defects, capability, alerts
 per station). Queries are InfluxQL against the datasource ``linewatch-influxdb`` that
 ``dashboards/provisioning`` defines; every measurement, tag and field they name is checked
-against :data:`pipeline.models.STORAGE_SCHEMA` when the boards are built.
+against :data:`linewatch.pipeline.models.STORAGE_SCHEMA` when the boards are built.
 
 >>> board = spc_chart_board()
 >>> board["uid"], [p["title"] for p in board["panels"]][:2]
@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipeline.models import STORAGE_SCHEMA
+from linewatch.pipeline.models import STORAGE_SCHEMA
 
 __all__ = [
     "DATASOURCE",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dashboards.boards import all_boards
+from linewatch.dashboards.boards import all_boards
 
 __all__ = ["push_boards"]
 

@@ -1,6 +1,6 @@
 """Pure detectors: numbers in, plotted points and signals out. No I/O."""
 
-from detectors.base import (
+from linewatch.detectors.base import (
     Detector,
     DetectorInputError,
     Evaluation,

@@ -5,7 +5,7 @@ Each check takes a fresh detector and a stream of observations that suits it, an
 over every detector; a new detector only has to be added to that list.
 
 >>> from datetime import datetime, timezone
->>> from detectors.spc import IndividualsChart
+>>> from linewatch.detectors.spc import IndividualsChart
 >>> ts = datetime(2026, 1, 1, tzinfo=timezone.utc)
 >>> stream = [(ts, float(i % 7)) for i in range(200)]
 >>> for check in ALL_CHECKS:
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from detectors.base import Detector, Observation
+from linewatch.detectors.base import Detector, Observation
 
 __all__ = [
     "ALL_CHECKS",

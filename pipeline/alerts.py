@@ -7,8 +7,8 @@ count occurrences, and ``resolve_after_points`` consecutive points of that chart
 the rule resolve it. Alerts are stamped with event time, so a replay gives the same alerts.
 
 >>> from datetime import datetime, timezone
->>> from detectors.base import PlotPoint, Signal
->>> from pipeline.config import AlertingConfig
+>>> from linewatch.detectors.base import PlotPoint, Signal
+>>> from linewatch.pipeline.config import AlertingConfig
 >>> manager = AlertManager(AlertingConfig(resolve_after_points=2))
 >>> t = datetime(2026, 11, 23, 8, tzinfo=timezone.utc)
 >>> identity = StreamIdentity("L3", "weld-2", "nugget_dia_mm")
@@ -32,9 +32,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from detectors.base import PlotPoint, Signal
-from pipeline.config import AlertingConfig
-from pipeline.models import Alert
+from linewatch.detectors.base import PlotPoint, Signal
+from linewatch.pipeline.config import AlertingConfig
+from linewatch.pipeline.models import Alert
 
 __all__ = ["AlertManager", "StreamIdentity", "fingerprint_of"]
 

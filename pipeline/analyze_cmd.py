@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from detectors.spc.analyze import CHART_TYPES, AnalysisInputError, AnalysisResult, analyze
+from linewatch.detectors.spc.analyze import CHART_TYPES, AnalysisInputError, AnalysisResult, analyze
 
 __all__ = ["CsvInputError", "add_parser", "read_observations", "run"]
 

@@ -25,11 +25,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pipeline import analyze_cmd
-from pipeline.config import ConfigError, load_config
-from pipeline.job import Job, JobError, build_job, influx_source, simulated_records
-from pipeline.report import FaultWindow
-from pipeline.runner import RunSummary
+from linewatch.pipeline import analyze_cmd
+from linewatch.pipeline.config import ConfigError, load_config
+from linewatch.pipeline.job import Job, JobError, build_job, influx_source, simulated_records
+from linewatch.pipeline.report import FaultWindow
+from linewatch.pipeline.runner import RunSummary
 
 __all__ = ["main"]
 
@@ -167,7 +167,7 @@ def _with_progress(
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from connectors.files import write_records
+    from linewatch.connectors.files import write_records
 
     config = load_config(args.config)
     if config.simulation is None:
@@ -180,7 +180,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         task = progress.add_task("simulate", total=args.minutes)
         stream = _with_progress(records, progress, task, start)
         if args.to is not None:
-            from connectors.kafka import produce_records
+            from linewatch.connectors.kafka import produce_records
 
             count = produce_records(stream, args.to)
             where = args.to
@@ -202,12 +202,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
     if args.action == "build":
-        from dashboards.boards import write_boards
+        from linewatch.dashboards.boards import write_boards
 
         for path in write_boards(args.out):
             out.print(str(path))
         return 0
-    from dashboards.push import push_boards
+    from linewatch.dashboards.push import push_boards
 
     if not args.url:
         raise JobError("dashboards push needs --url")

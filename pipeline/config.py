@@ -13,7 +13,7 @@ Every model forbids unknown keys, so a typo fails at start instead of being igno
 ...     "characteristics": [{"name": "d", "chart": "imx"}]}]}]})
 Traceback (most recent call last):
 ...
-pipeline.config.ConfigError: invalid configuration:
+linewatch.pipeline.config.ConfigError: invalid configuration:
   lines[0].stations[0].characteristics[0].chart: Input should be 'imr', 'xbar-r', 'xbar-s', 'p', 'np', 'c', 'u', 'laney-p', 'laney-u', 'cusum', 'ewma' or 'zmr' (got 'imx')
 """
 

@@ -1,10 +1,10 @@
 """Decode and validate raw records: any input gives a wire record or a dead letter.
 
 No exception escapes :func:`decode`: malformed bytes, wrong types, naive timestamps,
-impossible counts all become a :class:`~pipeline.models.DeadLetter` that keeps the
+impossible counts all become a :class:`~linewatch.pipeline.models.DeadLetter` that keeps the
 original payload and says why, naming the field.
 
->>> from pipeline.models import RawRecord
+>>> from linewatch.pipeline.models import RawRecord
 >>> letter = decode(RawRecord(b'{"kind":"parameter","ts":"2026-11-23T08:00:00Z"}', "a.jsonl:7"))
 >>> letter.reason
 'a.jsonl:7: Object missing required field `line`'
@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from pipeline.models import DeadLetter, PartitionOffset, RawRecord, WireRecord
+from linewatch.pipeline.models import DeadLetter, PartitionOffset, RawRecord, WireRecord
 
 __all__ = ["dead_letter", "decode"]
 

@@ -21,9 +21,15 @@ from typing import Any
 
 import msgspec
 
-from detectors.base import Detector, DetectorInputError, Evaluation, Observation, PlotPoint
-from pipeline.alerts import AlertManager, StreamIdentity
-from pipeline.config import (
+from linewatch.detectors.base import (
+    Detector,
+    DetectorInputError,
+    Evaluation,
+    Observation,
+    PlotPoint,
+)
+from linewatch.pipeline.alerts import AlertManager, StreamIdentity
+from linewatch.pipeline.config import (
     ATTRIBUTE_CHARTS,
     CharacteristicConfig,
     Config,
@@ -32,8 +38,8 @@ from pipeline.config import (
     ParameterConfig,
     StationConfig,
 )
-from pipeline.factory import build_capability, build_detector, build_multivariate
-from pipeline.models import (
+from linewatch.pipeline.factory import build_capability, build_detector, build_multivariate
+from linewatch.pipeline.models import (
     Alert,
     Attribute,
     ChartPoint,

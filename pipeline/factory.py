@@ -1,6 +1,6 @@
 """Config → detectors: the one place that knows which constructor each chart type needs.
 
->>> from pipeline.config import CharacteristicConfig
+>>> from linewatch.pipeline.config import CharacteristicConfig
 >>> build_detector(CharacteristicConfig(name="d", chart="xbar-r", subgroup_size=5,
 ...                                     rules="western_electric"))
 XbarRChart(phase1=25, k_sigma=3.0, sigma_method=None, center=None, sigma=None, limits=None, rules=RuleSet(tests=(1, 2, 5, 6), k={2: 8}), dispersion_rules=RuleSet(tests=(1,)), phase1_passes=0, constants='table')
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from detectors.base import Detector
-from detectors.spc import (
+from linewatch.detectors.base import Detector
+from linewatch.detectors.spc import (
     CapabilityChart,
     CChart,
     CusumChart,
@@ -28,7 +28,7 @@ from detectors.spc import (
     XbarSChart,
     ZMRChart,
 )
-from pipeline.config import (
+from linewatch.pipeline.config import (
     CharacteristicConfig,
     MultivariateConfig,
     ParameterConfig,

@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors.console import ConsoleSink
-from connectors.files import FileSource, JsonlSink
-from connectors.memory import IterableSource
-from pipeline.checkpoint import LocalStateStore
-from pipeline.config import (
+from linewatch.connectors.console import ConsoleSink
+from linewatch.connectors.files import FileSource, JsonlSink
+from linewatch.connectors.memory import IterableSource
+from linewatch.pipeline.checkpoint import LocalStateStore
+from linewatch.pipeline.config import (
     Config,
     ConsoleSinkConfig,
     FileSourceConfig,
@@ -29,10 +29,10 @@ from pipeline.config import (
     SimulationConfig,
     SimulatorSourceConfig,
 )
-from pipeline.engine import Engine
-from pipeline.models import Sink, Source, WireRecord
-from pipeline.report import FaultWindow, KpiCollector, render_report, write_report
-from pipeline.runner import Route, Runner, RunSummary
+from linewatch.pipeline.engine import Engine
+from linewatch.pipeline.models import Sink, Source, WireRecord
+from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
+from linewatch.pipeline.runner import Route, Runner, RunSummary
 
 __all__ = ["Job", "JobError", "build_job", "simulated_records", "simulation_spec"]
 
@@ -43,7 +43,7 @@ class JobError(RuntimeError):
 
 def simulation_spec(simulation: SimulationConfig) -> Any:
     """The simulator's line spec built from the config's ``simulation`` section."""
-    from connectors import simulator as sim
+    from linewatch.connectors import simulator as sim
 
     stations = tuple(
         sim.StationSim(
@@ -82,7 +82,7 @@ def simulated_records(
     start: datetime | None = None,
 ) -> tuple[Iterator[WireRecord], list[dict[str, Any]]]:
     """The simulator's records and the ground truth of the faults injected in them."""
-    from connectors import simulator as sim
+    from linewatch.connectors import simulator as sim
 
     texts = simulation.faults if faults is None else list(faults)
     try:
@@ -137,8 +137,8 @@ class Job:
 
 
 def _influx_sink(config: InfluxSinkConfig) -> Sink:
-    from connectors.influxdb import InfluxSink
-    from pipeline.models import SinkError
+    from linewatch.connectors.influxdb import InfluxSink
+    from linewatch.pipeline.models import SinkError
 
     try:
         return InfluxSink.from_url(
@@ -161,7 +161,7 @@ def influx_source(
     start_after: int = 0,
 ) -> Source:
     """Records of ``[start, stop)`` read back from InfluxDB (``replay --from influx://``)."""
-    from connectors.influxdb import InfluxSource, InfluxSourceError
+    from linewatch.connectors.influxdb import InfluxSource, InfluxSourceError
 
     try:
         return InfluxSource.from_url(
@@ -172,7 +172,7 @@ def influx_source(
 
 
 def _kafka_source(source: KafkaSourceConfig, callbacks: _RebalanceCallbacks) -> Source:
-    from connectors.kafka import KafkaSource, partition_counts
+    from linewatch.connectors.kafka import KafkaSource, partition_counts
 
     counts = partition_counts(source.bootstrap, source.topics)
     if len(set(counts.values())) > 1:
@@ -272,7 +272,7 @@ def build_job(
         elif isinstance(sink_config, InfluxSinkConfig):
             sink = _influx_sink(sink_config)
         elif isinstance(sink_config, KafkaSinkConfig):
-            from connectors.kafka import KafkaAlertSink
+            from linewatch.connectors.kafka import KafkaAlertSink
 
             sink = KafkaAlertSink(
                 sink_config.bootstrap,
@@ -287,7 +287,7 @@ def build_job(
     routes.append(Route(kpis, frozenset({"kpis"}), "report"))
     dead_letters: Sink
     if isinstance(config.dead_letters, KafkaDeadLetterConfig):
-        from connectors.kafka import KafkaDeadLetterSink
+        from linewatch.connectors.kafka import KafkaDeadLetterSink
 
         dead_letters = KafkaDeadLetterSink(config.dead_letters.bootstrap, config.dead_letters.topic)
     else:
@@ -305,7 +305,7 @@ def build_job(
         raise JobError(f"cannot open the input: {exc}") from exc
     changelog = None
     if config.checkpoint.changelog is not None and mode == "run":
-        from connectors.kafka import KafkaStateStore
+        from linewatch.connectors.kafka import KafkaStateStore
 
         if not callbacks.partitions:
             raise JobError("checkpoint.changelog needs a kafka source")
@@ -313,7 +313,7 @@ def build_job(
             config.checkpoint.changelog.bootstrap, config.checkpoint.changelog.topic
         )
         changelog.ensure_topic(callbacks.partitions)
-        from connectors.kafka import partition_counts
+        from linewatch.connectors.kafka import partition_counts
 
         topic = config.checkpoint.changelog.topic
         found = partition_counts(config.checkpoint.changelog.bootstrap, [topic])[topic]

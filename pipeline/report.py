@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.engine import StreamStats
-from pipeline.models import Alert, Kpi, Output, WireRecord
-from pipeline.runner import RunSummary
+from linewatch.pipeline.engine import StreamStats
+from linewatch.pipeline.models import Alert, Kpi, Output, WireRecord
+from linewatch.pipeline.runner import RunSummary
 
 __all__ = ["FaultWindow", "KpiCollector", "detection_table", "render_report", "write_report"]
 

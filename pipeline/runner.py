@@ -3,7 +3,7 @@
 At every checkpoint the runner flushes every sink (the dead letters too), then saves the
 detector state with the source position, and only then commits the source. A record's
 effects are therefore durable before its offset is committed (at-least-once). A sink that
-raises :class:`~pipeline.models.BackpressureError` is retried after its ``retry_after``,
+raises :class:`~linewatch.pipeline.models.BackpressureError` is retried after its ``retry_after``,
 and meanwhile the runner neither polls nor commits.
 """
 
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from pipeline.checkpoint import ChangelogStore, Checkpoint, LocalStateStore
-from pipeline.decode import dead_letter, decode
-from pipeline.engine import Engine, RecordRejected
-from pipeline.models import (
+from linewatch.pipeline.checkpoint import ChangelogStore, Checkpoint, LocalStateStore
+from linewatch.pipeline.decode import dead_letter, decode
+from linewatch.pipeline.engine import Engine, RecordRejected
+from linewatch.pipeline.models import (
     Alert,
     BackpressureError,
     ChartPoint,

@@ -1,7 +1,7 @@
 """Statistical process control charts, rules, capability and batch analysis."""
 
-from detectors.spc.analyze import AnalysisResult, analyze
-from detectors.spc.attributes import (
+from linewatch.detectors.spc.analyze import AnalysisResult, analyze
+from linewatch.detectors.spc.attributes import (
     CChart,
     LaneyPChart,
     LaneyUChart,
@@ -9,19 +9,19 @@ from detectors.spc.attributes import (
     PChart,
     UChart,
 )
-from detectors.spc.capability import (
+from linewatch.detectors.spc.capability import (
     CapabilityChart,
     CapabilityResult,
     capability,
     capability_indices,
 )
-from detectors.spc.chart import LimitsVersion, PhaseIChart, Stat
-from detectors.spc.hotelling import HotellingT2Chart
-from detectors.spc.imr import IMRChart, IndividualsChart
-from detectors.spc.rules import RuleSet, RuleState
-from detectors.spc.timeweighted import CusumChart, EwmaChart
-from detectors.spc.xbar import XbarRChart, XbarSChart
-from detectors.spc.zmr import ZMRChart
+from linewatch.detectors.spc.chart import LimitsVersion, PhaseIChart, Stat
+from linewatch.detectors.spc.hotelling import HotellingT2Chart
+from linewatch.detectors.spc.imr import IMRChart, IndividualsChart
+from linewatch.detectors.spc.rules import RuleSet, RuleState
+from linewatch.detectors.spc.timeweighted import CusumChart, EwmaChart
+from linewatch.detectors.spc.xbar import XbarRChart, XbarSChart
+from linewatch.detectors.spc.zmr import ZMRChart
 
 __all__ = [
     "AnalysisResult",

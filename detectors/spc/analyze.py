@@ -20,22 +20,49 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from detectors.base import Detector, DetectorInputError, Observation
-from detectors.spc.attributes import CChart, LaneyPChart, LaneyUChart, NPChart, PChart, UChart
-from detectors.spc.capability import CapabilityResult, capability
-from detectors.spc.chart import PhaseIChart
-from detectors.spc.hotelling import HotellingT2Chart
-from detectors.spc.imr import IMRChart
-from detectors.spc.rules import RuleSet
-from detectors.spc.timeweighted import CusumChart, EwmaChart
-from detectors.spc.xbar import XbarRChart, XbarSChart
-from detectors.spc.zmr import ZMRChart
+from linewatch.detectors.base import Detector, DetectorInputError, Observation
+from linewatch.detectors.spc.attributes import (
+    CChart,
+    LaneyPChart,
+    LaneyUChart,
+    NPChart,
+    PChart,
+    UChart,
+)
+from linewatch.detectors.spc.capability import CapabilityResult, capability
+from linewatch.detectors.spc.chart import PhaseIChart
+from linewatch.detectors.spc.hotelling import HotellingT2Chart
+from linewatch.detectors.spc.imr import IMRChart
+from linewatch.detectors.spc.rules import RuleSet
+from linewatch.detectors.spc.timeweighted import CusumChart, EwmaChart
+from linewatch.detectors.spc.xbar import XbarRChart, XbarSChart
+from linewatch.detectors.spc.zmr import ZMRChart
 
-__all__ = ["CHART_TYPES", "AnalysisInputError", "AnalysisResult", "ChartSeries", "analyze",
-           "parse_rules"]
+__all__ = [
+    "CHART_TYPES",
+    "AnalysisInputError",
+    "AnalysisResult",
+    "ChartSeries",
+    "analyze",
+    "parse_rules",
+]
 
-CHART_TYPES = ("imr", "xbar-r", "xbar-s", "p", "np", "c", "u", "laney-p", "laney-u", "cusum",
-               "ewma", "t2", "zmr", "capability")
+CHART_TYPES = (
+    "imr",
+    "xbar-r",
+    "xbar-s",
+    "p",
+    "np",
+    "c",
+    "u",
+    "laney-p",
+    "laney-u",
+    "cusum",
+    "ewma",
+    "t2",
+    "zmr",
+    "capability",
+)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -60,9 +87,14 @@ class ChartSeries:
     violations: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "value": _clean(self.value), "center": _clean(self.center),
-                "lcl": _clean(self.lcl), "ucl": _clean(self.ucl),
-                "violations": {k: list(v) for k, v in sorted(self.violations.items())}}
+        return {
+            "index": self.index,
+            "value": _clean(self.value),
+            "center": _clean(self.center),
+            "lcl": _clean(self.lcl),
+            "ucl": _clean(self.ucl),
+            "violations": {k: list(v) for k, v in sorted(self.violations.items())},
+        }
 
 
 @dataclass
@@ -79,10 +111,16 @@ class AnalysisResult:
     capability: CapabilityResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"chart": self.chart, "n": self.n, "phase1": self.phase1,
-                "params": _clean(self.params), "sigma": self.sigma, "excluded": self.excluded,
-                "charts": {k: v.to_dict() for k, v in self.charts.items()},
-                "capability": None if self.capability is None else self.capability.to_dict()}
+        return {
+            "chart": self.chart,
+            "n": self.n,
+            "phase1": self.phase1,
+            "params": _clean(self.params),
+            "sigma": self.sigma,
+            "excluded": self.excluded,
+            "charts": {k: v.to_dict() for k, v in self.charts.items()},
+            "capability": None if self.capability is None else self.capability.to_dict(),
+        }
 
 
 def _clean(value: Any) -> Any:
@@ -115,59 +153,110 @@ def parse_rules(rules: RuleSet | str | Iterable[int] | None) -> RuleSet | None:
         tests_part, _, k_part = text.partition(";")
         try:
             tests = [int(t) for t in tests_part.split(",") if t.strip()]
-            k = {int(a): float(b) for a, b in (item.split("=") for item in k_part.split(",")
-                                                 if item.strip())}
+            k = {
+                int(a): float(b)
+                for a, b in (item.split("=") for item in k_part.split(",") if item.strip())
+            }
         except ValueError:
-            raise ValueError(f"rules {rules!r}: expected 'nelson', 'we', 'none' or "
-                             "'1,2,5,6' optionally followed by ';2=8,1=2.5'") from None
+            raise ValueError(
+                f"rules {rules!r}: expected 'nelson', 'we', 'none' or "
+                "'1,2,5,6' optionally followed by ';2=8,1=2.5'"
+            ) from None
         return RuleSet(tests=tests, k={t: (v if t == 1 else int(v)) for t, v in k.items()})
     return RuleSet(tests=rules)
 
 
-def _build(chart: str, phase1: int, sigma: str | None, rules: RuleSet | None,
-           opts: dict[str, Any]) -> Detector:
+def _build(
+    chart: str, phase1: int, sigma: str | None, rules: RuleSet | None, opts: dict[str, Any]
+) -> Detector:
     k_sigma = float(opts.get("k_sigma", 3.0))
     passes = int(opts.get("passes", 0))
     center = opts.get("center")
     known = opts.get("known_sigma")
     if chart == "imr":
-        return IMRChart(phase1=phase1, k_sigma=k_sigma, sigma_method=sigma or "mr", center=center,
-                        sigma=known, rules=rules, phase1_passes=passes,
-                        constants=opts.get("constants", "table"))
+        return IMRChart(
+            phase1=phase1,
+            k_sigma=k_sigma,
+            sigma_method=sigma or "mr",
+            center=center,
+            sigma=known,
+            rules=rules,
+            phase1_passes=passes,
+            constants=opts.get("constants", "table"),
+        )
     if chart in ("xbar-r", "xbar-s"):
         cls = XbarRChart if chart == "xbar-r" else XbarSChart
-        return cls(phase1=phase1, k_sigma=k_sigma, sigma_method=sigma, center=center,
-                   sigma=known, rules=rules, phase1_passes=passes,
-                   constants=opts.get("constants", "table"))
+        return cls(
+            phase1=phase1,
+            k_sigma=k_sigma,
+            sigma_method=sigma,
+            center=center,
+            sigma=known,
+            rules=rules,
+            phase1_passes=passes,
+            constants=opts.get("constants", "table"),
+        )
     attribute = {"p": PChart, "np": NPChart, "c": CChart, "u": UChart}
     if chart in attribute:
-        return attribute[chart](phase1=phase1, k_sigma=k_sigma, center=center, rules=rules,
-                                phase1_passes=passes)
+        return attribute[chart](
+            phase1=phase1, k_sigma=k_sigma, center=center, rules=rules, phase1_passes=passes
+        )
     if chart in ("laney-p", "laney-u"):
         laney = LaneyPChart if chart == "laney-p" else LaneyUChart
-        return laney(phase1=phase1, k_sigma=k_sigma, center=center, rules=rules,
-                     sigma_z=opts.get("sigma_z"), phase1_passes=passes)
+        return laney(
+            phase1=phase1,
+            k_sigma=k_sigma,
+            center=center,
+            rules=rules,
+            sigma_z=opts.get("sigma_z"),
+            phase1_passes=passes,
+        )
     if chart == "cusum":
-        return CusumChart(phase1=phase1, k=float(opts.get("k", 0.5)), h=float(opts.get("h", 5.0)),
-                          target=opts.get("target", center), sigma=known,
-                          headstart=float(opts.get("headstart", 0.0)), sigma_method=sigma)
+        return CusumChart(
+            phase1=phase1,
+            k=float(opts.get("k", 0.5)),
+            h=float(opts.get("h", 5.0)),
+            target=opts.get("target", center),
+            sigma=known,
+            headstart=float(opts.get("headstart", 0.0)),
+            sigma_method=sigma,
+        )
     if chart == "ewma":
-        return EwmaChart(phase1=phase1, lam=float(opts.get("lam", 0.2)),
-                         L=float(opts.get("L", 3.0)), target=opts.get("target", center),
-                         sigma=known, steady_state=bool(opts.get("steady_state", False)),
-                         sigma_method=sigma)
+        return EwmaChart(
+            phase1=phase1,
+            lam=float(opts.get("lam", 0.2)),
+            L=float(opts.get("L", 3.0)),
+            target=opts.get("target", center),
+            sigma=known,
+            steady_state=bool(opts.get("steady_state", False)),
+            sigma_method=sigma,
+        )
     if chart == "t2":
-        return HotellingT2Chart(names=opts["names"], phase1=phase1,
-                                alpha=float(opts.get("alpha", 0.0027)), phase1_passes=passes)
+        return HotellingT2Chart(
+            names=opts["names"],
+            phase1=phase1,
+            alpha=float(opts.get("alpha", 0.0027)),
+            phase1_passes=passes,
+        )
     if chart == "zmr":
-        return ZMRChart(phase1=phase1, sigma_method=sigma or "by_part", k_sigma=k_sigma,
-                        rules=rules, phase1_passes=passes)
+        return ZMRChart(
+            phase1=phase1,
+            sigma_method=sigma or "by_part",
+            k_sigma=k_sigma,
+            rules=rules,
+            phase1_passes=passes,
+        )
     raise ValueError(f"unknown chart {chart!r}; choose from {CHART_TYPES}")
 
 
-def analyze(chart: str, data: Sequence[Observation], phase1: int | None = None,
-            sigma: str | None = None, rules: RuleSet | str | Iterable[int] | None = None,
-            **options: Any) -> AnalysisResult:
+def analyze(
+    chart: str,
+    data: Sequence[Observation],
+    phase1: int | None = None,
+    sigma: str | None = None,
+    rules: RuleSet | str | Iterable[int] | None = None,
+    **options: Any,
+) -> AnalysisResult:
     """Analyse ``data`` with a chart of type ``chart`` (one of :data:`CHART_TYPES`).
 
     ``phase1``: how many leading observations estimate the limits (default: all).
@@ -182,12 +271,18 @@ def analyze(chart: str, data: Sequence[Observation], phase1: int | None = None,
         raise ValueError(f"unknown chart {chart!r}; choose from {CHART_TYPES}")
     n = len(data)
     if chart == "capability":
-        result = capability(list(data), lsl=options.get("lsl"), usl=options.get("usl"),
-                            target=options.get("target"), sigma_method=sigma,
-                            sigma_within=options.get("known_sigma"),
-                            alpha=float(options.get("alpha", 0.05)))
-        return AnalysisResult(chart, n, n, {"mean": result.mean}, result.sigma_within, [], {},
-                              result)
+        result = capability(
+            list(data),
+            lsl=options.get("lsl"),
+            usl=options.get("usl"),
+            target=options.get("target"),
+            sigma_method=sigma,
+            sigma_within=options.get("known_sigma"),
+            alpha=float(options.get("alpha", 0.05)),
+        )
+        return AnalysisResult(
+            chart, n, n, {"mean": result.mean}, result.sigma_within, [], {}, result
+        )
     size = n if phase1 is None else phase1
     if not 0 < size <= n:
         raise ValueError(f"phase1 must be between 1 and the {n} observations, got {phase1}")
@@ -218,6 +313,12 @@ def analyze(chart: str, data: Sequence[Observation], phase1: int | None = None,
         raise ValueError(f"phase I needs {size} observations, got {n}")
     params = detector.params or {}
     estimated = params.get("sigma")
-    return AnalysisResult(chart, n, size, params,
-                          float(estimated) if isinstance(estimated, (int, float)) else None,
-                          list(detector.excluded), series)
+    return AnalysisResult(
+        chart,
+        n,
+        size,
+        params,
+        float(estimated) if isinstance(estimated, (int, float)) else None,
+        list(detector.excluded),
+        series,
+    )

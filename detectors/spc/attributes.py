@@ -27,11 +27,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from detectors.base import DetectorInputError, Observation, finite
-from detectors.spc.chart import PhaseIChart, Stat
-from detectors.spc.constants import d2
-from detectors.spc.estimators import moving_ranges
-from detectors.spc.rules import RuleSet
+from linewatch.detectors.base import DetectorInputError, Observation, finite
+from linewatch.detectors.spc.chart import PhaseIChart, Stat
+from linewatch.detectors.spc.constants import d2
+from linewatch.detectors.spc.estimators import moving_ranges
+from linewatch.detectors.spc.rules import RuleSet
 
 __all__ = ["CChart", "LaneyPChart", "LaneyUChart", "NPChart", "PChart", "UChart", "check_counts"]
 
@@ -53,7 +53,8 @@ def check_counts(x: Observation, proportion: bool, need_size: bool = True) -> li
             raise DetectorInputError(f"size (items inspected) must be whole, got {x['size']!r}")
         if count > size:
             raise DetectorInputError(
-                f"nonconforming count {x['count']!r} exceeds the {x['size']!r} inspected")
+                f"nonconforming count {x['count']!r} exceeds the {x['size']!r} inspected"
+            )
     return [count, size]
 
 
@@ -107,8 +108,9 @@ class _AttributeChart(PhaseIChart):
         given = params.get("given")
         if given is not None:
             center, lcl, ucl = given
-            return (Stat(self.chart_name, value, center, (ucl - lcl) / (2.0 * self.k_sigma),
-                         lcl, ucl),)
+            return (
+                Stat(self.chart_name, value, center, (ucl - lcl) / (2.0 * self.k_sigma), lcl, ucl),
+            )
         center, sigma = self._center_sigma(params, size)
         k = self.k_sigma
         upper = center + k * sigma
@@ -130,8 +132,12 @@ class _AttributeChart(PhaseIChart):
         return center, math.sqrt(center / size)
 
 
-def _validate(phase1: int, k_sigma: float, limits: Mapping[str, Sequence[float]] | None,
-              charts: tuple[str, ...]) -> None:
+def _validate(
+    phase1: int,
+    k_sigma: float,
+    limits: Mapping[str, Sequence[float]] | None,
+    charts: tuple[str, ...],
+) -> None:
     if phase1 < 2:
         raise ValueError(f"phase1 must be at least 2, got {phase1}")
     if not k_sigma > 0:
@@ -144,7 +150,8 @@ def _check_center(center: float, proportion: bool) -> float:
     if proportion and not 0.0 < center < 1.0:
         raise DetectorInputError(
             f"center proportion is {center!r}: limits need 0 < p-bar < 1 "
-            "(phase I had no nonconforming items, or only nonconforming ones)")
+            "(phase I had no nonconforming items, or only nonconforming ones)"
+        )
     if not proportion and not center > 0.0:
         raise DetectorInputError(f"center rate is {center!r}: phase I found no defects")
     return center
@@ -215,8 +222,10 @@ class _LaneyChart(_AttributeChart):
 
     def _known(self) -> dict[str, Any] | None:
         if self.limits is None and self.center is not None and self.sigma_z is not None:
-            return {"center": _check_center(float(self.center), self.proportion),
-                    "sigma_z": float(self.sigma_z)}
+            return {
+                "center": _check_center(float(self.center), self.proportion),
+                "sigma_z": float(self.sigma_z),
+            }
         return super()._known()
 
     def _estimate(self, observations: Sequence[Any], keep: Sequence[bool]) -> dict[str, Any]:
@@ -226,8 +235,11 @@ class _LaneyChart(_AttributeChart):
         base = "p" if self.proportion else "u"
         zs = []
         for count, size in observations:
-            sigma = (math.sqrt(center * (1.0 - center) / size) if base == "p"
-                     else math.sqrt(center / size))
+            sigma = (
+                math.sqrt(center * (1.0 - center) / size)
+                if base == "p"
+                else math.sqrt(center / size)
+            )
             zs.append((count / size - center) / sigma)
         mrs = moving_ranges(zs, keep)
         if not mrs:

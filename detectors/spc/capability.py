@@ -1,7 +1,7 @@
 """Process capability: Cp, Cpk, Cpl, Cpu, Cpm (within sigma), Pp, Ppk (overall), with CIs.
 
 With N values, mean mu, within sigma s_w and overall sigma s_o (see
-:mod:`detectors.spc.estimators`), two-sided confidence level ``1 - alpha``:
+:mod:`linewatch.detectors.spc.estimators`), two-sided confidence level ``1 - alpha``:
 
 * ``Cp = (USL-LSL)/(6 s_w)``; CI ``Cp sqrt(chi2_{alpha/2, N-1}/(N-1))`` to
   ``Cp sqrt(chi2_{1-alpha/2, N-1}/(N-1))`` (chi-square; Montgomery eq. 8.19). Pp alike.
@@ -24,7 +24,7 @@ from typing import Any
 
 from scipy import stats
 
-from detectors.base import (
+from linewatch.detectors.base import (
     Detector,
     DetectorInputError,
     Evaluation,
@@ -34,8 +34,8 @@ from detectors.base import (
     empty_evaluation,
     finite,
 )
-from detectors.spc.constants import d2
-from detectors.spc.estimators import mr_sigma, overall_sigma, subgroup_sigma
+from linewatch.detectors.spc.constants import d2
+from linewatch.detectors.spc.estimators import mr_sigma, overall_sigma, subgroup_sigma
 
 __all__ = ["CapabilityChart", "CapabilityResult", "Index", "capability", "capability_indices"]
 
@@ -61,16 +61,26 @@ class CapabilityResult:
     indices: dict[str, Index]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "mean": self.mean, "sigma_within": self.sigma_within,
-                "sigma_overall": self.sigma_overall, "alpha": self.alpha,
-                "indices": {k: {"value": v.value, "lower": v.lower, "upper": v.upper}
-                            for k, v in self.indices.items()}}
+        return {
+            "n": self.n,
+            "mean": self.mean,
+            "sigma_within": self.sigma_within,
+            "sigma_overall": self.sigma_overall,
+            "alpha": self.alpha,
+            "indices": {
+                k: {"value": v.value, "lower": v.lower, "upper": v.upper}
+                for k, v in self.indices.items()
+            },
+        }
 
 
 def _chi_ci(value: float, dof: float, alpha: float) -> Index:
     chi2 = stats.chi2(dof)
-    return Index(value, value * math.sqrt(chi2.ppf(alpha / 2) / dof),
-                 value * math.sqrt(chi2.ppf(1 - alpha / 2) / dof))
+    return Index(
+        value,
+        value * math.sqrt(chi2.ppf(alpha / 2) / dof),
+        value * math.sqrt(chi2.ppf(1 - alpha / 2) / dof),
+    )
 
 
 def _bissell(value: float, n: int, alpha: float) -> Index:
@@ -78,9 +88,16 @@ def _bissell(value: float, n: int, alpha: float) -> Index:
     return Index(value, value - half, value + half)
 
 
-def capability_indices(n: int, mean: float, sigma_within: float, sigma_overall: float,
-                       lsl: float | None, usl: float | None, target: float | None = None,
-                       alpha: float = 0.05) -> CapabilityResult:
+def capability_indices(
+    n: int,
+    mean: float,
+    sigma_within: float,
+    sigma_overall: float,
+    lsl: float | None,
+    usl: float | None,
+    target: float | None = None,
+    alpha: float = 0.05,
+) -> CapabilityResult:
     """Indices from summary statistics (see the module docstring for the formulas).
 
     >>> r = capability_indices(100, 10.0, 0.5, 0.6, 8.0, 13.0)
@@ -114,9 +131,15 @@ def capability_indices(n: int, mean: float, sigma_within: float, sigma_overall: 
     return CapabilityResult(n, mean, sigma_within, sigma_overall, alpha, out)
 
 
-def capability(data: Sequence[Any], lsl: float | None = None, usl: float | None = None,
-               target: float | None = None, sigma_method: str | None = None,
-               sigma_within: float | None = None, alpha: float = 0.05) -> CapabilityResult:
+def capability(
+    data: Sequence[Any],
+    lsl: float | None = None,
+    usl: float | None = None,
+    target: float | None = None,
+    sigma_method: str | None = None,
+    sigma_within: float | None = None,
+    alpha: float = 0.05,
+) -> CapabilityResult:
     """Capability of individuals (floats) or subgroups (sequences of floats).
 
     Within sigma: ``sigma_within`` if given, else by ``sigma_method`` (``"mr"`` default for
@@ -132,8 +155,9 @@ def capability(data: Sequence[Any], lsl: float | None = None, usl: float | None 
         method = sigma_method or ("mr" if individuals else "rbar")
         sigma_within = mr_sigma(values) if method == "mr" else subgroup_sigma(method, groups)
     mean = math.fsum(values) / len(values)
-    return capability_indices(len(values), mean, sigma_within, overall_sigma(values), lsl, usl,
-                              target, alpha)
+    return capability_indices(
+        len(values), mean, sigma_within, overall_sigma(values), lsl, usl, target, alpha
+    )
 
 
 class CapabilityChart(Detector):
@@ -152,9 +176,15 @@ class CapabilityChart(Detector):
     [0, 0, 0, 4]
     """
 
-    def __init__(self, lsl: float | None = None, usl: float | None = None,
-                 target: float | None = None, window: int = 100, alpha: float = 0.05,
-                 min_cpk: float | None = 1.33) -> None:
+    def __init__(
+        self,
+        lsl: float | None = None,
+        usl: float | None = None,
+        target: float | None = None,
+        window: int = 100,
+        alpha: float = 0.05,
+        min_cpk: float | None = 1.33,
+    ) -> None:
         if lsl is None and usl is None:
             raise ValueError("give at least one specification limit")
         if window < 3:
@@ -196,25 +226,54 @@ class CapabilityChart(Detector):
         self._reset()
         if not (sigma_within > 0 and sigma_overall > 0):
             return empty_evaluation()  # documented skip: a constant window has no capability
-        result = capability_indices(n, mean, sigma_within, sigma_overall, self.lsl, self.usl,
-                                    self.target, self.alpha)
+        result = capability_indices(
+            n, mean, sigma_within, sigma_overall, self.lsl, self.usl, self.target, self.alpha
+        )
         points, signals = [], []
         for name in ("cp", "cpk", "pp", "ppk"):
             got = result.indices.get(name)
             if got is None:
                 continue
             fired = name == "cpk" and self.min_cpk is not None and got.value < self.min_cpk
-            points.append(PlotPoint(ts, name, index, got.value, self.min_cpk, got.lower,
-                                    got.upper, 1, "", ("capability",) if fired else ()))
+            points.append(
+                PlotPoint(
+                    ts,
+                    name,
+                    index,
+                    got.value,
+                    self.min_cpk,
+                    got.lower,
+                    got.upper,
+                    1,
+                    "",
+                    ("capability",) if fired else (),
+                )
+            )
             if fired and self.min_cpk is not None:
-                signals.append(Signal(ts, "capability", name, index, got.value, self.min_cpk,
-                                      got.lower, got.upper,
-                                      f"Cpk {got.value:.3f} below {self.min_cpk:g}"))
+                signals.append(
+                    Signal(
+                        ts,
+                        "capability",
+                        name,
+                        index,
+                        got.value,
+                        self.min_cpk,
+                        got.lower,
+                        got.upper,
+                        f"Cpk {got.value:.3f} below {self.min_cpk:g}",
+                    )
+                )
         return Evaluation(tuple(points), tuple(signals))
 
     def _get_state(self) -> dict[str, Any]:
-        return {"n": self._n, "mean": self._mean, "m2": self._m2, "mr_sum": self._mr_sum,
-                "previous": self._previous, "windows": self._windows}
+        return {
+            "n": self._n,
+            "mean": self._mean,
+            "m2": self._m2,
+            "mr_sum": self._mr_sum,
+            "previous": self._previous,
+            "windows": self._windows,
+        }
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
         self._n, self._mean, self._m2 = state["n"], state["mean"], state["m2"]

@@ -17,7 +17,7 @@ statistics an observation plots (:meth:`PhaseIChart._stats`); this base does the
   are (re)established, effective from the timestamp of the observation that completed the
   window (``None`` for limits given in the constructor). :meth:`restart_phase1` starts a new
   window; the earlier points keep the version they were plotted with.
-* **Rules.** Each plotted chart has its own :class:`~detectors.spc.rules.RuleState`; rule
+* **Rules.** Each plotted chart has its own :class:`~linewatch.detectors.spc.rules.RuleState`; rule
   state carries on from phase I into phase II, so run tests see one continuous sequence.
 """
 
@@ -28,17 +28,27 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, NamedTuple
 
-from detectors.base import Detector, Evaluation, Observation, PlotPoint, Signal, empty_evaluation
-from detectors.spc.rules import RuleSet, RuleState, rule_names
+from linewatch.detectors.base import (
+    Detector,
+    Evaluation,
+    Observation,
+    PlotPoint,
+    Signal,
+    empty_evaluation,
+)
+from linewatch.detectors.spc.rules import RuleSet, RuleState, rule_names
 
 __all__ = ["LimitsVersion", "PhaseIChart", "Stat", "zone_for"]
 
 _MAX_VERSIONS_KEPT = 8
 
 
-def check_shewhart_args(k_sigma: float, sigma: float | None,
-                        limits: Mapping[str, Sequence[float]] | None,
-                        charts: Sequence[str]) -> None:
+def check_shewhart_args(
+    k_sigma: float,
+    sigma: float | None,
+    limits: Mapping[str, Sequence[float]] | None,
+    charts: Sequence[str],
+) -> None:
     """The constructor checks the variables charts (I-MR, Xbar-R/S) share."""
     if not k_sigma > 0:
         raise ValueError(f"k_sigma must be positive, got {k_sigma}")
@@ -67,8 +77,9 @@ class LimitsVersion(NamedTuple):
     params: dict[str, Any]
 
 
-def zone_for(value: float, center: float, s_up: float, s_lo: float, lcl: float | None,
-             ucl: float | None) -> str:
+def zone_for(
+    value: float, center: float, s_up: float, s_lo: float, lcl: float | None, ucl: float | None
+) -> str:
     """Western Electric zone from the point's own sigma (``"C"``, ``"B"``, ``"A"``, ``"beyond"``).
 
     >>> zone_for(2.5, 0.0, 1.0, 1.0, -3.0, 3.0), zone_for(0.0, 0.0, 1.0, 1.0, 0.0, 3.0)
@@ -137,8 +148,9 @@ class PhaseIChart(Detector):
         self._buffer_ts: list[datetime] = []
         self._excluded: list[int] = []
         self._versions: list[LimitsVersion] = []
-        self._rule_states = {c: RuleState(self._rules_for(c)) for c in self.charts
-                             if c not in self.limit_rules}
+        self._rule_states = {
+            c: RuleState(self._rules_for(c)) for c in self.charts if c not in self.limit_rules
+        }
         self._k1 = {c: float(self._rules_for(c).k_of(1)) for c in self.charts}
         self._params: dict[str, Any] | None = None
         self._carry: dict[str, Any] = {}
@@ -207,10 +219,15 @@ class PhaseIChart(Detector):
         for _ in range(int(getattr(self, "phase1_passes", 0))):
             carry = self._new_carry(params)
             beyond = [
-                i for i, obs in enumerate(observations) if keep[i] and any(
-                    (s.ucl is not None and s.value > s.ucl) or (s.lcl is not None and s.value < s.lcl)
+                i
+                for i, obs in enumerate(observations)
+                if keep[i]
+                and any(
+                    (s.ucl is not None and s.value > s.ucl)
+                    or (s.lcl is not None and s.value < s.lcl)
                     for s in self._stats(obs, params, carry)
-                    if considered is None or s.chart in considered)
+                    if considered is None or s.chart in considered
+                )
             ]
             if not beyond or len(beyond) >= sum(keep) - 1:
                 break
@@ -229,8 +246,9 @@ class PhaseIChart(Detector):
             self._judge(stamp, index, obs, points, signals)
         return Evaluation(tuple(points), tuple(signals))
 
-    def _judge(self, ts: datetime, index: int, obs: Any, points: list[PlotPoint],
-               signals: list[Signal]) -> None:
+    def _judge(
+        self, ts: datetime, index: int, obs: Any, points: list[PlotPoint], signals: list[Signal]
+    ) -> None:
         assert self._params is not None
         version = self.limits_version
         for stat in self._stats(obs, self._params, self._carry):
@@ -242,11 +260,23 @@ class PhaseIChart(Detector):
                 fired = (ucl is not None and value > ucl) or (lcl is not None and value < lcl)
                 names: tuple[str, ...] = (rule,) if fired else ()
                 zone = "beyond" if fired else ""
-                points.append(PlotPoint(ts, chart, index, value, center, lcl, ucl, version,
-                                        zone, names))
+                points.append(
+                    PlotPoint(ts, chart, index, value, center, lcl, ucl, version, zone, names)
+                )
                 if fired:
-                    signals.append(Signal(ts, rule, chart, index, value, center, lcl, ucl,
-                                          self._limit_description(chart)))
+                    signals.append(
+                        Signal(
+                            ts,
+                            rule,
+                            chart,
+                            index,
+                            value,
+                            center,
+                            lcl,
+                            ucl,
+                            self._limit_description(chart),
+                        )
+                    )
                 continue
             k1 = self._k1[chart]
             if k1 == getattr(self, "k_sigma", 3.0):
@@ -257,14 +287,18 @@ class PhaseIChart(Detector):
             mask = self._rule_states[chart].step(value, center, sigma, sigma, hi1, lo1)
             zone = zone_for(value, center, sigma, sigma, lcl, ucl)
             names = rule_names(mask) if mask else ()
-            points.append(PlotPoint(ts, chart, index, value, center, lcl, ucl, version, zone,
-                                    names))
+            points.append(
+                PlotPoint(ts, chart, index, value, center, lcl, ucl, version, zone, names)
+            )
             if mask:
                 rules = self._rules_for(chart)
                 for name in names:
                     test = int(name[6:])
-                    signals.append(Signal(ts, name, chart, index, value, center, lcl, ucl,
-                                          rules.describe(test)))
+                    signals.append(
+                        Signal(
+                            ts, name, chart, index, value, center, lcl, ucl, rules.describe(test)
+                        )
+                    )
 
     def _limit_description(self, chart: str) -> str:
         return f"{chart} beyond its control limit"
@@ -277,8 +311,14 @@ class PhaseIChart(Detector):
             "buffer": list(self._buffer),
             "buffer_ts": [t.isoformat() for t in self._buffer_ts],
             "excluded": list(self._excluded),
-            "versions": [[v.version, None if v.effective_from is None else
-                          v.effective_from.isoformat(), v.params] for v in self._versions],
+            "versions": [
+                [
+                    v.version,
+                    None if v.effective_from is None else v.effective_from.isoformat(),
+                    v.params,
+                ]
+                for v in self._versions
+            ],
             "params": self._params,
             "carry": self._carry,
             "rules": {c: s.to_state() for c, s in self._rule_states.items()},
@@ -289,8 +329,10 @@ class PhaseIChart(Detector):
         self._buffer = list(state["buffer"])
         self._buffer_ts = [datetime.fromisoformat(t) for t in state["buffer_ts"]]
         self._excluded = list(state["excluded"])
-        self._versions = [LimitsVersion(int(v), None if t is None else datetime.fromisoformat(t), p)
-                          for v, t, p in state["versions"]]
+        self._versions = [
+            LimitsVersion(int(v), None if t is None else datetime.fromisoformat(t), p)
+            for v, t, p in state["versions"]
+        ]
         self._params = state["params"]
         self._carry = dict(state["carry"])
         for chart, rule_state in state["rules"].items():

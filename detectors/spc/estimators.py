@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from detectors.base import DetectorInputError
-from detectors.spc.constants import c4, d2, d3
+from linewatch.detectors.base import DetectorInputError
+from linewatch.detectors.spc.constants import c4, d2, d3
 
 __all__ = [
     "SUBGROUP_METHODS",
@@ -53,8 +53,9 @@ def moving_ranges(values: Sequence[float], keep: Sequence[bool] | None = None) -
     return out
 
 
-def mr_sigma(values: Sequence[float], keep: Sequence[bool] | None = None,
-             constants: str = "table") -> float:
+def mr_sigma(
+    values: Sequence[float], keep: Sequence[bool] | None = None, constants: str = "table"
+) -> float:
     mrs = moving_ranges(values, keep)
     if not mrs:
         raise DetectorInputError("sigma from moving ranges needs at least 2 consecutive values")
@@ -84,7 +85,9 @@ def rbar_sigma(ranges: Sequence[float], sizes: Sequence[int], constants: str = "
     if len(set(sizes)) == 1:
         return (math.fsum(ranges) / len(ranges)) / d2(sizes[0], constants)
     weights = [(d2(n, constants) / d3(n, constants)) ** 2 for n in sizes]
-    num = math.fsum(w * r / d2(n, constants) for w, r, n in zip(weights, ranges, sizes, strict=True))
+    num = math.fsum(
+        w * r / d2(n, constants) for w, r, n in zip(weights, ranges, sizes, strict=True)
+    )
     return num / math.fsum(weights)
 
 
@@ -106,8 +109,9 @@ def pooled_sigma(sds: Sequence[float], sizes: Sequence[int]) -> float:
     return pooled / c4(dof + 1)
 
 
-def subgroup_sigma(method: str, subgroups: Sequence[Sequence[float]],
-                   constants: str = "table") -> float:
+def subgroup_sigma(
+    method: str, subgroups: Sequence[Sequence[float]], constants: str = "table"
+) -> float:
     """Sigma of subgrouped data by ``method`` (one of :data:`SUBGROUP_METHODS`)."""
     if method == "overall":
         return overall_sigma([v for g in subgroups for v in g])

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import stats
 
-from detectors.base import DetectorInputError, Observation, finite
-from detectors.spc.chart import PhaseIChart, Stat
+from linewatch.detectors.base import DetectorInputError, Observation, finite
+from linewatch.detectors.spc.chart import PhaseIChart, Stat
 
 __all__ = ["HotellingT2Chart", "t2_limits"]
 
@@ -99,9 +99,15 @@ class HotellingT2Chart(PhaseIChart):
             raise ValueError(f"covariance must be {p}x{p}, got shape {cov.shape}")
         inverse = _inverse(cov)
         chi2 = stats.chi2(p)
-        return {"mean": [float(self.mean[n]) for n in self.names], "inverse": inverse,
-                "phase1_n": 0, "ucl1": 0.0, "center1": 0.0,
-                "ucl2": float(chi2.ppf(1.0 - self.alpha)), "center2": float(chi2.median())}
+        return {
+            "mean": [float(self.mean[n]) for n in self.names],
+            "inverse": inverse,
+            "phase1_n": 0,
+            "ucl1": 0.0,
+            "center1": 0.0,
+            "ucl2": float(chi2.ppf(1.0 - self.alpha)),
+            "center2": float(chi2.median()),
+        }
 
     def _estimate(self, observations: Sequence[Any], keep: Sequence[bool]) -> dict[str, Any]:
         data = np.array([o for o, k in zip(observations, keep, strict=True) if k], dtype=float)
@@ -109,11 +115,15 @@ class HotellingT2Chart(PhaseIChart):
         if m < p + 2:
             raise DetectorInputError(f"T² needs at least p + 2 = {p + 2} kept observations")
         limits = t2_limits(m, p, self.alpha)
-        return {"mean": data.mean(axis=0).tolist(),
-                "inverse": _inverse(np.cov(data, rowvar=False, ddof=1).reshape(p, p)),
-                "phase1_n": len(observations),
-                "ucl1": limits["phase1_ucl"], "center1": limits["phase1_center"],
-                "ucl2": limits["phase2_ucl"], "center2": limits["phase2_center"]}
+        return {
+            "mean": data.mean(axis=0).tolist(),
+            "inverse": _inverse(np.cov(data, rowvar=False, ddof=1).reshape(p, p)),
+            "phase1_n": len(observations),
+            "ucl1": limits["phase1_ucl"],
+            "center1": limits["phase1_center"],
+            "ucl2": limits["phase2_ucl"],
+            "center2": limits["phase2_center"],
+        }
 
     def _new_carry(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"judged": 0}
@@ -121,12 +131,14 @@ class HotellingT2Chart(PhaseIChart):
     def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
         diff = [x - m for x, m in zip(obs, params["mean"], strict=True)]
         inverse = params["inverse"]
-        t2 = math.fsum(diff[i] * inverse[i][j] * diff[j]
-                       for i in range(len(diff)) for j in range(len(diff)))
+        t2 = math.fsum(
+            diff[i] * inverse[i][j] * diff[j] for i in range(len(diff)) for j in range(len(diff))
+        )
         phase1 = carry["judged"] < params["phase1_n"]
         carry["judged"] += 1
-        ucl, center = ((params["ucl1"], params["center1"]) if phase1
-                       else (params["ucl2"], params["center2"]))
+        ucl, center = (
+            (params["ucl1"], params["center1"]) if phase1 else (params["ucl2"], params["center2"])
+        )
         return (Stat("t2", t2, center, math.nan, 0.0, ucl),)
 
     def _limit_description(self, chart: str) -> str:
@@ -135,7 +147,9 @@ class HotellingT2Chart(PhaseIChart):
 
 def _inverse(cov: np.ndarray) -> list[list[float]]:
     if not np.all(np.isfinite(cov)) or np.linalg.matrix_rank(cov) < cov.shape[0]:
-        raise DetectorInputError("the covariance matrix is singular (a constant or "
-                                 "collinear parameter?); T² is undefined")
+        raise DetectorInputError(
+            "the covariance matrix is singular (a constant or "
+            "collinear parameter?); T² is undefined"
+        )
     inverse: list[list[float]] = np.linalg.inv(cov).tolist()
     return inverse

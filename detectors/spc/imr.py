@@ -17,11 +17,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.base import DetectorInputError, Evaluation, Observation, PlotPoint, Signal, finite
-from detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
-from detectors.spc.constants import d2, d3
-from detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma
-from detectors.spc.rules import RuleSet, RuleState, rule_names
+from linewatch.detectors.base import (
+    DetectorInputError,
+    Evaluation,
+    Observation,
+    PlotPoint,
+    Signal,
+    finite,
+)
+from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
+from linewatch.detectors.spc.constants import d2, d3
+from linewatch.detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma
+from linewatch.detectors.spc.rules import RuleSet, RuleState, rule_names
 
 __all__ = ["IMR_SIGMA_METHODS", "IMRChart", "IndividualsChart"]
 
@@ -74,7 +81,9 @@ class IMRChart(PhaseIChart):
         if phase1 < 2:
             raise ValueError(f"phase1 must be at least 2, got {phase1}")
         if sigma_method not in IMR_SIGMA_METHODS:
-            raise ValueError(f"sigma_method must be one of {IMR_SIGMA_METHODS}, got {sigma_method!r}")
+            raise ValueError(
+                f"sigma_method must be one of {IMR_SIGMA_METHODS}, got {sigma_method!r}"
+            )
         check_shewhart_args(k_sigma, sigma, limits, self.charts)
         self.phase1 = phase1
         self.k_sigma = k_sigma
@@ -130,17 +139,24 @@ class IMRChart(PhaseIChart):
         mr = _NAN if previous is None else abs(obs - previous)
         given = params.get("given")
         if given is not None:
-            return (_given_stat("individuals", obs, given, self.k_sigma),
-                    _given_stat("moving_range", mr, given, self.k_sigma))
+            return (
+                _given_stat("individuals", obs, given, self.k_sigma),
+                _given_stat("moving_range", mr, given, self.k_sigma),
+            )
         center, sigma, k = params["center"], params["sigma"], self.k_sigma
         mr_center = self._d2 * sigma
         mr_sigma_ = self._d3 * sigma
         return (
             Stat("individuals", obs, center, sigma, center - k * sigma, center + k * sigma),
-            Stat("moving_range", mr, mr_center, mr_sigma_,
-                 max(0.0, mr_center - k * mr_sigma_), mr_center + k * mr_sigma_),
+            Stat(
+                "moving_range",
+                mr,
+                mr_center,
+                mr_sigma_,
+                max(0.0, mr_center - k * mr_sigma_),
+                mr_center + k * mr_sigma_,
+            ),
         )
-
 
     # -- the fast phase-II path ----------------------------------------------------------
     #
@@ -185,11 +201,33 @@ class IMRChart(PhaseIChart):
             else:
                 hi1, lo1 = center + k1 * sigma, center - k1 * sigma
             state = self._rule_states[stat.chart]
-            plans.append((version, center, sigma, 2.0 * sigma, lcl, ucl, hi1, lo1, center + sigma,
-                          center - sigma, center + 2.0 * sigma, center - 2.0 * sigma,
-                          _described(self._rules_for(stat.chart)), state.enabled, state.k2,
-                          state.k3, state.k4, state.k5, state.k6, state.k7, state.k8,
-                          state.mask5, state.mask6))
+            plans.append(
+                (
+                    version,
+                    center,
+                    sigma,
+                    2.0 * sigma,
+                    lcl,
+                    ucl,
+                    hi1,
+                    lo1,
+                    center + sigma,
+                    center - sigma,
+                    center + 2.0 * sigma,
+                    center - 2.0 * sigma,
+                    _described(self._rules_for(stat.chart)),
+                    state.enabled,
+                    state.k2,
+                    state.k3,
+                    state.k4,
+                    state.k5,
+                    state.k6,
+                    state.k7,
+                    state.k8,
+                    state.mask5,
+                    state.mask6,
+                )
+            )
         return plans[0], plans[1]
 
     def update(self, ts: datetime, x: Observation) -> Evaluation:
@@ -206,8 +244,9 @@ class IMRChart(PhaseIChart):
         point = _judge(self._ind_rules, plan, ts, "individuals", index, x, signals)
         if previous is None:
             return Evaluation((point,), tuple(signals))
-        mpoint = _judge(self._mr_rules, mr_plan, ts, "moving_range", index, abs(x - previous),
-                        signals)
+        mpoint = _judge(
+            self._mr_rules, mr_plan, ts, "moving_range", index, abs(x - previous), signals
+        )
         return Evaluation((point, mpoint), tuple(signals) if signals else ())
 
     # -- the vectorised batch path --------------------------------------------------------
@@ -248,17 +287,18 @@ class IMRChart(PhaseIChart):
         out += [update(t, x) for t, x in zip(ts[i:], xs[i:], strict=True)]
         return out
 
-    def _judge_batch(self, stamps: list[datetime], values: list[Any],
-                     x: np.ndarray) -> list[Evaluation]:
+    def _judge_batch(
+        self, stamps: list[datetime], values: list[Any], x: np.ndarray
+    ) -> list[Evaluation]:
         assert self._fast is not None
         plan, mr_plan = self._fast
-        (version, c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2, described,
-         enabled, *ks) = plan
+        (version, c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2, described, enabled, *ks) = plan
         n = len(values)
         index0 = self._count
         previous = self._carry["previous"]
-        fired = (_steps(self._ind_rules, x, values[-1], c, hi1, lo1, cu1, cl1, cu2, cl2, *ks)
-                 & enabled).tolist()
+        fired = (
+            _steps(self._ind_rules, x, values[-1], c, hi1, lo1, cu1, cl1, cu2, cl2, *ks) & enabled
+        ).tolist()
         zones = _zone_codes(x, c, s, s2, lcl, ucl).tolist()
         self._count = index0 + n
         self._carry["previous"] = values[-1]
@@ -268,12 +308,29 @@ class IMRChart(PhaseIChart):
             mr_x = np.abs(x[1:] - x[:-1])
         else:
             mr_x = np.abs(x - np.concatenate((np.array([previous], dtype=np.float64), x[:-1])))
-        (_, mc, ms, ms2, mlcl, mucl, mhi1, mlo1, mcu1, mcl1, mcu2, mcl2, mdescribed,
-         menabled, *mks) = mr_plan
+        (
+            _,
+            mc,
+            ms,
+            ms2,
+            mlcl,
+            mucl,
+            mhi1,
+            mlo1,
+            mcu1,
+            mcl1,
+            mcu2,
+            mcl2,
+            mdescribed,
+            menabled,
+            *mks,
+        ) = mr_plan
         mrs = mr_x.tolist()
         if mrs:
-            mfired = (_steps(self._mr_rules, mr_x, mrs[-1], mc, mhi1, mlo1, mcu1, mcl1, mcu2,
-                             mcl2, *mks) & menabled).tolist()
+            mfired = (
+                _steps(self._mr_rules, mr_x, mrs[-1], mc, mhi1, mlo1, mcu1, mcl1, mcu2, mcl2, *mks)
+                & menabled
+            ).tolist()
             mzones = _zone_codes(mr_x, mc, ms, ms2, mlcl, mucl).tolist()
         else:
             mfired, mzones = [], []
@@ -285,52 +342,118 @@ class IMRChart(PhaseIChart):
         empty: tuple[Any, ...] = ()
         index = index0
         if first:  # the very first observation: no moving range yet
-            point = point_type(stamps[0], "individuals", index, values[0], c, lcl, ucl, version,
-                               zone_names[zones[0]],
-                               described[fired[0]][0] if fired[0] else empty)
-            signals = [signal_type(stamps[0], name, "individuals", index, values[0], c, lcl,
-                                   ucl, text) for name, text in described[fired[0]][1]
-                       ] if fired[0] else []
+            point = point_type(
+                stamps[0],
+                "individuals",
+                index,
+                values[0],
+                c,
+                lcl,
+                ucl,
+                version,
+                zone_names[zones[0]],
+                described[fired[0]][0] if fired[0] else empty,
+            )
+            signals = (
+                [
+                    signal_type(stamps[0], name, "individuals", index, values[0], c, lcl, ucl, text)
+                    for name, text in described[fired[0]][1]
+                ]
+                if fired[0]
+                else []
+            )
             append(evaluation_type((point,), tuple(signals)))
             index += 1
-        for ts, v, f, z, mr, mf, mz in zip(stamps[first:], values[first:], fired[first:],
-                                           zones[first:], mrs, mfired, mzones, strict=True):
+        for ts, v, f, z, mr, mf, mz in zip(
+            stamps[first:],
+            values[first:],
+            fired[first:],
+            zones[first:],
+            mrs,
+            mfired,
+            mzones,
+            strict=True,
+        ):
             if f or mf:
                 signals = []
                 if f:
                     names, signalled = described[f]
-                    signals += [signal_type(ts, name, "individuals", index, v, c, lcl, ucl, text)
-                                for name, text in signalled]
+                    signals += [
+                        signal_type(ts, name, "individuals", index, v, c, lcl, ucl, text)
+                        for name, text in signalled
+                    ]
                 else:
                     names = empty
-                point = point_type(ts, "individuals", index, v, c, lcl, ucl, version,
-                                   zone_names[z], names)
+                point = point_type(
+                    ts, "individuals", index, v, c, lcl, ucl, version, zone_names[z], names
+                )
                 if mf:
                     names, signalled = mdescribed[mf]
-                    signals += [signal_type(ts, name, "moving_range", index, mr, mc, mlcl, mucl,
-                                            text) for name, text in signalled]
+                    signals += [
+                        signal_type(ts, name, "moving_range", index, mr, mc, mlcl, mucl, text)
+                        for name, text in signalled
+                    ]
                 else:
                     names = empty
-                mpoint = point_type(ts, "moving_range", index, mr, mc, mlcl, mucl, version,
-                                    zone_names[mz], names)
+                mpoint = point_type(
+                    ts, "moving_range", index, mr, mc, mlcl, mucl, version, zone_names[mz], names
+                )
                 evaluation = evaluation_type((point, mpoint), tuple(signals))
             else:
-                evaluation = evaluation_type((
-                    point_type(ts, "individuals", index, v, c, lcl, ucl, version, zone_names[z]),
-                    point_type(ts, "moving_range", index, mr, mc, mlcl, mucl, version,
-                               zone_names[mz]),
-                ), empty)
+                evaluation = evaluation_type(
+                    (
+                        point_type(
+                            ts, "individuals", index, v, c, lcl, ucl, version, zone_names[z]
+                        ),
+                        point_type(
+                            ts, "moving_range", index, mr, mc, mlcl, mucl, version, zone_names[mz]
+                        ),
+                    ),
+                    empty,
+                )
             append(evaluation)
             index += 1
         return out
 
-def _judge(rs: RuleState, plan: tuple[Any, ...], ts: datetime, chart: str, index: int,
-           x: float, signals: list[Signal]) -> PlotPoint:
+
+def _judge(
+    rs: RuleState,
+    plan: tuple[Any, ...],
+    ts: datetime,
+    chart: str,
+    index: int,
+    x: float,
+    signals: list[Signal],
+) -> PlotPoint:
     """Phase-II point of one chart from its precomputed plan; its signals go to ``signals``."""
-    (version, c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2, described,
-     enabled, k2, k3, k4, k5, k6, k7, k8, m5, m6) = plan
-    fired = _step(rs, x, c, hi1, lo1, cu1, cl1, cu2, cl2, k2, k3, k4, k5, k6, k7, k8, m5,
-                  m6) & enabled
+    (
+        version,
+        c,
+        s,
+        s2,
+        lcl,
+        ucl,
+        hi1,
+        lo1,
+        cu1,
+        cl1,
+        cu2,
+        cl2,
+        described,
+        enabled,
+        k2,
+        k3,
+        k4,
+        k5,
+        k6,
+        k7,
+        k8,
+        m5,
+        m6,
+    ) = plan
+    fired = (
+        _step(rs, x, c, hi1, lo1, cu1, cl1, cu2, cl2, k2, k3, k4, k5, k6, k7, k8, m5, m6) & enabled
+    )
     if x > ucl or x < lcl:
         zone = "beyond"
     else:
@@ -343,9 +466,26 @@ def _judge(rs: RuleState, plan: tuple[Any, ...], ts: datetime, chart: str, index
     return PlotPoint(ts, chart, index, x, c, lcl, ucl, version, zone, names)
 
 
-def _step(rs: RuleState, x: float, c: float, hi1: float, lo1: float, cu1: float, cl1: float,
-          cu2: float, cl2: float, k2: int, k3: int, k4: int, k5: int, k6: int, k7: int, k8: int,
-          m5: int, m6: int) -> int:
+def _step(
+    rs: RuleState,
+    x: float,
+    c: float,
+    hi1: float,
+    lo1: float,
+    cu1: float,
+    cl1: float,
+    cu2: float,
+    cl2: float,
+    k2: int,
+    k3: int,
+    k4: int,
+    k5: int,
+    k6: int,
+    k7: int,
+    k8: int,
+    m5: int,
+    m6: int,
+) -> int:
     """``RuleState.step`` for a symmetric sigma > 0, with the zone bounds precomputed.
 
     Returns every test's bit (the caller masks the enabled ones); updates ``rs`` exactly as
@@ -468,8 +608,9 @@ def _described(rules: RuleSet) -> _Described:
     return found
 
 
-def _given_stat(chart: str, value: float, given: Mapping[str, Sequence[float]],
-                k_sigma: float) -> Stat:
+def _given_stat(
+    chart: str, value: float, given: Mapping[str, Sequence[float]], k_sigma: float
+) -> Stat:
     center, lcl, ucl = given[chart]
     return Stat(chart, value, center, (ucl - lcl) / (2.0 * k_sigma), lcl, ucl)
 
@@ -484,8 +625,7 @@ _MIN_BATCH = 16  # below this, numpy's fixed costs outweigh its speed
 _ZONES = ("C", "B", "A", "beyond")
 
 
-def _zone_codes(x: np.ndarray, c: float, s: float, s2: float, lcl: float,
-                ucl: float) -> np.ndarray:
+def _zone_codes(x: np.ndarray, c: float, s: float, s2: float, lcl: float, ucl: float) -> np.ndarray:
     """Index into ``_ZONES`` of each value: ``zone_for`` with sigma > 0, vectorised."""
     d = np.abs(x - c)
     codes = (d > s).astype(np.int64) + (d > s2)
@@ -506,7 +646,7 @@ def _window_counts(bits: np.ndarray, prior: int, width: int) -> tuple[np.ndarray
     ext = np.concatenate((head, bits.astype(np.int64)))
     sums = np.concatenate(([0], np.cumsum(ext)))
     n = bits.size
-    counts = sums[width + 1:width + 1 + n] - sums[1:n + 1]
+    counts = sums[width + 1 : width + 1 + n] - sums[1 : n + 1]
     final = 0
     for bit in ext[-width:].tolist():
         final = (final << 1) | bit
@@ -517,9 +657,27 @@ def _sign(v: int) -> int:
     return (v > 0) - (v < 0)
 
 
-def _steps(rs: RuleState, x: np.ndarray, last: float, c: float, hi1: float, lo1: float,
-           cu1: float, cl1: float, cu2: float, cl2: float, k2: int, k3: int, k4: int, k5: int,
-           k6: int, k7: int, k8: int, m5: int, m6: int) -> np.ndarray:
+def _steps(
+    rs: RuleState,
+    x: np.ndarray,
+    last: float,
+    c: float,
+    hi1: float,
+    lo1: float,
+    cu1: float,
+    cl1: float,
+    cu2: float,
+    cl2: float,
+    k2: int,
+    k3: int,
+    k4: int,
+    k5: int,
+    k6: int,
+    k7: int,
+    k8: int,
+    m5: int,
+    m6: int,
+) -> np.ndarray:
     """``_step`` over a whole array (``last`` is ``x[-1]`` as a Python float); bits of all tests."""
     n = x.size
     fired = ((x > hi1) | (x < lo1)).astype(np.int64)

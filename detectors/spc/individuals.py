@@ -1,5 +1,5 @@
-"""Compatibility: the individuals chart now lives in :mod:`detectors.spc.imr`."""
+"""Compatibility: the individuals chart now lives in :mod:`linewatch.detectors.spc.imr`."""
 
-from detectors.spc.imr import IMRChart, IndividualsChart
+from linewatch.detectors.spc.imr import IMRChart, IndividualsChart
 
 __all__ = ["IMRChart", "IndividualsChart"]

@@ -137,7 +137,9 @@ class RuleSet:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RuleSet:
         """Inverse of :meth:`to_dict` (JSON keys of ``k`` may be strings)."""
-        return cls(tests=data.get("tests", (1,)), k={int(t): v for t, v in data.get("k", {}).items()})
+        return cls(
+            tests=data.get("tests", (1,)), k={int(t): v for t, v in data.get("k", {}).items()}
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data: ``{"tests": [...], "k": {"2": 8}}`` (JSON-able)."""
@@ -199,8 +201,27 @@ class RuleState:
     """
 
     __slots__ = (
-        "alt", "enabled", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "last_dir",
-        "lo1", "lo2", "mask5", "mask6", "prev", "run7", "run8", "side_run", "trend", "up1",
+        "alt",
+        "enabled",
+        "k1",
+        "k2",
+        "k3",
+        "k4",
+        "k5",
+        "k6",
+        "k7",
+        "k8",
+        "last_dir",
+        "lo1",
+        "lo2",
+        "mask5",
+        "mask6",
+        "prev",
+        "run7",
+        "run8",
+        "side_run",
+        "trend",
+        "up1",
         "up2",
     )
 
@@ -224,8 +245,9 @@ class RuleState:
         self.up2 = self.lo2 = self.up1 = self.lo1 = 0  # K+1-point windows as bit masks
         self.run7 = self.run8 = 0
 
-    def step(self, x: float, center: float, s_up: float, s_lo: float, hi1: float,
-             lo1: float) -> int:
+    def step(
+        self, x: float, center: float, s_up: float, s_lo: float, hi1: float, lo1: float
+    ) -> int:
         enabled = self.enabled
         fired = 0
         if enabled & 1 and (x > hi1 or x < lo1):
@@ -299,9 +321,31 @@ class RuleState:
         return fired
 
     def to_state(self) -> list[Any]:
-        return [self.prev, self.side_run, self.trend, self.alt, self.last_dir, self.up2,
-                self.lo2, self.up1, self.lo1, self.run7, self.run8]
+        return [
+            self.prev,
+            self.side_run,
+            self.trend,
+            self.alt,
+            self.last_dir,
+            self.up2,
+            self.lo2,
+            self.up1,
+            self.lo1,
+            self.run7,
+            self.run8,
+        ]
 
     def load(self, state: list[Any]) -> None:
-        (self.prev, self.side_run, self.trend, self.alt, self.last_dir, self.up2, self.lo2,
-         self.up1, self.lo1, self.run7, self.run8) = state
+        (
+            self.prev,
+            self.side_run,
+            self.trend,
+            self.alt,
+            self.last_dir,
+            self.up2,
+            self.lo2,
+            self.up1,
+            self.lo1,
+            self.run7,
+            self.run8,
+        ) = state

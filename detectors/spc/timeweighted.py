@@ -15,9 +15,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from detectors.base import DetectorInputError, Observation, as_values
-from detectors.spc.chart import PhaseIChart, Stat
-from detectors.spc.estimators import SUBGROUP_METHODS, mr_sigma, subgroup_sigma
+from linewatch.detectors.base import DetectorInputError, Observation, as_values
+from linewatch.detectors.spc.chart import PhaseIChart, Stat
+from linewatch.detectors.spc.estimators import SUBGROUP_METHODS, mr_sigma, subgroup_sigma
 
 __all__ = ["CusumChart", "EwmaChart"]
 
@@ -61,8 +61,11 @@ class _TimeWeighted(PhaseIChart):
 
     def _estimate(self, observations: Sequence[Any], keep: Sequence[bool]) -> dict[str, Any]:
         groups = [g for g, k in zip(observations, keep, strict=True) if k]
-        target = (float(self.target) if self.target is not None else
-                  math.fsum(v for g in groups for v in g) / sum(len(g) for g in groups))
+        target = (
+            float(self.target)
+            if self.target is not None
+            else math.fsum(v for g in groups for v in g) / sum(len(g) for g in groups)
+        )
         if self.sigma is not None:
             return {"target": target, "sigma": float(self.sigma)}
         individuals = all(len(g) == 1 for g in observations)
@@ -96,8 +99,10 @@ class CusumChart(_TimeWeighted):
     """
 
     charts: ClassVar[tuple[str, ...]] = ("cusum_upper", "cusum_lower")
-    limit_rules: ClassVar[Mapping[str, str]] = {"cusum_upper": "cusum_upper",
-                                               "cusum_lower": "cusum_lower"}
+    limit_rules: ClassVar[Mapping[str, str]] = {
+        "cusum_upper": "cusum_upper",
+        "cusum_lower": "cusum_lower",
+    }
 
     def __init__(
         self,
@@ -140,8 +145,10 @@ class CusumChart(_TimeWeighted):
             carry["upper"] = carry["lower"] = self.headstart * h
         else:
             carry["upper"], carry["lower"] = upper, lower
-        return (Stat("cusum_upper", upper, 0.0, 1.0, None, h),
-                Stat("cusum_lower", -lower, 0.0, 1.0, -h, None))
+        return (
+            Stat("cusum_upper", upper, 0.0, 1.0, None, h),
+            Stat("cusum_lower", -lower, 0.0, 1.0, -h, None),
+        )
 
     def _limit_description(self, chart: str) -> str:
         side = "upper" if chart == "cusum_upper" else "lower"
@@ -208,8 +215,9 @@ class EwmaChart(_TimeWeighted):
             spread = sigma * math.sqrt(lam / ((2.0 - lam) * n))
         else:
             spread = math.sqrt(variance)
-        return (Stat("ewma", z, target, spread, target - self.L * spread,
-                     target + self.L * spread),)
+        return (
+            Stat("ewma", z, target, spread, target - self.L * spread, target + self.L * spread),
+        )
 
     def _limit_description(self, chart: str) -> str:
         return f"EWMA beyond its {self.L:g}-sigma limit (lambda = {self.lam:g})"

@@ -8,7 +8,7 @@ For subgroup i of size n_i, with process sigma and center x-double-bar:
   lower clipped at 0.
 
 The center is the mean of all phase-I values (the size-weighted mean of the subgroup
-means); sigma comes from :mod:`detectors.spc.estimators` (``rbar``, ``sbar``, ``pooled``,
+means); sigma comes from :mod:`linewatch.detectors.spc.estimators` (``rbar``, ``sbar``, ``pooled``,
 ``overall``). With equal sizes and R-bar these are Montgomery's A2, D3, D4 limits.
 """
 
@@ -18,11 +18,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from detectors.base import DetectorInputError, Observation, as_values
-from detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
-from detectors.spc.constants import MAX_N, c4, d2, d3
-from detectors.spc.estimators import SUBGROUP_METHODS, subgroup_sigma
-from detectors.spc.rules import RuleSet
+from linewatch.detectors.base import DetectorInputError, Observation, as_values
+from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
+from linewatch.detectors.spc.constants import MAX_N, c4, d2, d3
+from linewatch.detectors.spc.estimators import SUBGROUP_METHODS, subgroup_sigma
+from linewatch.detectors.spc.rules import RuleSet
 
 __all__ = ["XbarRChart", "XbarSChart", "check_subgroup"]
 
@@ -33,8 +33,7 @@ def check_subgroup(x: Observation, minimum: int = 2, maximum: int | None = None)
         raise DetectorInputError(f"a subgroup must be a sequence of numbers, got {x!r}")
     values = as_values(x)
     if len(values) < minimum:
-        raise DetectorInputError(
-            f"a subgroup needs at least {minimum} values, got {len(values)}")
+        raise DetectorInputError(f"a subgroup needs at least {minimum} values, got {len(values)}")
     if maximum is not None and len(values) > maximum:
         raise DetectorInputError(f"a subgroup may have at most {maximum} values, got {len(values)}")
     return values
@@ -61,7 +60,9 @@ class _XbarChart(PhaseIChart):
         if phase1 < 1:
             raise ValueError(f"phase1 must be at least 1, got {phase1}")
         if sigma_method is not None and sigma_method not in SUBGROUP_METHODS:
-            raise ValueError(f"sigma_method must be one of {SUBGROUP_METHODS}, got {sigma_method!r}")
+            raise ValueError(
+                f"sigma_method must be one of {SUBGROUP_METHODS}, got {sigma_method!r}"
+            )
         check_shewhart_args(k_sigma, sigma, limits, self.charts)
         self.phase1 = phase1
         self.k_sigma = k_sigma
@@ -93,8 +94,11 @@ class _XbarChart(PhaseIChart):
         else:
             center = math.fsum(v for g in kept for v in g) / sum(len(g) for g in kept)
         method = self.sigma_method or self.default_method
-        sigma = float(self.sigma) if self.sigma is not None else subgroup_sigma(
-            method, kept, self.constants)
+        sigma = (
+            float(self.sigma)
+            if self.sigma is not None
+            else subgroup_sigma(method, kept, self.constants)
+        )
         if not sigma > 0:
             raise DetectorInputError(f"phase I gives sigma = {sigma!r}; all subgroups constant?")
         return {"center": center, "sigma": sigma}
@@ -108,12 +112,16 @@ class _XbarChart(PhaseIChart):
         given = params.get("given")
         if given is not None:
             dispersion = self._dispersion_value(obs, mean)
-            return (_given("xbar", mean, given, self.k_sigma),
-                    _given(self.dispersion_name, dispersion, given, self.k_sigma))
+            return (
+                _given("xbar", mean, given, self.k_sigma),
+                _given(self.dispersion_name, dispersion, given, self.k_sigma),
+            )
         center, sigma, k = params["center"], params["sigma"], self.k_sigma
         s_mean = sigma / math.sqrt(n)
-        return (Stat("xbar", mean, center, s_mean, center - k * s_mean, center + k * s_mean),
-                self._dispersion(obs, sigma, k))
+        return (
+            Stat("xbar", mean, center, s_mean, center - k * s_mean, center + k * s_mean),
+            self._dispersion(obs, sigma, k),
+        )
 
     def _dispersion_value(self, values: list[float], mean: float) -> float:
         raise NotImplementedError
@@ -153,8 +161,14 @@ class XbarRChart(_XbarChart):
         n = len(values)
         center = d2(n, self.constants) * sigma
         spread = d3(n, self.constants) * sigma
-        return Stat("range", max(values) - min(values), center, spread,
-                    max(0.0, center - k * spread), center + k * spread)
+        return Stat(
+            "range",
+            max(values) - min(values),
+            center,
+            spread,
+            max(0.0, center - k * spread),
+            center + k * spread,
+        )
 
 
 class XbarSChart(_XbarChart):
@@ -183,5 +197,6 @@ class XbarSChart(_XbarChart):
         center = c * sigma
         spread = math.sqrt(1.0 - c * c) * sigma
         value = self._dispersion_value(values, math.fsum(values) / n)
-        return Stat("stdev", value, center, spread, max(0.0, center - k * spread),
-                    center + k * spread)
+        return Stat(
+            "stdev", value, center, spread, max(0.0, center - k * spread), center + k * spread
+        )

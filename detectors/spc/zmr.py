@@ -17,10 +17,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from detectors.base import DetectorInputError, Observation, finite
-from detectors.spc.chart import PhaseIChart, Stat
-from detectors.spc.constants import d2, d3
-from detectors.spc.rules import RuleSet
+from linewatch.detectors.base import DetectorInputError, Observation, finite
+from linewatch.detectors.spc.chart import PhaseIChart, Stat
+from linewatch.detectors.spc.constants import d2, d3
+from linewatch.detectors.spc.rules import RuleSet
 
 __all__ = ["ZMRChart"]
 
@@ -90,15 +90,19 @@ class ZMRChart(PhaseIChart):
             values = [v for v, k in seq if k]
             if values:
                 means[part] = math.fsum(values) / len(values)
-            mrs[part] = [abs(seq[i][0] - seq[i - 1][0]) for i in range(1, len(seq))
-                         if seq[i][1] and seq[i - 1][1]]
+            mrs[part] = [
+                abs(seq[i][0] - seq[i - 1][0])
+                for i in range(1, len(seq))
+                if seq[i][1] and seq[i - 1][1]
+            ]
         pooled_mrs = [r for part_mrs in mrs.values() for r in part_mrs]
         params: dict[str, list[float]] = {}
         for part, mean in means.items():
             ranges = pooled_mrs if self.sigma_method == "pooled" else mrs[part]
             if not ranges:
                 raise DetectorInputError(
-                    f"part {part!r} needs at least 2 phase-I values to estimate its sigma")
+                    f"part {part!r} needs at least 2 phase-I values to estimate its sigma"
+                )
             sigma = (math.fsum(ranges) / len(ranges)) / d2(2)
             if not sigma > 0:
                 raise DetectorInputError(f"part {part!r} has sigma 0 (constant values)")
@@ -112,14 +116,22 @@ class ZMRChart(PhaseIChart):
         value, part = obs
         known = params["parts"].get(part)
         if known is None:
-            raise DetectorInputError(f"part {part!r} has no target and sigma (not in phase I "
-                                     "and not configured)")
+            raise DetectorInputError(
+                f"part {part!r} has no target and sigma (not in phase I and not configured)"
+            )
         z = (value - known[0]) / known[1]
         previous = carry["previous"]
         carry["previous"] = z
         k = self.k_sigma
         mr_center, mr_sigma = d2(2), d3(2)
-        return (Stat("z", z, 0.0, 1.0, -k, k),
-                Stat("moving_range", math.nan if previous is None else abs(z - previous),
-                     mr_center, mr_sigma, max(0.0, mr_center - k * mr_sigma),
-                     mr_center + k * mr_sigma))
+        return (
+            Stat("z", z, 0.0, 1.0, -k, k),
+            Stat(
+                "moving_range",
+                math.nan if previous is None else abs(z - previous),
+                mr_center,
+                mr_sigma,
+                max(0.0, mr_center - k * mr_sigma),
+                mr_center + k * mr_sigma,
+            ),
+        )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.cli import main
+from linewatch.pipeline.cli import main
 from tests.servers.influxdb import Influx11Server
 
 pytestmark = pytest.mark.integration

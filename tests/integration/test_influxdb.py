@@ -23,9 +23,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from connectors.influxdb import InfluxSink, InfluxSource, InfluxSourceError
-from connectors.simulator import simulate, welding_line
-from pipeline.models import (
+from linewatch.connectors.influxdb import InfluxSink, InfluxSource, InfluxSourceError
+from linewatch.connectors.simulator import simulate, welding_line
+from linewatch.pipeline.models import (
     Alert,
     Attribute,
     BackpressureError,
@@ -385,7 +385,7 @@ def test_full_spool_pushes_back_and_loses_nothing(tmp_path: Path) -> None:
 
 CRASHING_WRITER = """
 import os, sys
-from connectors.influxdb import InfluxSink
+from linewatch.connectors.influxdb import InfluxSink
 from tests.integration.test_influxdb import stream
 sink = InfluxSink(sys.argv[1], sys.argv[2], api="v1", spool_dir=sys.argv[3], check=False,
                   batch_size=100, retry_for_s=0.1, timeout_s=1.0)

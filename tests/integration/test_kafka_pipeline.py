@@ -25,13 +25,13 @@ import pytest
 import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from connectors.kafka import ensure_topics
-from connectors.memory import IterableSource, ListSink
-from pipeline.config import SimulationConfig, parse_config
-from pipeline.engine import Engine
-from pipeline.job import simulated_records
-from pipeline.models import Alert, WireRecord
-from pipeline.runner import Route, Runner
+from linewatch.connectors.kafka import ensure_topics
+from linewatch.connectors.memory import IterableSource, ListSink
+from linewatch.pipeline.config import SimulationConfig, parse_config
+from linewatch.pipeline.engine import Engine
+from linewatch.pipeline.job import simulated_records
+from linewatch.pipeline.models import Alert, WireRecord
+from linewatch.pipeline.runner import Route, Runner
 from tests.servers.kafka import KafkaBroker
 
 pytestmark = pytest.mark.integration
@@ -212,7 +212,7 @@ def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "linewatch.pipeline.cli", "run", "--config", str(config)],
             cwd=config.parent,
             env=env,
             stdout=out,

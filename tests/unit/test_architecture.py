@@ -19,7 +19,8 @@ def imported_modules(package: str) -> dict[str, set[str]]:
                 names.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names.add(node.module)
-        found[str(path.relative_to(ROOT))] = names
+        # The folders install as linewatch.<folder>: judge `linewatch.pipeline.x` as `pipeline.x`.
+        found[str(path.relative_to(ROOT))] = {n.removeprefix("linewatch.") for n in names}
     return found
 
 
@@ -84,3 +85,34 @@ def test_dashboards_depend_only_on_the_storage_schema(package: str) -> None:
         )
         == []
     )
+
+
+FOLDERS = ("pipeline", "detectors", "connectors", "dashboards")
+
+
+@pytest.mark.parametrize("package", [*FOLDERS, "tests", "bench"])
+def test_the_folders_are_imported_only_under_the_linewatch_name(package: str) -> None:
+    """`import pipeline` would need the generic top-level names the package does not install."""
+    bare = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                bare += [
+                    f"{path.name}: {a.name}" for a in node.names if a.name.split(".")[0] in FOLDERS
+                ]
+            elif (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.level == 0
+                and node.module.split(".")[0] in FOLDERS
+            ):
+                bare.append(f"{path.name}: {node.module}")
+    assert bare == []
+
+
+def test_the_installed_package_has_one_top_level_name() -> None:
+    import linewatch
+    import linewatch.pipeline
+
+    assert linewatch.__version__ == "0.1.0"
+    assert Path(linewatch.pipeline.__file__).resolve() == (ROOT / "pipeline" / "__init__.py")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from linewatch.pipeline.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """\
@@ -144,7 +144,7 @@ def test_sigterm_checkpoints_and_a_second_run_resumes(tmp_path: Path, config: Pa
     command = [
         sys.executable,
         "-m",
-        "pipeline.cli",
+        "linewatch.pipeline.cli",
         "run",
         "--config",
         str(config),

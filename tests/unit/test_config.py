@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
-from pipeline.config import ConfigError, load_config, parse_config
+from linewatch.pipeline.cli import main
+from linewatch.pipeline.config import ConfigError, load_config, parse_config
 
 GOOD = """\
 lines:
@@ -130,7 +130,7 @@ def test_environment_variables_fill_secrets_and_a_missing_one_is_named(
 
 
 def test_a_setting_the_chart_refuses_fails_at_start_naming_its_path() -> None:
-    from pipeline.engine import Engine
+    from linewatch.pipeline.engine import Engine
 
     data = {
         "lines": [

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboards.boards import DATASOURCE, all_boards, check_queries, spc_chart_board
-from dashboards.push import push_boards
-from pipeline.cli import main
+from linewatch.dashboards.boards import DATASOURCE, all_boards, check_queries, spc_chart_board
+from linewatch.dashboards.push import push_boards
+from linewatch.pipeline.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

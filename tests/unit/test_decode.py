@@ -10,8 +10,8 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.decode import decode
-from pipeline.models import (
+from linewatch.pipeline.decode import decode
+from linewatch.pipeline.models import (
     Attribute,
     DeadLetter,
     Inspection,

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from detectors.spc import analyze
-from pipeline.config import Config, parse_config
-from pipeline.engine import Engine, RecordRejected
-from pipeline.models import Attribute, ChartPoint, Kpi, Measurement, Output, Parameter
+from linewatch.detectors.spc import analyze
+from linewatch.pipeline.config import Config, parse_config
+from linewatch.pipeline.engine import Engine, RecordRejected
+from linewatch.pipeline.models import Attribute, ChartPoint, Kpi, Measurement, Output, Parameter
 
 DATA = json.loads((Path(__file__).parent / "spc" / "published_data.json").read_text())
 T0 = datetime(2026, 11, 23, 6, tzinfo=UTC)

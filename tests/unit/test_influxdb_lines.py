@@ -20,8 +20,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from connectors import influxdb
-from connectors.influxdb import (
+from linewatch.connectors import influxdb
+from linewatch.connectors.influxdb import (
     InfluxSink,
     LineProtocolError,
     encode_line,
@@ -35,7 +35,7 @@ from connectors.influxdb import (
     split_lines,
     to_ns,
 )
-from pipeline.models import (
+from linewatch.pipeline.models import (
     STORAGE_SCHEMA,
     Alert,
     Attribute,

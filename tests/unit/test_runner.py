@@ -9,13 +9,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from connectors.files import FileSource, JsonlSink
-from connectors.memory import IterableSource, ListSink
-from pipeline.checkpoint import LocalStateStore
-from pipeline.config import parse_config
-from pipeline.engine import Engine
-from pipeline.models import Alert, ChartPoint, Measurement
-from pipeline.runner import Route, Runner
+from linewatch.connectors.files import FileSource, JsonlSink
+from linewatch.connectors.memory import IterableSource, ListSink
+from linewatch.pipeline.checkpoint import LocalStateStore
+from linewatch.pipeline.config import parse_config
+from linewatch.pipeline.engine import Engine
+from linewatch.pipeline.models import Alert, ChartPoint, Measurement
+from linewatch.pipeline.runner import Route, Runner
 
 T0 = datetime(2026, 11, 23, 6, tzinfo=UTC)
 CONFIG = parse_config(
@@ -182,7 +182,7 @@ def test_late_record_is_a_dead_letter_and_the_loop_goes_on() -> None:
 
 @pytest.mark.parametrize("fmt", ["csv", "csv.gz", "jsonl.gz", "parquet"])
 def test_file_formats_replay_the_same(tmp_path: Path, fmt: str) -> None:
-    from connectors.files import write_records
+    from linewatch.connectors.files import write_records
 
     records = [measurement(i, v) for i, v in enumerate(values(120, shift_at=60))]
     path = tmp_path / f"line.{fmt}"
@@ -196,9 +196,9 @@ def test_file_formats_replay_the_same(tmp_path: Path, fmt: str) -> None:
 
 
 def test_alerts_follow_point_order_when_phase_one_completes_at_once() -> None:
-    from detectors.base import PlotPoint, Signal
-    from pipeline.alerts import AlertManager, StreamIdentity
-    from pipeline.config import AlertingConfig
+    from linewatch.detectors.base import PlotPoint, Signal
+    from linewatch.pipeline.alerts import AlertManager, StreamIdentity
+    from linewatch.pipeline.config import AlertingConfig
 
     manager = AlertManager(AlertingConfig(resolve_after_points=3))
     identity = StreamIdentity("L", "s", "d")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.simulator import (
+from linewatch.connectors.simulator import (
     FAULT_KINDS,
     CharacteristicSim,
     DefectSim,
@@ -29,7 +29,7 @@ from connectors.simulator import (
     welding_faults,
     welding_line,
 )
-from pipeline.models import Attribute, Inspection, Measurement, Parameter, WireRecord
+from linewatch.pipeline.models import Attribute, Inspection, Measurement, Parameter, WireRecord
 
 START = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from detectors.spc import IMRChart, RuleSet, analyze
-from detectors.spc.analyze import AnalysisInputError, parse_rules
-from pipeline import analyze_cmd
+from linewatch.detectors.spc import IMRChart, RuleSet, analyze
+from linewatch.detectors.spc.analyze import AnalysisInputError, parse_rules
+from linewatch.pipeline import analyze_cmd
 
 DATA = json.loads((Path(__file__).parent / "published_data.json").read_text())
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from detectors.base import Detector, DetectorInputError, Evaluation
-from detectors.spc import (
+from linewatch.detectors.base import Detector, DetectorInputError, Evaluation
+from linewatch.detectors.spc import (
     CChart,
     CusumChart,
     EwmaChart,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from detectors.base import Detector
-from detectors.checks import ALL_CHECKS
-from detectors.spc import (
+from linewatch.detectors.base import Detector
+from linewatch.detectors.checks import ALL_CHECKS
+from linewatch.detectors.spc import (
     CapabilityChart,
     CChart,
     CusumChart,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from detectors.spc.constants import D2_D3_EXACT, D2_D3_TABLE, c4, d2, d3
+from linewatch.detectors.spc.constants import D2_D3_EXACT, D2_D3_TABLE, c4, d2, d3
 
 # Montgomery, Introduction to SQC (7th ed.), Appendix VI / ASTM E2587, n = 2..25, 3 dp.
 PRINTED_D2 = [

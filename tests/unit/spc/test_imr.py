@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.base import DetectorInputError
-from detectors.spc import IMRChart, IndividualsChart, RuleSet
+from linewatch.detectors.base import DetectorInputError
+from linewatch.detectors.spc import IMRChart, IndividualsChart, RuleSet
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 VALUES = [10.0, 12.0, 11.0, 13.0, 9.0, 11.0, 12.0, 10.0]

@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from detectors.spc.rules import RuleSet, RuleState, rule_names
+from linewatch.detectors.spc.rules import RuleSet, RuleState, rule_names
 
 
 def flagged(test: int, values: list[float], k: dict[int, float] | None = None) -> list[int]:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from detectors.base import DetectorInputError
-from detectors.spc import CapabilityChart, HotellingT2Chart, ZMRChart, capability
-from detectors.spc.hotelling import t2_limits
+from linewatch.detectors.base import DetectorInputError
+from linewatch.detectors.spc import CapabilityChart, HotellingT2Chart, ZMRChart, capability
+from linewatch.detectors.spc.hotelling import t2_limits
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ROWS = [

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from detectors.base import DetectorInputError
-from detectors.spc import CusumChart, EwmaChart
+from linewatch.detectors.base import DetectorInputError
+from linewatch.detectors.spc import CusumChart, EwmaChart
 
 DATA = json.loads((Path(__file__).parent / "published_data.json").read_text())
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

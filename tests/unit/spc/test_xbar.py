@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from detectors.base import DetectorInputError
-from detectors.spc import XbarRChart, XbarSChart
-from detectors.spc.constants import c4
+from linewatch.detectors.base import DetectorInputError
+from linewatch.detectors.spc import XbarRChart, XbarSChart
+from linewatch.detectors.spc.constants import c4
 
 DATA = json.loads((Path(__file__).parent / "published_data.json").read_text())
 RINGS = DATA["pistonrings"]
