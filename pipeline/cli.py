@@ -1,6 +1,10 @@
 """The ``linewatch`` command line: run, replay, simulate, check-config.
 
-Exit codes: 0 done, 1 the job failed, 2 bad usage or a bad config, 130 interrupted.
+Exit codes: 0 done, 1 the job failed (an ``error:`` line says why), 2 bad usage or a bad
+config, 130 interrupted (SIGINT/SIGTERM, after a clean checkpoint), 141 the reader of
+stdout went away (``linewatch analyze --json ... | head -1``; 128 + SIGPIPE, as a shell
+reports a GNU tool killed by SIGPIPE). A failure is never a traceback: an unexpected
+exception prints ``error: internal error: ...`` and the traceback only with ``-v``.
 """
 
 from __future__ import annotations
@@ -8,8 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,8 +31,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from linewatch import __version__
 from linewatch.pipeline import analyze_cmd
-from linewatch.pipeline.config import ConfigError, load_config
+from linewatch.pipeline.config import (
+    CharacteristicConfig,
+    Config,
+    ConfigError,
+    MultivariateConfig,
+    StreamSpec,
+    load_config,
+)
+from linewatch.pipeline.factory import build_capability, build_detector, build_multivariate
 from linewatch.pipeline.job import Job, JobError, build_job, influx_source, simulated_records
 from linewatch.pipeline.report import FaultWindow
 from linewatch.pipeline.runner import RunSummary
@@ -34,8 +49,35 @@ from linewatch.pipeline.runner import RunSummary
 __all__ = ["main"]
 
 T = TypeVar("T")
-err = Console(stderr=True)
-out = Console()
+# soft_wrap: a long line (a path, an error) stays one line, whatever the terminal width
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+#: Exit status when stdout is a closed pipe: 128 + SIGPIPE, like a GNU tool.
+EXIT_BROKEN_PIPE = 141
+
+
+def _error(message: str) -> None:
+    """One unwrapped ``error:`` line per message line, on plain stderr (no markup)."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+
+
+def _check_stream(spec: StreamSpec) -> None:
+    """Build a stream's detector as the engine will, so refused settings fail at check time.
+
+    A refused setting is a ``ValueError`` (``DetectorInputError`` is one).
+    """
+    if isinstance(spec, MultivariateConfig):
+        build_multivariate(spec)
+        return
+    build_detector(spec)
+    if isinstance(spec, CharacteristicConfig):
+        build_capability(spec)
+
+
+def _load(path: Path) -> Config:
+    """The config with every problem at once, including settings a chart refuses."""
+    return load_config(path, check_streams=_check_stream)
 
 
 def _progress(enabled: bool) -> Progress:
@@ -67,7 +109,7 @@ def _install_stop_handlers(stop: Callable[[], None]) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = _load(args.config)
     streams = sum(
         len(s.characteristics) + len(s.parameters) for line in config.lines for s in line.stations
     )
@@ -112,7 +154,7 @@ def _execute(job: Job, show_progress: bool, description: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = _load(args.config)
     job = build_job(config, mode="run", input_path=args.input, state_dir=args.state_dir)
     if job.resumed_from is not None:
         err.print(f"resuming from checkpoint: {job.resumed_from}")
@@ -129,7 +171,9 @@ def _faults(path: Path | None) -> list[FaultWindow]:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    if args.from_url is None and (args.start is not None or args.stop is not None):
+        raise UsageError("--start and --stop select a time range of --from influx://...")
+    config = _load(args.config)
     out_dir: Path = args.out
     report = args.report or out_dir / "report.md"
     source = None
@@ -169,7 +213,7 @@ def _with_progress(
 def cmd_simulate(args: argparse.Namespace) -> int:
     from linewatch.connectors.files import write_records
 
-    config = load_config(args.config)
+    config = _load(args.config)
     if config.simulation is None:
         raise JobError(f"{args.config}: no 'simulation' section to simulate")
     start = args.start or config.simulation.start
@@ -222,8 +266,17 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------------
 
 
+class UsageError(ValueError):
+    """Options that do not go together; exit 2 like argparse's own usage errors."""
+
+
 def _aware(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time, e.g. 2026-11-02T06:00:00Z"
+        ) from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +00:00)")
     return value
@@ -234,7 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="linewatch",
         description="Statistical process control and anomaly detection for manufacturing lines.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug messages; tracebacks of bugs"
+    )
+    parser.add_argument("--version", action="version", version=f"linewatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser(
@@ -367,13 +423,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ConfigError as exc:
-        err.print(str(exc), markup=False, highlight=False)
+        count = len(exc.problems)
+        _error(f"invalid configuration ({count} problem{'s' if count != 1 else ''}):")
+        sys.stderr.write("".join(f"  {problem}\n" for problem in exc.problems))
+        return 2
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        _error(str(exc))
         return 2
     except JobError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        _error(str(exc))
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _stdout_gone()
+    except OSError as exc:
+        # a file the user named: missing, unreadable, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{exc.strerror or exc}")
+        return 1
+    except Exception as exc:
+        # the last resort: a bug, still one line; the traceback only when asked for
+        if args.verbose:
+            traceback.print_exc()
+        _error(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
+        return 1
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout left (``| head``): stop quietly, as GNU tools do.
+
+    Python would flush stdout again at exit and print a second BrokenPipeError, so
+    stdout is pointed at /dev/null first.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (a test's capture): nothing left to flush
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -19,12 +19,14 @@ linewatch.pipeline.config.ConfigError: invalid configuration:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 import yaml
 from pydantic import (
@@ -33,12 +35,15 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    PositiveFloat,
-    PositiveInt,
     Tag,
+    TypeAdapter,
     ValidationError,
+    ValidatorFunctionWrapHandler,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from linewatch.pipeline.yamlfile import YamlFileError, read_yaml_file
 
 __all__ = [
     "AlertingConfig",
@@ -51,6 +56,8 @@ __all__ = [
     "ParameterConfig",
     "SimulatorSourceConfig",
     "StationConfig",
+    "StreamCheck",
+    "StreamSpec",
     "load_config",
     "parse_config",
 ]
@@ -81,22 +88,173 @@ class ConfigError(ValueError):
         super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in self.problems))
 
 
+# -- ranges ------------------------------------------------------------------------------
+# Every number has bounds a plant could need and the code can hold. Durations stop at a
+# year: timedelta holds ~2.7e14 s, but a window or lateness beyond a year is a typo that
+# would otherwise fail at start (OverflowError) or mid-stream. Values and limits stay
+# within +-1e15, so their squares and sums stay far from float overflow. NaN and infinity
+# are refused everywhere (``allow_inf_nan=False``).
+
+YEAR_S = 366 * 24 * 3600.0
+VALUE_MAX = 1e15
+SIGMA_MIN = 1e-12
+COUNT_MAX = 1_000_000
+
+#: A measured value, a limit or a target.
+Value = Annotated[float, Field(ge=-VALUE_MAX, le=VALUE_MAX)]
+#: A process sigma: positive, and not so small that dividing by it overflows.
+Sigma = Annotated[float, Field(ge=SIGMA_MIN, le=VALUE_MAX)]
+#: A duration that may be zero (lateness, lags), in seconds.
+Seconds = Annotated[float, Field(ge=0.0, le=YEAR_S)]
+#: A period or window, in seconds: at least a millisecond (timedelta has microseconds).
+Period = Annotated[float, Field(ge=0.001, le=YEAR_S)]
+#: Records per batch or page, points per window, and other counts held in memory.
+Count = Annotated[int, Field(ge=1, le=COUNT_MAX)]
+#: A false-alarm probability or significance level.
+Alpha = Annotated[float, Field(ge=1e-9, lt=1.0)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys and non-finite numbers are errors; cross-field checks never hide others.
+
+    A pydantic ``model_validator(mode="after")`` runs only when every field of its model
+    is valid, so a cross-field problem used to show up only after the field errors were
+    fixed (``check-config`` took several rounds). Here the cross-field checks are the
+    methods named in ``_checks``; each yields its problems, and when some fields are bad
+    they run on the fields that are good (a check that reads a bad field is skipped:
+    that field's own error is already reported).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    _checks: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            partial = cls._partial(data, exc)
+            problems = partial._cross_problems(partial=True) if partial is not None else []
+            if not problems:
+                raise
+            raise _with_problems(exc.errors(), problems, data) from None
+        problems = model._cross_problems(partial=False)
+        if problems:
+            raise _with_problems([], problems, data)
+        return model
+
+    def _cross_problems(self, *, partial: bool) -> list[str]:
+        problems: list[str] = []
+        for name in self._checks:
+            try:
+                problems.extend(getattr(self, name)())
+            except AttributeError:
+                if not partial:
+                    raise
+        return problems
+
+    @classmethod
+    def _partial(cls, data: Any, exc: ValidationError) -> Self | None:
+        """The model built from its valid fields only; bad fields are left unset."""
+        if not isinstance(data, Mapping):
+            return None
+        failed = {e["loc"][0] for e in exc.errors() if e["loc"]}
+        values: dict[str, Any] = {}
+        broken: list[str] = []
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if key not in data:
+                if key in failed:
+                    broken.append(name)
+                continue
+            try:
+                if key in failed:
+                    values[name] = _valid_items(cls, name, data[key])
+                else:
+                    values[name] = _field_adapter(cls, name).validate_python(data[key])
+            except (ValidationError, TypeError):
+                broken.append(name)
+        model = cls.model_construct(**values)
+        for name in broken:
+            model.__dict__.pop(name, None)
+        return model
+
+
+@functools.cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    field = model.model_fields[name]
+    return TypeAdapter(Annotated[field.annotation, field])  # type: ignore[arg-type]
+
+
+def _valid_items(model: type[BaseModel], name: str, value: Any) -> list[Any]:
+    """The items of a list field, each as valid as it gets (for checks across items).
+
+    A bad item that is a model is kept as its partial model, so that, say, a duplicate
+    station name is still found when the station has a bad key of its own.
+    """
+    annotation = model.model_fields[name].annotation
+    if typing.get_origin(annotation) is not list or not isinstance(value, list):
+        raise TypeError(f"{name} is not a list")
+    item_type = typing.get_args(annotation)[0]
+    adapter = TypeAdapter[Any](item_type)
+    items = []
+    for item in value:
+        try:
+            items.append(adapter.validate_python(item))
+        except ValidationError as exc:
+            if isinstance(item_type, type) and issubclass(item_type, _Strict):
+                partial = item_type._partial(item, exc)
+                if partial is not None:
+                    items.append(partial)
+    return items
+
+
+def _names(items: Sequence[Any], *fields: str) -> list[str]:
+    """``a/b`` names of items; an item whose name fields are bad (unset) is left out."""
+    found = []
+    for item in items:
+        parts = [getattr(item, field, None) for field in fields]
+        if all(isinstance(part, str) for part in parts):
+            found.append("/".join(str(part) for part in parts))
+    return found
+
+
+def _with_problems(errors: Sequence[Any], problems: Sequence[str], data: Any) -> ValidationError:
+    """Field errors (kept as they are) plus this model's cross-field problems."""
+    details: list[InitErrorDetails] = [
+        InitErrorDetails(
+            type=PydanticCustomError(error["type"], error["msg"]),
+            loc=error["loc"],
+            input=error["input"],
+        )
+        for error in errors
+    ]
+    details += [
+        InitErrorDetails(
+            type=PydanticCustomError("value_error", "Value error, {error}", {"error": problem}),
+            loc=(),
+            input=data,
+        )
+        for problem in problems
+    ]
+    return ValidationError.from_exception_data("Config", details)
 
 
 class RulesConfig(_Strict):
     """Which Nelson tests run (1-8), and their K where it differs from Minitab's default."""
 
     tests: list[Annotated[int, Field(ge=1, le=8)]]
-    k: dict[Annotated[int, Field(ge=1, le=8)], PositiveFloat] = Field(default_factory=dict)
+    # test 1's K is in sigmas; the others count points in a row
+    k: dict[Annotated[int, Field(ge=1, le=8)], Annotated[float, Field(gt=0.0, le=1000.0)]] = Field(
+        default_factory=dict
+    )
+    _checks = ("_whole_counts",)
 
-    @model_validator(mode="after")
-    def _whole_counts(self) -> RulesConfig:
+    def _whole_counts(self) -> Iterator[str]:
         for test, value in self.k.items():
             if test != 1 and value != int(value):
-                raise ValueError(f"k of test {test} counts points: a whole number, got {value}")
-        return self
+                yield f"k of test {test} counts points: a whole number, got {value}"
 
 
 class FrozenLimits(_Strict):
@@ -108,29 +266,33 @@ class FrozenLimits(_Strict):
     than ``effective_from`` are not charted against them (see the README).
     """
 
-    center: float
-    sigma: PositiveFloat | None = None
+    center: Value
+    sigma: Sigma | None = None
     effective_from: AwareDatetime | None = None
 
 
 class CusumConfig(_Strict):
-    k: Annotated[float, Field(ge=0.0)] = 0.5
-    h: PositiveFloat = 5.0
+    """Reference value k and decision interval h, both in sigmas."""
+
+    k: Annotated[float, Field(ge=0.0, le=10.0)] = 0.5
+    h: Annotated[float, Field(gt=0.0, le=100.0)] = 5.0
     headstart: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
 
 
 class EwmaConfig(_Strict):
-    lam: Annotated[float, Field(gt=0.0, le=1.0, alias="lambda")] = 0.2
-    L: PositiveFloat = 3.0
+    lam: Annotated[float, Field(ge=0.001, le=1.0, alias="lambda")] = 0.2
+    L: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class CapabilityConfig(_Strict):
     """Rolling capability (Cp, Cpk, Pp, Ppk) over tumbling windows, emitted as KPIs."""
 
-    window: Annotated[int, Field(ge=3)] = 100
-    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    window: Annotated[int, Field(ge=3, le=COUNT_MAX)] = 100
+    alpha: Alpha = 0.05
 
 
 class _Charted(_Strict):
@@ -138,10 +300,10 @@ class _Charted(_Strict):
 
     # d2, d3 (range charts) are tabulated up to 50
     subgroup_size: Annotated[int, Field(ge=1, le=50)] = 1
-    phase1: Annotated[int, Field(ge=2)] = 25
+    phase1: Annotated[int, Field(ge=2, le=COUNT_MAX)] = 25
     phase1_passes: Annotated[int, Field(ge=0, le=10)] = 0
     sigma: str | None = None
-    k_sigma: PositiveFloat = 3.0
+    k_sigma: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
     rules: RulePreset | RulesConfig = "test1"
     dispersion_rules: RulePreset | RulesConfig = "test1"
     limits: FrozenLimits | None = None
@@ -149,15 +311,19 @@ class _Charted(_Strict):
     ewma: EwmaConfig = Field(default_factory=EwmaConfig)
     unit: str = ""
 
-    def _check_chart(self, chart: str) -> None:
+    def _subgroup_fits_chart(self) -> Iterator[str]:
+        chart: str = self.chart  # type: ignore[attr-defined]  # each subclass has one
         if chart in SUBGROUP_CHARTS and self.subgroup_size < 2:
-            raise ValueError(f"chart {chart!r} needs subgroup_size of at least 2")
+            yield f"chart {chart!r} needs subgroup_size of at least 2"
         if chart in ("imr", "zmr") and self.subgroup_size != 1:
-            raise ValueError(f"chart {chart!r} charts individual values: subgroup_size 1")
+            yield f"chart {chart!r} charts individual values: subgroup_size 1"
+
+    def _sigma_fits_chart(self) -> Iterator[str]:
+        chart: str = self.chart  # type: ignore[attr-defined]  # each subclass has one
         methods = SIGMA_METHODS.get(chart, frozenset())
         if self.sigma is not None and self.sigma not in methods:
             expected = ", ".join(sorted(methods)) or "none (this chart has no sigma estimator)"
-            raise ValueError(f"sigma {self.sigma!r} does not fit chart {chart!r}: use {expected}")
+            yield f"sigma {self.sigma!r} does not fit chart {chart!r}: use {expected}"
 
 
 class CharacteristicConfig(_Charted):
@@ -165,27 +331,35 @@ class CharacteristicConfig(_Charted):
 
     name: Identifier
     chart: ChartType = "imr"
-    lsl: float | None = None
-    usl: float | None = None
-    target: float | None = None
+    lsl: Value | None = None
+    usl: Value | None = None
+    target: Value | None = None
     capability: CapabilityConfig | None = None
     parts: dict[str, FrozenLimits] = Field(default_factory=dict)
+    _checks = (
+        "_specs_ordered",
+        "_capability_has_specs",
+        "_parts_fit_chart",
+        "_subgroup_fits_chart",
+        "_sigma_fits_chart",
+    )
 
-    @model_validator(mode="after")
-    def _check_specs(self) -> CharacteristicConfig:
+    def _specs_ordered(self) -> Iterator[str]:
         if self.lsl is not None and self.usl is not None and self.lsl >= self.usl:
-            raise ValueError(f"lsl ({self.lsl}) must be below usl ({self.usl})")
+            yield f"lsl ({self.lsl}) must be below usl ({self.usl})"
         if self.target is not None:
             if self.lsl is not None and self.target < self.lsl:
-                raise ValueError(f"target ({self.target}) is below lsl ({self.lsl})")
+                yield f"target ({self.target}) is below lsl ({self.lsl})"
             if self.usl is not None and self.target > self.usl:
-                raise ValueError(f"target ({self.target}) is above usl ({self.usl})")
+                yield f"target ({self.target}) is above usl ({self.usl})"
+
+    def _capability_has_specs(self) -> Iterator[str]:
         if self.capability is not None and self.lsl is None and self.usl is None:
-            raise ValueError("capability needs lsl or usl")
+            yield "capability needs lsl or usl"
+
+    def _parts_fit_chart(self) -> Iterator[str]:
         if self.parts and self.chart != "zmr":
-            raise ValueError("parts (per-part target and sigma) go with chart 'zmr'")
-        self._check_chart(self.chart)
-        return self
+            yield "parts (per-part target and sigma) go with chart 'zmr'"
 
 
 class ParameterConfig(_Charted):
@@ -194,31 +368,28 @@ class ParameterConfig(_Charted):
     equipment: Identifier
     name: Identifier
     chart: ParameterChartType = "imr"
-    phase1: Annotated[int, Field(ge=2)] = 50
-
-    @model_validator(mode="after")
-    def _check(self) -> ParameterConfig:
-        self._check_chart(self.chart)
-        return self
+    phase1: Annotated[int, Field(ge=2, le=COUNT_MAX)] = 50
+    _checks = ("_subgroup_fits_chart", "_sigma_fits_chart")
 
 
 class MultivariateConfig(_Strict):
     """Hotelling T² over a vector of a station's equipment parameters, one vector per part."""
 
     name: Identifier
-    parameters: list[Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")]] = Field(min_length=2)
-    phase1: Annotated[int, Field(ge=3)] = 50
-    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.0027
+    parameters: list[Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")]] = Field(
+        min_length=2, max_length=100
+    )
+    phase1: Annotated[int, Field(ge=3, le=COUNT_MAX)] = 50
+    alpha: Alpha = 0.0027
     phase1_passes: Annotated[int, Field(ge=0, le=10)] = 0
+    _checks = ("_enough_phase1",)
 
-    @model_validator(mode="after")
-    def _enough_phase1(self) -> MultivariateConfig:
+    def _enough_phase1(self) -> Iterator[str]:
         if self.phase1 < len(self.parameters) + 2:
-            raise ValueError(
+            yield (
                 f"phase1 must be at least parameters + 2 = "
                 f"{len(self.parameters) + 2}, got {self.phase1}"
             )
-        return self
 
 
 class StationConfig(_Strict):
@@ -226,30 +397,37 @@ class StationConfig(_Strict):
     characteristics: list[CharacteristicConfig] = Field(default_factory=list)
     parameters: list[ParameterConfig] = Field(default_factory=list)
     multivariate: list[MultivariateConfig] = Field(default_factory=list)
-    kpi_window_s: PositiveFloat = 3600.0
-    kpi_every_s: PositiveFloat = 900.0
+    kpi_window_s: Annotated[float, Field(ge=1.0, le=YEAR_S)] = 3600.0
+    kpi_every_s: Annotated[float, Field(ge=1.0, le=YEAR_S)] = 900.0
+    _checks = ("_unique_characteristics", "_unique_parameters", "_unique_group_members")
 
-    @model_validator(mode="after")
-    def _unique(self) -> StationConfig:
-        _require_unique([c.name for c in self.characteristics], "characteristic")
-        _require_unique([f"{p.equipment}/{p.name}" for p in self.parameters], "parameter")
-        _require_unique(
-            [c.name for c in self.characteristics] + [m.name for m in self.multivariate],
+    def _unique_characteristics(self) -> Iterator[str]:
+        characteristics = _names(self.characteristics, "name")
+        yield from _duplicates(characteristics, "characteristic")
+        yield from _duplicates(
+            characteristics + _names(self.multivariate, "name"),
             "characteristic or multivariate group",
+            skip_first=len(characteristics),
         )
+
+    def _unique_parameters(self) -> Iterator[str]:
+        yield from _duplicates(_names(self.parameters, "equipment", "name"), "parameter")
+
+    def _unique_group_members(self) -> Iterator[str]:
         for group in self.multivariate:
-            _require_unique(group.parameters, f"parameter in multivariate group {group.name!r}")
-        return self
+            yield from _duplicates(
+                getattr(group, "parameters", []),
+                f"parameter in multivariate group {getattr(group, 'name', '?')!r}",
+            )
 
 
 class LineConfig(_Strict):
     name: Identifier
     stations: list[StationConfig]
+    _checks = ("_unique_stations",)
 
-    @model_validator(mode="after")
-    def _unique(self) -> LineConfig:
-        _require_unique([s.name for s in self.stations], "station")
-        return self
+    def _unique_stations(self) -> Iterator[str]:
+        yield from _duplicates(_names(self.stations, "name"), "station")
 
 
 class FileSourceConfig(_Strict):
@@ -258,21 +436,21 @@ class FileSourceConfig(_Strict):
     type: Literal["file"]
     path: Path
     format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
-    batch_size: PositiveInt = 1000
+    batch_size: Count = 1000
 
 
 class SimulatedCharacteristic(_Strict):
     name: Identifier
-    mean: float
-    sigma: PositiveFloat
-    subgroup_size: PositiveInt = 1
+    mean: Value
+    sigma: Sigma
+    subgroup_size: Annotated[int, Field(ge=1, le=50)] = 1
 
 
 class SimulatedParameter(_Strict):
     equipment: Identifier
     name: Identifier
-    mean: float
-    sigma: PositiveFloat
+    mean: Value
+    sigma: Sigma
     phi: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
 
 
@@ -280,8 +458,8 @@ class SimulatedDefect(_Strict):
     code: Identifier
     base_rate: Annotated[float, Field(ge=0.0, le=1.0)]
     driver: str | None = None
-    sensitivity: float = 0.0
-    lag_s: Annotated[float, Field(ge=0.0)] = 0.0
+    sensitivity: Annotated[float, Field(ge=-1e6, le=1e6)] = 0.0
+    lag_s: Seconds = 0.0
     reworkable: bool = False
 
 
@@ -291,19 +469,19 @@ class SimulatedStation(_Strict):
     parameters: list[SimulatedParameter] = Field(default_factory=list)
     inspects: bool = False
     defects: list[SimulatedDefect] = Field(default_factory=list)
-    lot_size: PositiveInt | None = None
+    lot_size: Count | None = None
 
 
 class SimulationConfig(_Strict):
     """The line the simulator produces (``linewatch simulate`` and the simulator source)."""
 
     line: Identifier
-    cycle_s: PositiveFloat = 30.0
-    station_gap_s: Annotated[float, Field(ge=0.0)] = 5.0
+    cycle_s: Annotated[float, Field(ge=0.001, le=7 * 24 * 3600.0)] = 30.0
+    station_gap_s: Annotated[float, Field(ge=0.0, le=7 * 24 * 3600.0)] = 5.0
     jitter_frac: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
     stations: list[SimulatedStation]
     faults: list[str] = Field(default_factory=list)
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     start: AwareDatetime = datetime.fromisoformat("2026-11-02T06:00:00+00:00")
 
 
@@ -311,8 +489,8 @@ class SimulatorSourceConfig(_Strict):
     """Records made on the fly by the simulator from the ``simulation`` section."""
 
     type: Literal["simulator"]
-    minutes: PositiveFloat = 60.0
-    batch_size: PositiveInt = 1000
+    minutes: Annotated[float, Field(gt=0.0, le=YEAR_S / 60)] = 60.0
+    batch_size: Count = 1000
 
 
 KafkaBootstrap = Annotated[str, Field(min_length=3, pattern=r"^[^\s/]+:\d+(,[^\s/]+:\d+)*$")]
@@ -329,8 +507,8 @@ class KafkaSourceConfig(_Strict):
     bootstrap: KafkaBootstrap
     topics: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     group_id: Annotated[str, Field(min_length=1)] = "linewatch"
-    batch_size: PositiveInt = 5000
-    idle_exit_s: PositiveFloat | None = None
+    batch_size: Count = 5000
+    idle_exit_s: Period | None = None
     consumer: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -344,14 +522,13 @@ class InfluxSourceConfig(_Strict):
     url: InfluxUrl
     start: AwareDatetime
     stop: AwareDatetime
-    page_size: PositiveInt = 5000
-    batch_size: PositiveInt = 1000
+    page_size: Count = 5000
+    batch_size: Count = 1000
+    _checks = ("_ordered",)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> InfluxSourceConfig:
+    def _ordered(self) -> Iterator[str]:
         if self.stop <= self.start:
-            raise ValueError(f"stop ({self.stop.isoformat()}) must be after start")
-        return self
+            yield f"stop ({self.stop.isoformat()}) must be after start"
 
 
 SourceConfig = Annotated[
@@ -412,10 +589,10 @@ class InfluxSinkConfig(_Strict):
     type: Literal["influx"]
     url: InfluxUrl
     outputs: list[OutputKind] = Field(default_factory=_derived_outputs)
-    batch_size: PositiveInt = 5000
+    batch_size: Count = 5000
     spool_dir: Path | None = None
-    spool_max_mb: PositiveFloat = 256.0
-    retry_for_s: PositiveFloat = 10.0
+    spool_max_mb: Annotated[float, Field(gt=0.0, le=1e7)] = 256.0
+    retry_for_s: Annotated[float, Field(gt=0.0, le=7 * 24 * 3600.0)] = 10.0
 
 
 SinkConfig = Annotated[
@@ -462,7 +639,7 @@ class KafkaStateConfig(_Strict):
 class AlertingConfig(_Strict):
     """Alert lifecycle: dedup by fingerprint, resolve after enough clean points."""
 
-    resolve_after_points: PositiveInt = 10
+    resolve_after_points: Count = 10
     severity: dict[str, SeverityName] = Field(default_factory=_default_severities)
     default_severity: SeverityName = "warning"
 
@@ -470,8 +647,8 @@ class AlertingConfig(_Strict):
 class CheckpointConfig(_Strict):
     """How often the runner flushes sinks, snapshots state and commits the source."""
 
-    every_records: PositiveInt = 50_000
-    every_seconds: PositiveFloat = 5.0
+    every_records: Annotated[int, Field(ge=1, le=1_000_000_000)] = 50_000
+    every_seconds: Period = 5.0
     state_dir: Path | None = None
     changelog: KafkaStateConfig | None = None
 
@@ -479,7 +656,7 @@ class CheckpointConfig(_Strict):
 class LatenessConfig(_Strict):
     """A record older than its stream's newest by more than this is a dead letter."""
 
-    allowed_lateness_s: Annotated[float, Field(ge=0.0)] = 300.0
+    allowed_lateness_s: Seconds = 300.0
 
 
 class Config(_Strict):
@@ -495,20 +672,26 @@ class Config(_Strict):
     lateness: LatenessConfig = Field(default_factory=LatenessConfig)
     simulation: SimulationConfig | None = None
     report_path: Path | None = None
+    _checks = ("_unique_lines", "_simulator_has_simulation", "_changelog_has_kafka")
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> Config:
-        _require_unique([line.name for line in self.lines], "line")
+    def _unique_lines(self) -> Iterator[str]:
+        yield from _duplicates(_names(self.lines, "name"), "line")
+
+    def _simulator_has_simulation(self) -> Iterator[str]:
         if isinstance(self.source, SimulatorSourceConfig) and self.simulation is None:
-            raise ValueError("source type 'simulator' needs a 'simulation' section")
-        return self
+            yield "source type 'simulator' needs a 'simulation' section"
+
+    def _changelog_has_kafka(self) -> Iterator[str]:
+        if self.checkpoint.changelog is not None and not isinstance(self.source, KafkaSourceConfig):
+            yield "checkpoint.changelog needs a kafka source"
 
 
-def _require_unique(names: Sequence[str], what: str) -> None:
+def _duplicates(names: Sequence[str], what: str, skip_first: int = 0) -> Iterator[str]:
+    """One problem per repeated name; repeats among the first ``skip_first`` are not ours."""
     seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f"duplicate {what} {name!r}")
+    for position, name in enumerate(names):
+        if name in seen and position >= skip_first:
+            yield f"duplicate {what} {name!r}"
         seen.add(name)
 
 
@@ -596,31 +779,76 @@ def _interpolate(value: Any, path: list[str], missing: list[tuple[str, str]]) ->
     return value
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a YAML config file; relative paths in it are taken from its folder."""
+StreamSpec = CharacteristicConfig | ParameterConfig | MultivariateConfig
+#: Builds a stream's detector from its spec; a ``ValueError`` is a setting it refuses.
+StreamCheck = Callable[[StreamSpec], object]
+
+
+def load_config(path: str | Path, *, check_streams: StreamCheck | None = None) -> Config:
+    """Read and validate a YAML config file; relative paths in it are taken from its folder.
+
+    Every problem is reported at once, in one :class:`ConfigError`. With ``check_streams``
+    (the engine's detector factory), each stream whose own keys are valid is also built,
+    so that a setting the chart refuses is reported with the others and its file line.
+    """
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{file}: cannot read: {exc.strerror}"]) from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{file}: not valid YAML: {exc}"]) from None
+        document = read_yaml_file(file)
+    except YamlFileError as exc:
+        raise ConfigError(exc.problems) from None
     missing: list[tuple[str, str]] = []
-    data = _interpolate(data, [], missing)
-    if missing:
-        raise ConfigError(
-            [
-                f"{path} ({file.name}): environment variable {name} is not set"
-                for path, name in missing
-            ]
-        )
+    data = _interpolate(document.data, [], missing)
+    # Every problem at once: repeated keys, unset variables, then the validation errors.
+    problems = document.duplicates + [
+        f"{path} ({file.name}): environment variable {name} is not set" for path, name in missing
+    ]
     if not isinstance(data, dict):
-        raise ConfigError([f"{file}: the top level must be a mapping with a 'lines' key"])
-    config = parse_config(data, source_name=file.name, yaml_root=root)
+        problems.append(f"{file}: the top level must be a mapping with a 'lines' key")
+        raise ConfigError(problems)
+    refused = []
+    if check_streams is not None:
+        refused = _stream_problems(data, document.root, file.name, check_streams)
+    try:
+        config = parse_config(data, source_name=file.name, yaml_root=document.root)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems + refused) from None
+    if problems or refused:
+        raise ConfigError(problems + refused)
     return _resolve_paths(config, file.parent)
+
+
+_STREAM_KINDS: tuple[tuple[str, type[_Strict]], ...] = (
+    ("characteristics", CharacteristicConfig),
+    ("parameters", ParameterConfig),
+    ("multivariate", MultivariateConfig),
+)
+
+
+def _items(node: Any, key: str) -> list[Any]:
+    value = node.get(key) if isinstance(node, Mapping) else None
+    return value if isinstance(value, list) else []
+
+
+def _stream_problems(
+    data: Mapping[str, Any], root: yaml.Node | None, name: str, check: StreamCheck
+) -> list[str]:
+    """Settings a stream's detector refuses, for every stream that validates on its own."""
+    problems = []
+    for i, line in enumerate(_items(data, "lines")):
+        for j, station in enumerate(_items(line, "stations")):
+            for kind, model in _STREAM_KINDS:
+                for k, item in enumerate(_items(station, kind)):
+                    try:
+                        spec = model.model_validate(item)
+                    except ValidationError:
+                        continue  # its own errors come from the validation of the whole
+                    try:
+                        check(spec)  # type: ignore[arg-type]
+                    except ValueError as exc:
+                        number = _line_of(root, ["lines", i, "stations", j, kind, k])
+                        where = f" ({name} line {number})" if number else ""
+                        problems.append(f"lines[{i}].stations[{j}].{kind}[{k}]{where}: {exc}")
+    return problems
 
 
 def _resolve_paths(config: Config, base: Path) -> Config:
