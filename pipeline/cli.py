@@ -428,7 +428,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("".join(f"  {problem}\n" for problem in exc.problems))
         return 2
     except UsageError as exc:
-        parser.print_usage(sys.stderr)
         _error(str(exc))
         return 2
     except JobError as exc:
