@@ -723,7 +723,8 @@ def _line_of(root: yaml.Node | None, steps: Sequence[int | str]) -> int | None:
     node = root
     for step in steps:
         if isinstance(node, yaml.MappingNode) and isinstance(step, str):
-            node = next((v for k, v in node.value if k.value == step), None)
+            # the last of repeated keys is the one whose value is used
+            node = next((v for k, v in reversed(node.value) if k.value == step), None)
         elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
             node = node.value[step] if step < len(node.value) else None
         else:
