@@ -56,8 +56,12 @@ out = Console(soft_wrap=True)
 EXIT_BROKEN_PIPE = 141
 
 
+class UsageError(ValueError):
+    """Options that do not go together; exit 2 like argparse's own usage errors."""
+
+
 def _error(message: str) -> None:
-    """One unwrapped ``error:`` line per message line, on plain stderr (no markup)."""
+    """One ``error:`` line on plain stderr: no markup, never wrapped to the terminal."""
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
 
@@ -264,10 +268,6 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 
 
 # -- parser ------------------------------------------------------------------------------
-
-
-class UsageError(ValueError):
-    """Options that do not go together; exit 2 like argparse's own usage errors."""
 
 
 def _aware(text: str) -> datetime:
