@@ -3,6 +3,7 @@ away, backpressure when the spool is full, and bad lines isolated into ``rejecte
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import logging
 import os
@@ -33,6 +34,49 @@ log = logging.getLogger("linewatch.connectors.influxdb")
 
 # Batch keys are random and never resent by the pipeline: a short memory of them will do.
 _REMEMBER_ACKED = 1024
+
+
+# Before the shared spool, a batch was a bare gzip file named NNNNNNNNNNNN-<lines>.lp.gz.
+_LEGACY_NAME = re.compile(r"^\d{12}-(\d+)\.lp\.gz$")
+
+
+def _import_legacy_batches(spool: Spool) -> None:
+    """Move the batches an older Linewatch spooled into ``spool``, oldest first: from its own
+    slot, then from the slots no live process locks."""
+    others = sorted((s for s in spool.root.glob("slot-*") if s != spool.dir), key=lambda s: s.name)
+    for slot in [spool.dir, *others]:
+        legacy = sorted(
+            (path, int(match.group(1)))
+            for path in slot.glob("*.lp.gz")
+            if (match := _LEGACY_NAME.match(path.name))
+        )
+        if not legacy:
+            continue
+        fd = -1
+        if slot != spool.dir:
+            fd = os.open(slot / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue  # a live (older) process owns it
+        try:
+            for path, lines in legacy:
+                try:
+                    spool.append(path.read_bytes(), meta={"lines": lines})
+                except SpoolFull:
+                    log.warning(
+                        "InfluxDB spool: %s is full; %s and later old-format batches wait "
+                        "for the next start",
+                        spool.dir,
+                        path,
+                    )
+                    return
+                path.unlink()
+                log.warning("InfluxDB spool: took over old-format batch %s", path)
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
 
 def _lines_of(entry: SpoolEntry) -> int:
@@ -129,6 +173,7 @@ class InfluxSink:
                 label="InfluxDB spool",
                 remember_acked=_REMEMBER_ACKED,
             )
+            _import_legacy_batches(self._spool)
         except BaseException:
             self._writer.close()
             raise

@@ -493,6 +493,23 @@ def test_sink_spool_bound_lets_an_empty_spool_take_one_batch(tmp_path: Path) -> 
         sink.close()
 
 
+def test_sink_takes_over_batches_spooled_in_the_old_format(tmp_path: Path) -> None:
+    lines = [line for k in _kpis(0, 3) if (line := item_line(k)) is not None]
+    assert len(lines) == 3
+    (tmp_path / "slot-0").mkdir()
+    (tmp_path / "slot-2").mkdir()
+    old = gzip.compress("\n".join(lines[:2]).encode())
+    (tmp_path / "slot-0" / "000000000007-2.lp.gz").write_bytes(old)
+    (tmp_path / "slot-2" / "000000000000-1.lp.gz").write_bytes(gzip.compress(lines[2].encode()))
+    sink = InfluxSink(_closed_url(), "lw", api="v1", spool_dir=tmp_path, check=False,
+                      retry_for_s=0.0)  # fmt: skip
+    assert (sink.spooled_batches, sink.spooled_lines) == (2, 3)
+    assert _spooled_bodies(sink) == [lines[:2], lines[2:]]
+    assert not list(tmp_path.rglob("*-*.lp.gz"))
+    sink.close()  # the server is away: the batches stay
+    assert sink.spooled_batches == 2
+
+
 def test_missing_influxdb_client_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "influxdb_client", None)
     with pytest.raises(ImportError, match=r"pip install 'linewatch\[influx\]'"):
