@@ -170,6 +170,8 @@ class Spool:
     ) -> None:
         if max_bytes < 1:
             raise ValueError(f"spool max_bytes must be >= 1, got {max_bytes}")
+        if remember_acked < 0:
+            raise ValueError(f"spool remember_acked must be >= 0, got {remember_acked}")
         if not re.fullmatch(r"\.[A-Za-z0-9._-]+", suffix) or suffix.endswith(".tmp"):
             raise ValueError(f"spool suffix must look like '.entry', got {suffix!r}")
         self.root = Path(root)
@@ -241,7 +243,8 @@ class Spool:
         return payload
 
     def fits(self, size: int) -> bool:
-        """Room for a payload of ``size`` bytes (an empty spool takes one of any size)."""
+        """Room for an entry of ``size`` bytes on disk, header included (an empty spool takes
+        one of any size)."""
         return not self._entries or self.bytes + size <= self.max_bytes
 
     # -- writing -----------------------------------------------------------------------
@@ -259,8 +262,8 @@ class Spool:
         does not fit (see :meth:`fits`); nothing is written then.
         """
         key = uuid.uuid4().hex if key is None else key
-        if "\n" in key or not key:
-            raise ValueError(f"spool key must be one non-empty line, got {key!r}")
+        if not key or not key.isprintable():
+            raise ValueError(f"spool key must be non-empty printable text, got {key!r}")
         if key in self._entries or key in self._acked:
             return False
         header = _Header(

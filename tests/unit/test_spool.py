@@ -97,12 +97,14 @@ def test_generated_keys_are_unique(tmp_path: Path) -> None:
 
 def test_bad_keys_and_settings_are_refused(tmp_path: Path) -> None:
     with Spool(tmp_path, max_bytes=100) as spool:
-        with pytest.raises(ValueError, match="one non-empty line"):
-            spool.append(b"x", key="two\nlines")
-        with pytest.raises(ValueError, match="one non-empty line"):
-            spool.append(b"x", key="")
+        for bad in ("two\nlines", "", "tab\there", "\ud800"):
+            with pytest.raises(ValueError, match="non-empty printable text"):
+                spool.append(b"x", key=bad)
+        assert len(spool) == 0 and not list(spool.dir.glob("*.entry*"))
     with pytest.raises(ValueError, match="max_bytes must be >= 1"):
         Spool(tmp_path, max_bytes=0)
+    with pytest.raises(ValueError, match="remember_acked must be >= 0"):
+        Spool(tmp_path, max_bytes=10, remember_acked=-1)
     with pytest.raises(ValueError, match="suffix"):
         Spool(tmp_path, max_bytes=10, suffix="entry")
 
