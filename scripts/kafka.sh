@@ -30,10 +30,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TPL="$ROOT/scripts/kafka"
 POM="$TPL/pom.xml"
-# The probe is stdlib-only Python in the package, run from this checkout.
-PROBE=(env "PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m linewatch.connectors.testing.kafka)
 PYTHON="${PYTHON:-python3}"
 JAVA="${JAVA:-java}"
+# The probe is stdlib-only Python in the package, run from this checkout.
+PROBE=(env "PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m linewatch.connectors.testing.kafka)
 
 pom_version() { sed -n 's:.*<kafka\.version>\(.*\)</kafka\.version>.*:\1:p' "$POM" | head -n1; }
 VERSION="${KAFKA_VERSION:-$(pom_version)}"
