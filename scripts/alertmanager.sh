@@ -32,7 +32,8 @@
 #   ALERTMANAGER_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (default 30)
 #
 # linewatch.connectors.testing.alertmanager (AlertmanagerServer) does the same
-# from Python, with the same config template (scripts/alertmanager/alertmanager.yml.in).
+# from Python (the config of scripts/alertmanager/alertmanager.yml.in, as JSON),
+# with the same data-dir layout, so status|stop DATA_DIR work on either.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,7 +49,7 @@ MODULE="github.com/prometheus/alertmanager"
 say() { echo "alertmanager.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-usage() { sed -n '2,34s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,36s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 # --- install ---------------------------------------------------------------------
 
