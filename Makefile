@@ -36,6 +36,7 @@ demo: install
 servers-install:
 	bash scripts/kafka.sh fetch
 	bash scripts/influxdb.sh install
+	bash scripts/alertmanager.sh install
 	command -v docker-compose >/dev/null || { apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose; }
 
