@@ -83,6 +83,7 @@ def parse_duration(value: Any) -> Any:
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0.0)]
 Language = Literal["en", "zh-CN"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_ALL_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class _Strict(BaseModel):
@@ -145,9 +146,7 @@ class ShiftConfig(_Strict):
     """A shift starting on ``days`` at ``start`` local time; ``end <= start`` crosses midnight."""
 
     name: str
-    days: list[Weekday] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    )
+    days: list[Weekday] = Field(default_factory=lambda: list(_ALL_DAYS))
     start: time
     end: time
     lead: str

@@ -35,7 +35,9 @@ class _Rule:
 class Inhibitor:
     def __init__(self, rules: Sequence[InhibitRuleConfig]) -> None:
         self.rules = [
-            _Rule(parse_matchers(r.source_matchers), parse_matchers(r.target_matchers), tuple(r.equal))
+            _Rule(
+                parse_matchers(r.source_matchers), parse_matchers(r.target_matchers), tuple(r.equal)
+            )
             for r in rules
         ]
 

@@ -25,7 +25,7 @@ from typing import Literal
 __all__ = ["Matcher", "all_match", "parse_matchers"]
 
 Op = Literal["=", "!=", "=~", "!~"]
-_FORM = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
+_FORM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 
 
 @dataclass(frozen=True, slots=True)

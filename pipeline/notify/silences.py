@@ -145,9 +145,7 @@ class SilenceStore:
 
     def silenced_by(self, labels: Mapping[str, str], now: datetime) -> list[str]:
         """Ids of the active silences that mute an alert with these labels."""
-        return [
-            s.id for s in self.all() if s.active(now) and all_match(self._parsed[s.id], labels)
-        ]
+        return [s.id for s in self.all() if s.active(now) and all_match(self._parsed[s.id], labels)]
 
     def silenced(self, labels: Mapping[str, str], now: datetime) -> bool:
         return bool(self.silenced_by(labels, now))
