@@ -278,6 +278,7 @@ class NotificationsConfig(_Strict):
         if doubled:
             raise ValueError(f"receiver names must be unique, repeated: {', '.join(doubled)}")
         known = set(names)
+        pushed = {r.name for r in self.receivers if isinstance(r, AlertmanagerReceiverConfig)}
         if self.shifts is not None:
             leads = [s.lead for s in self.shifts.shifts] + [h.lead for h in self.shifts.holidays]
             if self.shifts.fallback is not None:
@@ -292,6 +293,11 @@ class NotificationsConfig(_Strict):
             route = pending.pop()
             pending.extend(route.routes)
             name = route.receiver
+            if name in pushed:
+                raise ValueError(
+                    f"route receiver {name!r} is an alertmanager push: it gets every alert "
+                    "and groups them itself, so no route names it"
+                )
             if name is None or name in known:
                 continue
             if name == LEAD_ON_DUTY:
