@@ -3,7 +3,8 @@
 Local wall-clock time decides, so a shift from 22:00 to 06:00 covers the night of a DST
 change whatever its length in hours. A shift whose ``end`` is not after its ``start``
 crosses midnight and belongs to the day it starts on. On a holiday (local date) the
-holiday's lead is on duty all day.
+holiday's lead is on duty from 00:00 to 24:00 of that date; the hours after midnight
+that follow belong to the usual shifts again.
 
 >>> from datetime import datetime, timezone
 >>> from linewatch.pipeline.notify.config import ShiftCalendarConfig

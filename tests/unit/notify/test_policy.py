@@ -89,9 +89,7 @@ def test_resolve_is_sent_with_send_resolved_and_the_group_ends() -> None:
     clock.advance(60)
     p.add(resolved(a, clock.now))
     clock.advance(240)
-    assert summary(p.due()) == [
-        ('{}:{line="L3"}', "firing", [("a", "resolved"), ("b", "firing")])
-    ]
+    assert summary(p.due()) == [('{}:{line="L3"}', "firing", [("a", "resolved"), ("b", "firing")])]
     p.add(resolved(b, clock.now))
     clock.advance(300)
     assert summary(p.due()) == [('{}:{line="L3"}', "resolved", [("b", "resolved")])]

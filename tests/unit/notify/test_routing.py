@@ -20,10 +20,28 @@ RECEIVERS = ["ops", "pager", "anna", "bo", "chen", "holiday-desk"]
 SHIFTS = {
     "time_zone": "Europe/Berlin",
     "shifts": [
-        {"name": "early", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "06:00", "end": "14:00", "lead": "anna"},
-        {"name": "late", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "14:00", "end": "22:00", "lead": "chen"},
+        {
+            "name": "early",
+            "days": ["mon", "tue", "wed", "thu", "fri"],
+            "start": "06:00",
+            "end": "14:00",
+            "lead": "anna",
+        },
+        {
+            "name": "late",
+            "days": ["mon", "tue", "wed", "thu", "fri"],
+            "start": "14:00",
+            "end": "22:00",
+            "lead": "chen",
+        },
         # Sunday night into Monday too; it starts on the day listed.
-        {"name": "night", "days": ["sun", "mon", "tue", "wed", "thu", "fri"], "start": "22:00", "end": "06:00", "lead": "bo"},
+        {
+            "name": "night",
+            "days": ["sun", "mon", "tue", "wed", "thu", "fri"],
+            "start": "22:00",
+            "end": "06:00",
+            "lead": "bo",
+        },
     ],
     "holidays": [{"date": "2026-12-25", "lead": "holiday-desk", "name": "Christmas"}],
     "fallback": "ops",
@@ -33,7 +51,9 @@ SHIFTS = {
 def config(route: dict[str, Any]) -> NotificationsConfig:
     return NotificationsConfig.model_validate(
         {
-            "receivers": [{"name": n, "type": "webhook", "url": "http://127.0.0.1:9/"} for n in RECEIVERS],
+            "receivers": [
+                {"name": n, "type": "webhook", "url": "http://127.0.0.1:9/"} for n in RECEIVERS
+            ],
             "route": route,
             "shifts": SHIFTS,
         }
@@ -46,7 +66,11 @@ TREE = {
     "group_wait": 0,
     "routes": [
         {"matchers": ["severity=critical"], "receiver": "pager", "continue": True},
-        {"matchers": ["line=L3", 'rule=~"nelson[1-8]"'], "receiver": "lead-on-duty", "group_by": ["line", "station"]},
+        {
+            "matchers": ["line=L3", 'rule=~"nelson[1-8]"'],
+            "receiver": "lead-on-duty",
+            "group_by": ["line", "station"],
+        },
         {"matchers": ["line=L3"], "receiver": "anna"},
     ],
 }
@@ -65,11 +89,15 @@ def test_route_table() -> None:
     ]
     assert routes_of(rule="capability") == [('{}/{line="L3"}', "anna", ("line",))]
     assert routes_of(line="L4") == [("{}", "ops", ("line",))]
-    assert routes_of(line="L4", severity="critical") == [('{}/{severity="critical"}', "pager", ("line",))]
+    assert routes_of(line="L4", severity="critical") == [
+        ('{}/{severity="critical"}', "pager", ("line",))
+    ]
 
 
 def lead(iso: str) -> str | None:
-    return ShiftCalendar(ShiftCalendarConfig.model_validate(SHIFTS)).lead_at(datetime.fromisoformat(iso))
+    return ShiftCalendar(ShiftCalendarConfig.model_validate(SHIFTS)).lead_at(
+        datetime.fromisoformat(iso)
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,7 +114,10 @@ def lead(iso: str) -> str | None:
         ("2026-11-29T03:00:00+01:00", "ops"),  # no Saturday night shift
         ("2026-12-25T10:00:00+01:00", "holiday-desk"),
         ("2026-12-25T03:00:00+01:00", "holiday-desk"),  # the holiday wins all day
-        ("2026-12-26T03:00:00+01:00", "bo"),  # after midnight the 26th is no holiday: the night lead
+        (
+            "2026-12-26T03:00:00+01:00",
+            "bo",
+        ),  # after midnight the 26th is no holiday: the night lead
     ],
 )
 def test_shift_calendar(instant: str, expected: str) -> None:
@@ -135,14 +166,20 @@ def test_new_lead_hears_of_alerts_still_firing_and_an_alert_across_dst() -> None
 def test_lead_on_duty_needs_shifts_and_known_leads() -> None:
     with pytest.raises(ValidationError, match="no shifts are set"):
         NotificationsConfig.model_validate(
-            {"receivers": [{"name": "ops", "type": "webhook", "url": "http://x/"}], "route": {"receiver": "lead-on-duty"}}
+            {
+                "receivers": [{"name": "ops", "type": "webhook", "url": "http://x/"}],
+                "route": {"receiver": "lead-on-duty"},
+            }
         )
     with pytest.raises(ValidationError, match="shift lead 'zoe' is not a configured receiver"):
         NotificationsConfig.model_validate(
             {
                 "receivers": [{"name": "ops", "type": "webhook", "url": "http://x/"}],
                 "route": {"receiver": "ops"},
-                "shifts": {"time_zone": "UTC", "shifts": [{"name": "d", "start": "06:00", "end": "18:00", "lead": "zoe"}]},
+                "shifts": {
+                    "time_zone": "UTC",
+                    "shifts": [{"name": "d", "start": "06:00", "end": "18:00", "lead": "zoe"}],
+                },
             }
         )
     with pytest.raises(ValidationError, match="unknown IANA time zone 'Mars/Olympus'"):
