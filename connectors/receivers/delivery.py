@@ -126,15 +126,15 @@ class Delivery:
         return len(self.spool)
 
     def next_attempt(self) -> datetime | None:
-        """When :meth:`send_due` can next do something (now if an entry is not waiting)."""
-        if not len(self.spool):
-            return None
-        waits = [
-            self._retries[e.key].not_before if e.key in self._retries else None for e in self.spool
-        ]
-        if any(w is None for w in waits):
-            return self.clock()
-        return min(w for w in waits if w is not None)
+        """When :meth:`send_due` can next do something: each receiver's oldest entry decides."""
+        now = self.clock()
+        firsts: dict[str, datetime] = {}
+        for entry in self.spool:
+            receiver = str(entry.meta.get("receiver", ""))
+            if receiver not in firsts:
+                retry = self._retries.get(entry.key)
+                firsts[receiver] = now if retry is None else retry.not_before
+        return min(firsts.values(), default=None)
 
     async def send_due(self) -> int:
         """Try every entry whose time came, oldest first per receiver; the number delivered."""

@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -236,7 +236,12 @@ def lines_zh() -> list[str]:
 
 
 def test_slack_blocks(recorder: Recorder) -> None:
-    slack = SlackReceiver("slack", recorder.url("/services/T0/B0/xyz"), texts=Texts("en", "Europe/Berlin"), external_url=EXTERNAL)
+    slack = SlackReceiver(
+        "slack",
+        recorder.url("/services/T0/B0/xyz"),
+        texts=Texts("en", "Europe/Berlin"),
+        external_url=EXTERNAL,
+    )
     recorder.answer = b"ok"
     asyncio.run(deliver_once(slack, notification()))
     title = "[FIRING] 5 Linewatch alert(s) on L3"
@@ -247,7 +252,9 @@ def test_slack_blocks(recorder: Recorder) -> None:
             *({"type": "section", "text": {"type": "mrkdwn", "text": line}} for line in lines_en()),
             {
                 "type": "context",
-                "elements": [{"type": "mrkdwn", "text": f"<{EXTERNAL}|Linewatch> · " + '{}:{line="L3"}'}],
+                "elements": [
+                    {"type": "mrkdwn", "text": f"<{EXTERNAL}|Linewatch> · " + '{}:{line="L3"}'}
+                ],
             },
         ],
     }
@@ -255,11 +262,18 @@ def test_slack_blocks(recorder: Recorder) -> None:
 
 
 def markdown(title: str, lines: list[str]) -> str:
-    return "\n".join([f"**{title}**", "", *(f"- {line}" for line in lines), "", f"[Linewatch]({EXTERNAL})"])
+    return "\n".join(
+        [f"**{title}**", "", *(f"- {line}" for line in lines), "", f"[Linewatch]({EXTERNAL})"]
+    )
 
 
 def test_wecom_markdown_in_chinese(recorder: Recorder) -> None:
-    wecom = WeComReceiver("wecom", recorder.url("/cgi-bin/webhook/send?key=KEY123"), texts=Texts("zh-CN", "Asia/Shanghai"), external_url=EXTERNAL)
+    wecom = WeComReceiver(
+        "wecom",
+        recorder.url("/cgi-bin/webhook/send?key=KEY123"),
+        texts=Texts("zh-CN", "Asia/Shanghai"),
+        external_url=EXTERNAL,
+    )
     asyncio.run(deliver_once(wecom, notification()))
     assert recorder.json() == {
         "msgtype": "markdown",
@@ -270,23 +284,44 @@ def test_wecom_markdown_in_chinese(recorder: Recorder) -> None:
 
 def test_dingtalk_signed_url_verifies_independently(recorder: Recorder) -> None:
     secret = "SEC0123456789abcdef"
-    ding = DingTalkReceiver("ding", recorder.url("/robot/send?access_token=TOKEN42"), texts=Texts("zh-CN", "Asia/Shanghai"), external_url=EXTERNAL, secret=secret)
+    ding = DingTalkReceiver(
+        "ding",
+        recorder.url("/robot/send?access_token=TOKEN42"),
+        texts=Texts("zh-CN", "Asia/Shanghai"),
+        external_url=EXTERNAL,
+        secret=secret,
+    )
     asyncio.run(deliver_once(ding, notification()))
     got = recorder.requests[-1]
     title = "【告警】L3 共 5 条 Linewatch 告警"
-    assert json.loads(got["body"]) == {"msgtype": "markdown", "markdown": {"title": title, "text": markdown(title, lines_zh())}}
+    assert json.loads(got["body"]) == {
+        "msgtype": "markdown",
+        "markdown": {"title": title, "text": markdown(title, lines_zh())},
+    }
     query = got["query"]
     assert query["access_token"] == "TOKEN42"
-    assert query["timestamp"] == str(int((T0 + timedelta(minutes=6)).timestamp() * 1000)) == "1795421160000"
+    assert (
+        query["timestamp"]
+        == str(int((T0 + timedelta(minutes=6)).timestamp() * 1000))
+        == "1795421160000"
+    )
     # DingTalk's documented check: base64(HMAC-SHA256(secret, timestamp + "\n" + secret)).
-    mac = hmac.new(secret.encode("utf-8"), f"{query['timestamp']}\n{secret}".encode("utf-8"), digestmod=hashlib.sha256)
+    mac = hmac.new(
+        secret.encode("utf-8"), f"{query['timestamp']}\n{secret}".encode(), digestmod=hashlib.sha256
+    )
     assert query["sign"] == base64.b64encode(mac.digest()).decode()  # parse_qsl url-decoded it
     assert "%" in got["raw_query"] or "+" not in query["sign"]  # sent URL-encoded
 
 
 def test_feishu_signature_verifies_independently(recorder: Recorder) -> None:
     secret = "feishu-secret-77"
-    bot = FeishuReceiver("feishu", recorder.url("/open-apis/bot/v2/hook/abc-123"), texts=Texts("en", "Europe/Berlin"), external_url=EXTERNAL, secret=secret)
+    bot = FeishuReceiver(
+        "feishu",
+        recorder.url("/open-apis/bot/v2/hook/abc-123"),
+        texts=Texts("en", "Europe/Berlin"),
+        external_url=EXTERNAL,
+        secret=secret,
+    )
     asyncio.run(deliver_once(bot, notification()))
     body = recorder.json()
     stamp = str(int((T0 + timedelta(minutes=6)).timestamp()))
@@ -305,7 +340,13 @@ def test_chat_robot_error_code_is_a_failure(recorder: Recorder) -> None:
     from linewatch.connectors.receivers import DeliveryError
 
     recorder.answer = b'{"errcode":310000,"errmsg":"sign not match"}'
-    ding = DingTalkReceiver("ding", recorder.url("/robot/send?access_token=T"), texts=Texts("en"), external_url=EXTERNAL, secret="s")
+    ding = DingTalkReceiver(
+        "ding",
+        recorder.url("/robot/send?access_token=T"),
+        texts=Texts("en"),
+        external_url=EXTERNAL,
+        secret="s",
+    )
     with pytest.raises(DeliveryError, match="ding: error 310000 sign not match") as caught:
         asyncio.run(deliver_once(ding, notification()))
     assert caught.value.retryable is False
@@ -350,8 +391,22 @@ class Mailbox:
 def self_signed(tmp_path: Path) -> ssl.SSLContext:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
     )
@@ -374,15 +429,24 @@ def test_email_plain_and_html_over_smtp(tmp_path: Path, starttls: bool) -> None:
         client_tls.check_hostname = False
         client_tls.verify_mode = ssl.CERT_NONE
         mail = EmailReceiver(
-            "mail", texts=Texts("en", "Europe/Berlin"), external_url=EXTERNAL, sender="linewatch@plant.example",
-            to=["anna@plant.example", "bo@plant.example"], host="127.0.0.1", port=port, starttls=starttls,
+            "mail",
+            texts=Texts("en", "Europe/Berlin"),
+            external_url=EXTERNAL,
+            sender="linewatch@plant.example",
+            to=["anna@plant.example", "bo@plant.example"],
+            host="127.0.0.1",
+            port=port,
+            starttls=starttls,
             tls_context=client_tls,
         )
         asyncio.run(deliver_once(mail, notification()))
     finally:
         controller.stop()
     ((sender, recipients, raw),) = box.messages
-    assert (sender, recipients) == ("linewatch@plant.example", ["anna@plant.example", "bo@plant.example"])
+    assert (sender, recipients) == (
+        "linewatch@plant.example",
+        ["anna@plant.example", "bo@plant.example"],
+    )
     message = message_from_bytes(raw, policy=policy.default)
     assert message["Subject"] == "[FIRING] 5 Linewatch alert(s) on L3"
     assert message["X-Linewatch-Idempotency-Key"] == "ops:d2ef319dc25b0850:b3aa9e274ba578a8"
@@ -391,6 +455,274 @@ def test_email_plain_and_html_over_smtp(tmp_path: Path, starttls: bool) -> None:
     assert message.get_content_type() == "multipart/alternative"
     plain = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # SMTP sends CRLF
     html = message.get_body(("html",)).get_content()
-    assert plain == "\n".join(["[FIRING] 5 Linewatch alert(s) on L3", "", *lines_en(), "", EXTERNAL]) + "\n"
+    assert (
+        plain
+        == "\n".join(["[FIRING] 5 Linewatch alert(s) on L3", "", *lines_en(), "", EXTERNAL]) + "\n"
+    )
     assert "<li>[RESOLVED] L3 / weld-3 / nugget_dia_mm (individuals): 7 points in a row" in html
     assert "<title>[FIRING] 5 Linewatch alert(s) on L3</title>" in html
+
+
+# -- delivery: outage, crash, kill -9, secrets -----------------------------------------
+
+
+def outage_config(port: int) -> NotificationsConfig:
+    return NotificationsConfig.model_validate(
+        {
+            "receivers": [
+                {"name": "ops", "type": "webhook", "url": f"http://127.0.0.1:{port}/hook"}
+            ],
+            "route": {
+                "receiver": "ops",
+                "group_by": ["line"],
+                "group_wait": 0,
+                "group_interval": 10,
+                "repeat_interval": 3600,
+            },
+        }
+    )
+
+
+def test_receiver_down_60_s_and_a_crash_in_between_loses_nothing_and_sends_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    """The receiver refuses connections (nothing listens on its port) for 60 s of the test's
+    clock; the backoff waits are taken from that clock, so the real time is ~1 s. Half-way the
+    worker dies: its Delivery is dropped with only the spool lock released (as the OS does),
+    and a new one on the same folder carries on."""
+    clock = Clock()
+    port = free_port()
+    policy_ = NotificationPolicy(outage_config(port), clock=clock)
+    backoff = Backoff(initial=1.0, maximum=30.0, factor=2.0, jitter=0.5)
+
+    def worker() -> Delivery:
+        hook = WebhookReceiver(
+            "ops", f"http://127.0.0.1:{port}/hook", external_url=EXTERNAL, timeout_s=2
+        )
+        spool = Spool(tmp_path / "spool", max_bytes=1 << 20, suffix=".notification")
+        return Delivery(spool, {"ops": hook}, clock=clock, backoff=backoff, rng=random.Random(42))
+
+    submitted: list[str] = []
+    waits: list[float] = []
+    schedule: list[datetime] = []  # the first worker's retry times
+    server = Recorder(port)
+    events = {  # seconds after T0: what happens on the line
+        0: [alert("a", at=T0), alert("b", line="L4", at=T0)],
+        20: [resolved(alert("a", at=T0), T0 + timedelta(seconds=20))],
+        40: [alert("c", station="weld-5", at=T0 + timedelta(seconds=40))],
+        75: [resolved(alert("b", line="L4", at=T0), T0 + timedelta(seconds=75))],
+    }
+
+    async def scenario() -> Delivery:
+        delivery = worker()
+        crashed = up = False
+        while True:
+            elapsed = (clock.now - T0).total_seconds()
+            for at in [t for t in events if t <= elapsed]:
+                for item in events.pop(at):
+                    policy_.add(item)
+            for note in policy_.due():
+                assert delivery.submit(note)
+                submitted.append(note.key)
+            if not up and elapsed >= 60:
+                server.start()
+                up = True
+            if not crashed and elapsed >= 30:
+                await delivery._client.aclose() if delivery._client else None
+                delivery.spool.close()  # killed: nothing flushed, nothing acknowledged
+                delivery = worker()
+                crashed = True
+            await delivery.send_due()
+            upcoming = delivery.next_attempt()
+            if (
+                not crashed
+                and upcoming is not None
+                and upcoming > clock.now
+                and upcoming not in schedule
+            ):
+                schedule.append(upcoming)
+            if not events and delivery.pending == 0 and elapsed >= 120:
+                return delivery  # L3's alert c still fires; its repeat would come at 3640 s
+            candidates = [t for t in (delivery.next_attempt(), policy_.next_due()) if t is not None]
+            candidates += [T0 + timedelta(seconds=min(events))] if events else []
+            target = max(min(candidates), clock.now + timedelta(milliseconds=1))
+            target = min(target, T0 + timedelta(seconds=120)) if elapsed < 120 else target
+            waits.append((target - clock.now).total_seconds())
+            clock.now = target
+            assert elapsed < 600, "never finished"
+
+    try:
+        last = asyncio.run(scenario())
+        asyncio.run(last.aclose())
+    finally:
+        server.stop()
+    received = [r["headers"]["idempotency-key"] for r in server.requests]
+    assert received == submitted  # every one, in order, none twice
+    assert len(submitted) == 5
+    statuses = [
+        (json.loads(r["body"])["groupLabels"]["line"], json.loads(r["body"])["status"])
+        for r in server.requests
+    ]
+    assert statuses == [
+        ("L3", "firing"),  # a
+        ("L4", "firing"),  # b
+        ("L3", "resolved"),  # a resolved at 20 s
+        ("L3", "firing"),  # c at 40 s
+        ("L4", "resolved"),  # b resolved at 75 s, after the receiver came back
+    ]
+    # The first worker's retries follow the seeded backoff: 1, 2, 4, 8, 16, 30 s less up to half.
+    rng = random.Random(42)
+    expected = [min(30.0, 2.0**n) * (1 - 0.5 * rng.random()) for n in range(6)]
+    gaps = [(b - a).total_seconds() for a, b in zip([T0, *schedule], schedule, strict=False)]
+    assert gaps == pytest.approx(expected)
+    assert sum(expected[:5]) < 30 < sum(expected)  # it died waiting for its 7th attempt
+    assert (clock.now - T0).total_seconds() >= 120
+
+
+CHILD = """
+import asyncio, sys
+from datetime import datetime, UTC
+from linewatch.connectors.receivers import Delivery, WebhookReceiver
+from linewatch.connectors.spool import Spool
+
+async def main():
+    hook = WebhookReceiver("ops", sys.argv[2], external_url="http://x", timeout_s=30)
+    delivery = Delivery(Spool(sys.argv[1], max_bytes=1 << 20, suffix=".notification"), {"ops": hook},
+                        clock=lambda: datetime.now(UTC))
+    print("ready", flush=True)
+    while delivery.pending:
+        await delivery.send_due()
+        await asyncio.sleep(0.01)
+
+asyncio.run(main())
+"""
+
+
+def test_worker_killed_with_sigkill_mid_delivery_resends_with_the_same_key(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    spool_dir = tmp_path / "spool"
+    hook = WebhookReceiver("ops", recorder.url(), external_url=EXTERNAL)
+    first = Delivery(
+        Spool(spool_dir, max_bytes=1 << 20, suffix=".notification"), {"ops": hook}, clock=Clock()
+    )
+    keys = [f"ops:group:{n}" for n in range(6)]
+    for key in keys:
+        assert first.submit(notification(key=key))
+    first.spool.close()
+    release = threading.Event()
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(spool_dir), recorder.url()],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not recorder.requests and time.monotonic() < deadline:
+            time.sleep(0.001)
+        # One or more went through and were acknowledged; the next one hangs unanswered
+        # while the child is killed: it was received but never acknowledged.
+        recorder.hold = release
+        assert recorder.held.wait(30), (
+            child.stderr.read() if child.poll() is not None else "no request"
+        )
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    finally:
+        release.set()
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL
+    held_key = recorder.requests[-1]["headers"]["idempotency-key"]
+    before = len(recorder.requests)
+    assert 1 <= before < len(keys)
+    again = Delivery(
+        Spool(spool_dir, max_bytes=1 << 20, suffix=".notification"), {"ops": hook}, clock=Clock()
+    )
+    assert again.pending == len(keys) - before + 1  # the held one was never acknowledged
+    asyncio.run(_drain(again))
+    received = [r["headers"]["idempotency-key"] for r in recorder.requests]
+    assert sorted(set(received)) == sorted(keys)  # every one delivered
+    assert [k for k in set(received) if received.count(k) > 1] == [
+        held_key
+    ]  # re-sent once, same key
+    assert received.count(held_key) == 2
+
+
+async def _drain(delivery: Delivery) -> None:
+    while delivery.pending:
+        await delivery.send_due()
+    await delivery.aclose()
+
+
+def test_no_secret_or_signed_url_in_the_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token, ding_secret, feishu_secret, hook_secret = (
+        "TOKENdeadbeef",
+        "SECding4242",
+        "feishuSECRET",
+        "hookSECRET",
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    receivers: dict[str, Receiver] = {
+        "ding": DingTalkReceiver(
+            "ding",
+            f"{base}/robot/send?access_token={token}",
+            texts=Texts("en"),
+            external_url=EXTERNAL,
+            secret=ding_secret,
+        ),
+        "feishu": FeishuReceiver(
+            "feishu",
+            f"{base}/open-apis/bot/v2/hook/{token}",
+            texts=Texts("en"),
+            external_url=EXTERNAL,
+            secret=feishu_secret,
+        ),
+        "hook": WebhookReceiver("hook", f"{base}/hook", external_url=EXTERNAL, secret=hook_secret),
+    }
+    clock = Clock(T0 + timedelta(minutes=6))
+    delivery = Delivery(
+        Spool(tmp_path / "spool", max_bytes=1 << 20),
+        receivers,
+        clock=clock,
+        backoff=Backoff(jitter=0.0),
+        rng=random.Random(1),
+    )
+    for name in receivers:
+        delivery.submit(notification(receiver=name, key=f"{name}:k"))
+    server = Recorder(port)
+
+    async def run() -> None:
+        await delivery.send_due()  # all refused: warnings logged
+        server.start()
+        clock.advance(1)
+        await delivery.send_due()
+        await delivery.aclose()
+
+    try:
+        asyncio.run(run())
+    finally:
+        server.stop()
+    assert len(server.requests) == 3 and delivery.pending == 0
+    sign = server.requests[0]["query"]["sign"]
+    text = caplog.text
+    assert "not delivered" in text and "delivered to ding" in text  # the logs did say something
+    assert "HTTP Request: POST http://127.0.0.1/<redacted>" in text  # httpx's own log, redacted
+    for secret in (
+        token,
+        ding_secret,
+        feishu_secret,
+        hook_secret,
+        sign,
+        urllib.parse.quote_plus(sign),
+    ):
+        assert secret not in text
+    for record in caplog.records:
+        assert token not in str(record.args) and token not in record.getMessage()
