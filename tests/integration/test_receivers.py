@@ -726,3 +726,23 @@ def test_no_secret_or_signed_url_in_the_logs(
         assert secret not in text
     for record in caplog.records:
         assert token not in str(record.args) and token not in record.getMessage()
+
+
+def test_a_permanent_refusal_is_kept_aside_not_retried_or_dropped(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    recorder.status = 400
+    hook = WebhookReceiver("ops", recorder.url(), external_url=EXTERNAL)
+    delivery = Delivery(Spool(tmp_path / "spool", max_bytes=1 << 20), {"ops": hook}, clock=Clock())
+    delivery.submit(notification(key="ops:bad"))
+
+    async def run() -> None:
+        await delivery.send_due()
+        await delivery.send_due()
+        await delivery.aclose()
+
+    asyncio.run(run())
+    assert (len(recorder.requests), delivery.pending, delivery.rejected) == (1, 0, 1)
+    kept = json.loads((tmp_path / "spool" / "rejected" / "ops_bad.json").read_text())
+    assert kept["reason"] == "ops: HTTP 400"
+    assert kept["notification"]["key"] == "ops:bad"
