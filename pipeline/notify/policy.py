@@ -21,6 +21,9 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
 
 from linewatch.pipeline.models import Alert, Notification, alert_annotations, alert_labels
 from linewatch.pipeline.notify.config import LEAD_ON_DUTY, NotificationsConfig
@@ -224,10 +227,74 @@ class NotificationPolicy:
             created_at=now,
         )
 
+    # -- state -------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Groups, what each receiver was told, and acknowledgements; JSON-able.
+
+        Restored after a restart, a group does not tell its receivers again what they
+        already heard (without it, the first look re-sends the firing alerts, under the
+        same idempotency key only if the group's content is unchanged).
+        """
+        return {
+            "groups": {
+                key: {
+                    "route": g.route.key,
+                    "labels": g.labels,
+                    "next_look": g.next_look.isoformat(),
+                    "alerts": [msgspec.to_builtins(a) for a in g.alerts.values()],
+                    "sent": {
+                        receiver: {
+                            "firing": sorted(e.firing),
+                            "resolved": sorted(e.resolved),
+                            "at": e.at.isoformat(),
+                            "sequence": e.sequence,
+                        }
+                        for receiver, e in g.sent.items()
+                    },
+                }
+                for key, g in self._groups.items()
+            },
+            "acknowledged": sorted(self._acknowledged),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back a :meth:`snapshot`; groups of routes no longer configured are re-routed."""
+        routes = {r.key: r for r in _walk(self.route)}
+        for key, saved in state.get("groups", {}).items():
+            alerts = [msgspec.convert(a, Alert) for a in saved["alerts"]]
+            route = routes.get(saved["route"])
+            if route is None:
+                for alert in alerts:
+                    self.add(alert)
+                continue
+            group = _Group(
+                route, dict(saved["labels"]), key, datetime.fromisoformat(saved["next_look"])
+            )
+            group.alerts = {a.fingerprint: a for a in alerts}
+            group.sent = {
+                receiver: _Sent(
+                    frozenset(e["firing"]),
+                    frozenset(e["resolved"]),
+                    datetime.fromisoformat(e["at"]),
+                    int(e["sequence"]),
+                )
+                for receiver, e in saved["sent"].items()
+            }
+            self._groups[key] = group
+            for alert in alerts:
+                if alert.status == "firing":
+                    self._firing[alert.fingerprint] = alert
+        self._acknowledged.update(state.get("acknowledged", ()))
+
     @property
     def groups(self) -> Mapping[str, list[Alert]]:
         """The alerts of each group, for a status page."""
         return {k: list(g.alerts.values()) for k, g in self._groups.items()}
+
+
+def _walk(route: Route) -> list[Route]:
+    return [route, *(r for child in route.children for r in _walk(child))]
 
 
 def _common(items: list[dict[str, str]]) -> dict[str, str]:

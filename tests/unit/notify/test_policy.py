@@ -180,3 +180,23 @@ def test_processing_time_not_event_time_drives_the_wait() -> None:
     assert p.due() == []
     clock.advance(30)
     assert [n.alerts[0].starts_at.hour for n in p.due()] == [2]
+
+
+def test_snapshot_and_restore_keep_what_receivers_were_told() -> None:
+    import json
+
+    clock = Clock()
+    p = policy(clock, TIMING)
+    p.add(alert("a"))
+    clock.advance(30)
+    (first,) = p.due()
+    p.add(alert("b", station="weld-3"))
+    state = json.loads(json.dumps(p.snapshot()))
+    restarted = policy(clock, TIMING)
+    restarted.restore(state)
+    clock.advance(300)
+    (second,) = restarted.due()  # only b is new: one notification, not a repeat of a alone
+    assert [a.fingerprint for a in second.alerts] == ["a", "b"]
+    assert second.key.endswith(":r1") and second.key != first.key
+    clock.advance(300)
+    assert restarted.due() == []
