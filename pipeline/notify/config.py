@@ -126,7 +126,7 @@ class RootRouteConfig(RouteConfig):
     """The root route matches every alert; Alertmanager's defaults apply here."""
 
     receiver: str | None = None
-    group_by: list[str] | None = Field(default_factory=lambda: ["alertname"])
+    group_by: list[str] | None = Field(default_factory=lambda: ["line", "station"])
     group_wait: Duration | None = 30.0
     group_interval: Duration | None = 300.0
     repeat_interval: Duration | None = 14400.0

@@ -119,7 +119,7 @@ def test_durations() -> None:
     ]
     root = config().route
     assert (root.group_by, root.group_wait, root.group_interval, root.repeat_interval) == (
-        ["alertname"],
+        ["line", "station"],
         30.0,
         300.0,
         14400.0,
