@@ -205,7 +205,7 @@ class FileSource:
         gzipped = self.path.suffix.lower() == ".gz" or head == GZIP_MAGIC
         number = 0
         try:
-            for number, line in enumerate(physical_lines(self._read, gzipped), start=1):  # noqa: B007
+            for number, line in enumerate(physical_lines(self._read, gzipped), start=1):
                 if line.strip():
                     yield number, line
         except InputDamaged as damage:

@@ -198,7 +198,7 @@ def split_csv_line(text: str) -> list[str]:
             if '"' in cell:
                 raise CsvLineError(
                     len(cells),
-                    f'a quote inside an unquoted cell at character {position + cell.index(chr(34)) + 1}',
+                    f"a quote inside an unquoted cell at character {position + cell.index(chr(34)) + 1}",
                 )
             cells.append(cell)
             position = end

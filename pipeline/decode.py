@@ -19,7 +19,7 @@ split carries the reason under ``__error__`` and is a dead letter as it stands.
 >>> decode(RawRecord(b'{"kind":"parameter","line":"L\\xff3"}', "a.jsonl:9")).reason
 'a.jsonl:9: not UTF-8 text (byte 29) - in `$.line`'
 >>> decode(RawRecord(b'{"kind":"parameter","value":5,4}', "a.jsonl:10")).reason
-"a.jsonl:10: JSON is malformed: expected '\"' (byte 30) - near `$.value`"
+'a.jsonl:10: JSON is malformed: object keys must be strings (byte 30) - near `$.value`'
 """
 
 from __future__ import annotations
