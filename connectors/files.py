@@ -292,8 +292,7 @@ class FileSource:
             where = f"row group {group}" if self._total_rows else "the file"
             self.damage = InputDamaged(
                 offset,
-                f"{where} cannot be read as Parquet ({type(error).__name__}: {error}); "
-                f"{self._rows_read} row(s) before it were read",
+                f"{where} cannot be read as Parquet ({type(error).__name__}: {error})",
             )
 
 

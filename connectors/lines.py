@@ -100,7 +100,10 @@ def _gunzip(read: Callable[[int], bytes]) -> Iterator[bytes]:
             data, index = _locate(saved, chunk)
             if data:
                 yield data
-            raise InputDamaged(offset + index, _zlib_reason(error)) from None
+            reason = _zlib_reason(error)
+            if not in_member and reason.startswith("not gzip"):
+                index = 0  # a bad header is damage where the member should start
+            raise InputDamaged(offset + index, reason) from None
         if data:
             yield data
         if decompressor.eof:
