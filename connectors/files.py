@@ -326,7 +326,7 @@ def _csv_header(line: bytes) -> list[str]:
 def _column(index: int, header: list[str]) -> str:
     if index < len(header):
         return f"column `{header[index]}` (cell {index + 1})"
-    return f"cell {index + 1}, beyond the header's {len(header)} columns"
+    return f"cell {index + 1}, beyond the last column `{header[-1]}`"
 
 
 def _column_at(line: bytes, byte: int, header: list[str]) -> str:

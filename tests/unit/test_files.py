@@ -97,7 +97,7 @@ def test_csv_row_with_the_wrong_cell_count_names_the_column(tmp_path: Path) -> N
     assert (processed, dead) == (0, 2)
     assert [letter.reason for letter in letters] == [
         "line.csv:2: the row has 7 cells, the header 6 columns - cell 7, beyond the "
-        "header's 6 columns is extra",
+        "last column `value` is extra",
         "line.csv:3: the row has 4 cells, the header 6 columns - column `characteristic` "
         "and after are missing",
     ]
