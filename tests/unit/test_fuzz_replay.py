@@ -168,6 +168,7 @@ def _jsonl(record: dict[str, Any]) -> bytes:
 
 def _csv_cell(value: Any) -> str:
     kind = type(value)
+    text: str
     if value is None:
         return ""
     if kind is str:
@@ -374,9 +375,9 @@ def _parquet_case(name: str, seeds: range, values: bool, tmp: Path) -> None:
             for number, row in enumerate(read_back, start=1)
         }
         accepted, alerts = check_file(path, records, config, tmp)
-        clean = tmp / f"clean-{seed}.parquet"
-        pq.write_table(table.take([n - 1 for n in sorted(accepted)]), clean)
-        summary, clean_alerts = replay(clean, config, tmp / "clean-dead.jsonl")
+        clean_path = tmp / f"clean-{seed}.parquet"
+        pq.write_table(table.take([n - 1 for n in sorted(accepted)]), clean_path)
+        summary, clean_alerts = replay(clean_path, config, tmp / "clean-dead.jsonl")
         assert (summary.records_processed, summary.dead_letters) == (len(accepted), 0)
         assert clean_alerts == alerts
         assert alerts
