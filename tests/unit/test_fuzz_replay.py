@@ -16,13 +16,19 @@ file it asserts:
   written to a clean file; that replay accepts every one of them.
 
 ``MUTATED_RECORDS`` counts records whose bytes (row) differ from the clean record, and
-the last test asserts the suite fed at least 1,000,000 of them. A smaller sample goes
-through the real CLI.
+the last test asserts the suite fed at least 1,000,000 of them (the structural cases alone
+do). A smaller sample goes through the real CLI. Everything is seeded: the same files,
+counts and alerts on every run.
+
+The values-and-time cases are strict xfails while a probe finds that extreme values crash
+the runner or that one far-future record makes its station's later records late (issue 8
+findings 1 and 2, fixed on other branches); once both hold up, they run as normal tests.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import re
 import subprocess
@@ -286,14 +292,24 @@ class _Year2126:
         return 0
 
 
-GUARDS_MERGED = _probe_extremes_survive() and _probe_future_record_is_contained()
-needs_value_guards = pytest.mark.xfail(
-    not GUARDS_MERGED,
-    reason="extreme values crash the job and one future-dated record makes the rest of its "
-    "station late (issue 8 findings 1 and 2) until the numerics and engine branches are "
-    "merged; remove this mark then",
-    strict=True,
-)
+@functools.cache
+def guards_merged() -> bool:
+    """Whether the Runner holds up against extreme values and a far-future record."""
+    return _probe_extremes_survive() and _probe_future_record_is_contained()
+
+
+@pytest.fixture
+def value_guards(request: pytest.FixtureRequest) -> None:
+    """Marks the values-and-time cases xfail (strict) while the guards are not merged."""
+    if not guards_merged():
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="extreme values crash the job and one future-dated record makes the "
+                "rest of its station late (issue 8 findings 1 and 2) until the numerics and "
+                "engine branches are merged",
+                strict=True,
+            )
+        )
 
 
 def _write_text(path: Path, lines: list[bytes], header: bytes | None) -> dict[int, bytes]:
@@ -336,7 +352,7 @@ def test_fuzz_jsonl_structural(seeds: range, tmp_path: Path) -> None:
     _text_case("jsonl", seeds, False, "jsonl", tmp_path)
 
 
-@needs_value_guards
+@pytest.mark.usefixtures("value_guards")
 def test_fuzz_jsonl_values_and_time(tmp_path: Path) -> None:
     _text_case("jsonl-values", range(101, 103), True, "jsonl", tmp_path)
 
@@ -345,7 +361,7 @@ def test_fuzz_csv_structural(tmp_path: Path) -> None:
     _text_case("csv", range(201, 204), False, "csv", tmp_path)
 
 
-@needs_value_guards
+@pytest.mark.usefixtures("value_guards")
 def test_fuzz_csv_values_and_time(tmp_path: Path) -> None:
     _text_case("csv-values", range(301, 302), True, "csv", tmp_path)
 
@@ -430,7 +446,7 @@ def test_fuzz_parquet_structural(tmp_path: Path) -> None:
     _parquet_case("parquet", range(401, 403), False, tmp_path)
 
 
-@needs_value_guards
+@pytest.mark.usefixtures("value_guards")
 def test_fuzz_parquet_values_and_time(tmp_path: Path) -> None:
     _parquet_case("parquet-values", range(501, 502), True, tmp_path)
 
@@ -472,7 +488,7 @@ def test_fuzz_fed_at_least_a_million_mutated_records() -> None:
     """Runs last (file order): the figure the suite claims, counted as it fed them."""
     total = sum(MUTATED_RECORDS.values())
     print(f"\nfuzz: {sum(FED_RECORDS.values())} records fed, {total} mutated")
-    expected_cases = 12 + 3 + 2 + (2 + 1 + 1 if GUARDS_MERGED else 0)
+    expected_cases = 12 + 3 + 2 + (2 + 1 + 1 if guards_merged() else 0)
     if len(MUTATED_RECORDS) < expected_cases:
         pytest.skip("run the whole module to count the mutated records")
     assert total >= 1_000_000  # the structural cases alone feed more
