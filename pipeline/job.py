@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from linewatch.connectors.console import ConsoleSink
-from linewatch.connectors.files import FileSource, JsonlSink
+from linewatch.connectors.files import FileSource, InputDamaged, JsonlSink, UnsupportedFormat
 from linewatch.connectors.memory import IterableSource
 from linewatch.pipeline.checkpoint import LocalStateStore
 from linewatch.pipeline.config import (
@@ -117,6 +117,12 @@ class Job:
     def run(self) -> RunSummary:
         return self.runner.run()
 
+    @property
+    def damage(self) -> InputDamaged | None:
+        """Why the input file could not be read to its end (the run still finished)."""
+        damage = getattr(self.source, "damage", None)
+        return damage if isinstance(damage, InputDamaged) else None
+
     def finish(self) -> str:
         """Close sinks and source, write the report; returns the report text."""
         self.runner.close()
@@ -130,6 +136,7 @@ class Job:
             },
             defect_codes=self.engine.defect_codes,
             faults=self.faults,
+            damage=str(self.damage) if self.damage is not None else None,
         )
         if self.report_path is not None:
             write_report(self.report_path, text)
@@ -303,6 +310,8 @@ def build_job(
         source = _source(config, input_path, start_after, callbacks, source)
     except OSError as exc:
         raise JobError(f"cannot open the input: {exc}") from exc
+    except UnsupportedFormat as exc:
+        raise JobError(str(exc)) from exc
     changelog = None
     if config.checkpoint.changelog is not None and mode == "run":
         from linewatch.connectors.kafka import KafkaStateStore
