@@ -246,7 +246,7 @@ def _with_progress(
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from linewatch.connectors.files import write_records
+    from linewatch.connectors.files import UnsupportedFormat, write_records
 
     config = _load(args.config)
     if config.simulation is None:
@@ -264,7 +264,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             count = produce_records(stream, args.to)
             where = args.to
         else:
-            count = write_records(stream, args.out)
+            try:
+                count = write_records(stream, args.out)
+            except UnsupportedFormat as exc:
+                raise UsageError(str(exc)) from exc
             where = str(args.out)
         progress.update(task, completed=args.minutes)
     truth_path = args.truth
