@@ -17,7 +17,12 @@ from typing import Any, ClassVar
 
 from linewatch.detectors.base import DetectorInputError, Observation, as_values
 from linewatch.detectors.spc.chart import PhaseIChart, Stat
-from linewatch.detectors.spc.estimators import SUBGROUP_METHODS, mr_sigma, subgroup_sigma
+from linewatch.detectors.spc.estimators import (
+    SUBGROUP_METHODS,
+    mean_of,
+    mr_sigma,
+    subgroup_sigma,
+)
 
 __all__ = ["CusumChart", "EwmaChart"]
 
@@ -136,7 +141,7 @@ class CusumChart(_TimeWeighted):
 
     def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
         n = len(obs)
-        mean = obs[0] if n == 1 else math.fsum(obs) / n
+        mean = obs[0] if n == 1 else mean_of(obs)
         z = (mean - params["target"]) / (params["sigma"] / math.sqrt(n))
         upper = max(0.0, carry["upper"] + z - self.k)
         lower = max(0.0, carry["lower"] - z - self.k)
@@ -205,7 +210,7 @@ class EwmaChart(_TimeWeighted):
 
     def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
         n = len(obs)
-        mean = obs[0] if n == 1 else math.fsum(obs) / n
+        mean = obs[0] if n == 1 else mean_of(obs)
         lam, target, sigma = self.lam, params["target"], params["sigma"]
         z = lam * mean + (1.0 - lam) * carry["z"]
         keep = 1.0 - lam
