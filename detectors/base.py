@@ -13,6 +13,7 @@ is built from them, so ``clone()`` gives a fresh detector with the same paramete
 size of a real line comes near 1e100, and with that bound squares (<= 4e200), sums of
 squares and moving ranges of any realistic number of values stay finite, so the
 estimators never overflow. A refused value is refused before it touches any state.
+Likewise a phase-I sigma estimate below :data:`MIN_SIGMA` (1e-100) counts as zero.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any, Self
 
 __all__ = [
     "MAX_MAGNITUDE",
+    "MIN_SIGMA",
     "Detector",
     "DetectorInputError",
     "Evaluation",
@@ -41,6 +43,10 @@ __all__ = [
 
 #: Largest magnitude :func:`finite` accepts: beyond it, squares and sums could overflow.
 MAX_MAGNITUDE = 1e100
+
+#: Smallest sigma a chart estimates limits from: below it, sigma squared underflows and
+#: z-scores of ordinary values overflow (phase I refuses such a window as if constant).
+MIN_SIGMA = 1e-100
 
 #: What a detector consumes: one value, a subgroup of values, or named values.
 Observation = float | Sequence[float] | Mapping[str, float]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from linewatch.detectors.base import Detector, DetectorInputError, Observation
+from linewatch.detectors.base import Detector, DetectorInputError, Observation, as_values
 from linewatch.detectors.spc.attributes import (
     CChart,
     LaneyPChart,
@@ -271,6 +271,11 @@ def analyze(
         raise ValueError(f"unknown chart {chart!r}; choose from {CHART_TYPES}")
     n = len(data)
     if chart == "capability":
+        for i, x in enumerate(data):
+            try:  # each value checked here so that a refusal names its observation
+                as_values(x if isinstance(x, Sequence) else [x], "value")
+            except DetectorInputError as exc:
+                raise AnalysisInputError(i, str(exc)) from None
         result = capability(
             list(data),
             lsl=options.get("lsl"),

@@ -105,7 +105,7 @@ class _AttributeChart(PhaseIChart):
         cap = None if self._params is None else self._params.get("max_size")
         if cap is not None and obs[1] > cap:
             raise DetectorInputError(
-                f"implausible size: {x['size']!r} is more than {SIZE_RATIO:g} times the median "
+                f"implausible size: {obs[1]!r} is more than {SIZE_RATIO:g} times the median "
                 f"size of the phase-I lots (at most {cap!r})"
             )
         return obs

@@ -88,8 +88,8 @@ def _chi_ci(value: float, dof: float, alpha: float) -> Index:
     chi2 = stats.chi2(dof)
     return Index(
         value,
-        value * math.sqrt(chi2.ppf(alpha / 2) / dof),
-        value * math.sqrt(chi2.ppf(1 - alpha / 2) / dof),
+        value * math.sqrt(float(chi2.ppf(alpha / 2)) / dof),
+        value * math.sqrt(float(chi2.ppf(1 - alpha / 2)) / dof),
     )
 
 
@@ -98,7 +98,7 @@ def _bissell(value: float, n: int, alpha: float) -> Index:
         spread = math.sqrt(1.0 / (9 * n) + value**2 / (2 * (n - 1)))
     else:  # value**2 would overflow
         spread = math.hypot(1.0 / math.sqrt(9 * n), value / math.sqrt(2 * (n - 1)))
-    half = stats.norm.ppf(1 - alpha / 2) * spread
+    half = float(stats.norm.ppf(1 - alpha / 2)) * spread
     return Index(value, value - half, value + half)
 
 

@@ -91,7 +91,7 @@ def sample_sd(values: Sequence[float], mean: float) -> float:
     largest = max((abs(d) for d in deviations), default=0.0)
     if largest == 0.0 or not math.isfinite(largest):
         return 0.0 if largest == 0.0 else math.inf
-    scale = math.ldexp(1.0, math.frexp(largest)[1])  # 2^k >= largest: squares stay <= 1
+    scale = math.ldexp(1.0, math.frexp(largest)[1] - 1)  # 2^k > largest/2: squares < 4
     return math.sqrt(math.fsum((d / scale) ** 2 for d in deviations) / (len(values) - 1)) * scale
 
 
@@ -158,7 +158,7 @@ def pooled_sigma(sds: Sequence[float], sizes: Sequence[int]) -> float:
     scale = max(sds, default=0.0)
     if not 0.0 < scale < math.inf:
         return scale
-    scale = math.ldexp(1.0, math.frexp(scale)[1])  # a power of two: exact
+    scale = math.ldexp(1.0, math.frexp(scale)[1] - 1)  # a power of two: exact
     shrunk = math.fsum((n - 1) * (s / scale) * (s / scale) for s, n in zip(sds, sizes, strict=True))
     return math.sqrt(shrunk / dof) * scale / c4(dof + 1)
 

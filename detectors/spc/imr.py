@@ -19,6 +19,7 @@ import numpy as np
 
 from linewatch.detectors.base import (
     MAX_MAGNITUDE,
+    MIN_SIGMA,
     DetectorInputError,
     Evaluation,
     Observation,
@@ -127,8 +128,11 @@ class IMRChart(PhaseIChart):
             sigma = median_mr_sigma(observations, keep)
         else:
             sigma = overall_sigma(kept)
-        if not sigma > 0:
-            raise DetectorInputError(f"phase I gives sigma = {sigma!r}; are all values equal?")
+        if not sigma >= MIN_SIGMA:
+            raise DetectorInputError(
+                f"phase I gives sigma = {sigma!r}; are all values equal?"
+                f" (sigma must be >= {MIN_SIGMA!r})"
+            )
         return {"center": center, "sigma": sigma}
 
     def _new_carry(self, params: dict[str, Any]) -> dict[str, Any]:

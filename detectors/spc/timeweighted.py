@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from linewatch.detectors.base import DetectorInputError, Observation, as_values
+from linewatch.detectors.base import MIN_SIGMA, DetectorInputError, Observation, as_values
 from linewatch.detectors.spc.chart import PhaseIChart, Stat
 from linewatch.detectors.spc.estimators import (
     SUBGROUP_METHODS,
@@ -81,8 +81,11 @@ class _TimeWeighted(PhaseIChart):
             sigma = mr_sigma([g[0] for g in observations], keep)
         else:
             sigma = subgroup_sigma(method, groups)
-        if not sigma > 0:
-            raise DetectorInputError(f"phase I gives sigma = {sigma!r}; are all values equal?")
+        if not sigma >= MIN_SIGMA:
+            raise DetectorInputError(
+                f"phase I gives sigma = {sigma!r}; are all values equal?"
+                f" (sigma must be >= {MIN_SIGMA!r})"
+            )
         return {"target": target, "sigma": sigma}
 
 

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from linewatch.detectors.base import DetectorInputError, Observation, as_values
+from linewatch.detectors.base import MIN_SIGMA, DetectorInputError, Observation, as_values
 from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
 from linewatch.detectors.spc.constants import MAX_N, c4, d2, d3
 from linewatch.detectors.spc.estimators import (
@@ -104,8 +104,11 @@ class _XbarChart(PhaseIChart):
             if self.sigma is not None
             else subgroup_sigma(method, kept, self.constants)
         )
-        if not sigma > 0:
-            raise DetectorInputError(f"phase I gives sigma = {sigma!r}; all subgroups constant?")
+        if not sigma >= MIN_SIGMA:
+            raise DetectorInputError(
+                f"phase I gives sigma = {sigma!r}; all subgroups constant?"
+                f" (sigma must be >= {MIN_SIGMA!r})"
+            )
         return {"center": center, "sigma": sigma}
 
     def _dispersion(self, values: list[float], sigma: float, k: float) -> Stat:
