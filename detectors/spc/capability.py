@@ -104,7 +104,7 @@ def _bissell(value: float, n: int, alpha: float) -> Index:
 
 def _boyles_dof(n: int, a: float) -> float:
     """``n (1+a^2)^2 / (1+2a^2)`` without overflowing for a large ``a``."""
-    if abs(a) < 1e100:
+    if abs(a) < 1e50:  # (1 + a^2)^2 stays far below the float range
         return n * (1 + a * a) ** 2 / (1 + 2 * a * a)
     return n * (a / math.sqrt(2.0)) * (a / math.sqrt(2.0))  # the limit, ~ n a^2 / 2
 
@@ -150,6 +150,8 @@ def capability_indices(
         try:
             spread = math.sqrt(sigma_within**2 + (mean - aim) ** 2)
         except OverflowError:
+            spread = math.hypot(sigma_within, mean - aim)
+        if not spread > 0.0:  # the squares underflowed (a subnormal sigma)
             spread = math.hypot(sigma_within, mean - aim)
         out["cpm"] = _chi_ci((usl - lsl) / (6 * spread), _boyles_dof(n, a), alpha)
     for name, index in out.items():
