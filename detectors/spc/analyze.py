@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from linewatch.detectors.base import Detector, DetectorInputError, Observation, as_values
+from linewatch.detectors.base import (
+    Detector,
+    DetectorInputError,
+    Observation,
+    as_values,
+    finite,
+)
 from linewatch.detectors.spc.attributes import (
     CChart,
     LaneyPChart,
@@ -273,7 +279,10 @@ def analyze(
     if chart == "capability":
         for i, x in enumerate(data):
             try:  # each value checked here so that a refusal names its observation
-                as_values(x if isinstance(x, Sequence) else [x], "value")
+                if isinstance(x, Sequence):
+                    as_values(x, "value")
+                else:
+                    finite(x, "value")
             except DetectorInputError as exc:
                 raise AnalysisInputError(i, str(exc)) from None
         result = capability(
