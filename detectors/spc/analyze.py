@@ -279,6 +279,8 @@ def analyze(
     if chart == "capability":
         for i, x in enumerate(data):
             try:  # each value checked here so that a refusal names its observation
+                if isinstance(x, Mapping):
+                    raise DetectorInputError(f"capability takes numbers or subgroups, got {x!r}")
                 if isinstance(x, Sequence):
                     as_values(x, "value")
                 else:
