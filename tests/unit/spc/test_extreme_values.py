@@ -352,3 +352,30 @@ def test_capability_chart_skips_a_window_whose_indices_overflow() -> None:
     _finite_state(chart)
     points = [chart.update(T0, v) for v in (1.0, 2.0, 3.0)][-1].points
     assert [p.chart for p in points] == ["cp", "cpk", "pp", "ppk"]
+
+
+ANY_FINITE = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ANY_FINITE, min_size=2, max_size=20))
+def test_estimators_never_raise_on_any_finite_floats(values: list[float]) -> None:
+    # beyond the ±1e100 the charts accept, the estimators still return (inf at worst)
+    assert math.isfinite(mean_of(values))
+    sd = overall_sigma(values)
+    assert sd >= 0.0 and not math.isnan(sd)
+    if all(abs(v) <= MAX_MAGNITUDE for v in values):
+        assert math.isfinite(sd)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ANY_FINITE, min_size=2, max_size=20), st.sampled_from([None, "overall"]))
+def test_capability_of_any_finite_floats_is_finite_or_refused(
+    values: list[float], method: str | None
+) -> None:
+    try:
+        result = capability(values, lsl=-1.0, usl=1.0, sigma_method=method)
+    except DetectorInputError:
+        return
+    for index in result.indices.values():
+        assert all(math.isfinite(v) for v in (index.value, index.lower, index.upper))
