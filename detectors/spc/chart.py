@@ -280,9 +280,13 @@ class PhaseIChart(Detector):
         version = self.limits_version
         carry = dict(self._carry)
         stats = self._stats(obs, self._params, carry)
-        for stat in stats:
-            if math.isinf(stat.value) or not all(
-                b is None or math.isfinite(b) for b in (stat.center, stat.lcl, stat.ucl)
+        for stat in stats:  # plain expressions: this runs for every point
+            lcl, ucl = stat.lcl, stat.ucl
+            if (
+                math.isinf(stat.value)
+                or not math.isfinite(stat.center)
+                or (lcl is not None and not math.isfinite(lcl))
+                or (ucl is not None and not math.isfinite(ucl))
             ):
                 raise DetectorInputError(
                     f"implausible value: its {stat.chart} statistic overflows "

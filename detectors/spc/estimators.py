@@ -16,8 +16,8 @@ method     estimate
 Overflow: callers pass values within ±1e100 (see :func:`linewatch.detectors.base.finite`),
 and on top of that the sums here cannot overflow for any finite floats: :func:`mean_of`
 falls back to a scaled sum when :func:`math.fsum` overflows, and :func:`sample_sd` divides
-the deviations by a power of two before squaring them (exact, so the result is
-bit-identical to the unscaled formula whenever that one does not overflow).
+the deviations by a power of two before squaring them when the plain squares would
+overflow or underflow (subnormal data).
 
 >>> round(mr_sigma([10.0, 12.0, 11.0, 13.0]), 6)
 1.477541
@@ -88,6 +88,12 @@ def sample_sd(values: Sequence[float], mean: float) -> float:
     (1.4142135623730951, 1.4142135623730951e+308)
     """
     deviations = [v - mean for v in values]
+    try:  # the plain formula, when its squares neither overflow nor underflow
+        squares = math.fsum(d * d for d in deviations)
+    except OverflowError:
+        squares = math.inf
+    if 1e-280 < squares < math.inf:
+        return math.sqrt(squares / (len(values) - 1))
     largest = max((abs(d) for d in deviations), default=0.0)
     if largest == 0.0 or not math.isfinite(largest):
         return 0.0 if largest == 0.0 else math.inf
