@@ -315,6 +315,9 @@ def analyze(
         try:
             evaluation = detector.update(ts, x)
         except DetectorInputError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, DetectorInputError):  # phase I failed; a batch has no "later"
+                raise AnalysisInputError(i, f"phase I cannot set limits: {cause}") from None
             raise AnalysisInputError(i, str(exc)) from None
         for point in evaluation.points:
             s = series.setdefault(point.chart, ChartSeries())

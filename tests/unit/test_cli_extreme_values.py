@@ -175,5 +175,5 @@ def test_analyze_with_subnormal_and_tiny_values(tmp_path: Path) -> None:
     tiny = _csv(tmp_path, [f"{v}e-320" for v in (1, 2, 3, 1, 2, 3, 4, 5, 3, 2)])
     done = _cli("analyze", "--chart", "imr", "--input", str(tiny), cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.startswith(f"error: {tiny}:10: phase I cannot set limits yet: ")
+    assert done.stderr.startswith(f"error: {tiny}:10: phase I cannot set limits: phase I gives")
     assert "sigma must be >= 1e-100" in done.stderr and done.stderr.count("\n") == 1
