@@ -150,7 +150,7 @@ def check_bounds(spec: object, what: str) -> None:
 
     >>> ParameterSim("welder-07", "tip_temp_c", mean=2e15, sigma=3.0)
     Traceback (most recent call last):
-    ValueError: parameter welder-07/tip_temp_c: mean must be <= 1000000000000000, got 2e+15
+    ValueError: parameter welder-07/tip_temp_c: mean must be <= 1000000000000000, got 2000000000000000.0
     """
     for name, constraints in _bounds_of(type(spec)):
         value = getattr(spec, name)
