@@ -15,6 +15,13 @@ from typing import Any, Literal
 from linewatch.connectors.console import ConsoleSink
 from linewatch.connectors.files import FileSource, InputDamaged, JsonlSink, UnsupportedFormat
 from linewatch.connectors.memory import IterableSource
+from linewatch.connectors.simulator import (
+    Simulation,
+    fault_windows,
+    parse_fault,
+    simulate,
+    validate_faults,
+)
 from linewatch.pipeline.checkpoint import LocalStateStore
 from linewatch.pipeline.config import (
     Config,
@@ -26,7 +33,6 @@ from linewatch.pipeline.config import (
     KafkaDeadLetterConfig,
     KafkaSinkConfig,
     KafkaSourceConfig,
-    SimulationConfig,
     SimulatorSourceConfig,
 )
 from linewatch.pipeline.engine import Engine
@@ -34,71 +40,34 @@ from linewatch.pipeline.models import Sink, Source, WireRecord
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
 from linewatch.pipeline.runner import Route, Runner, RunSummary
 
-__all__ = ["Job", "JobError", "build_job", "simulated_records", "simulation_spec"]
+__all__ = ["Job", "JobError", "build_job", "simulated_records"]
 
 
 class JobError(RuntimeError):
     """A job that cannot start (no source, unreadable input, bad fault spec...)."""
 
 
-def simulation_spec(simulation: SimulationConfig) -> Any:
-    """The simulator's line spec built from the config's ``simulation`` section."""
-    from linewatch.connectors import simulator as sim
-
-    stations = tuple(
-        sim.StationSim(
-            name=station.name,
-            characteristics=tuple(
-                sim.CharacteristicSim(c.name, c.mean, c.sigma, c.subgroup_size)
-                for c in station.characteristics
-            ),
-            parameters=tuple(
-                sim.ParameterSim(p.equipment, p.name, p.mean, p.sigma, p.phi)
-                for p in station.parameters
-            ),
-            inspects=station.inspects,
-            defects=tuple(
-                sim.DefectSim(d.code, d.base_rate, d.driver, d.sensitivity, d.lag_s, d.reworkable)
-                for d in station.defects
-            ),
-            lot_size=station.lot_size,
-        )
-        for station in simulation.stations
-    )
-    return sim.LineSim(
-        line=simulation.line,
-        stations=stations,
-        cycle_s=simulation.cycle_s,
-        station_gap_s=simulation.station_gap_s,
-        jitter_frac=simulation.jitter_frac,
-    )
-
-
 def simulated_records(
-    simulation: SimulationConfig,
+    simulation: Simulation,
     minutes: float,
     faults: Sequence[str] | None = None,
     seed: int | None = None,
     start: datetime | None = None,
 ) -> tuple[Iterator[WireRecord], list[dict[str, Any]]]:
-    """The simulator's records and the ground truth of the faults injected in them."""
-    from linewatch.connectors import simulator as sim
+    """The simulator's records and the ground truth of the faults injected in them.
 
-    texts = simulation.faults if faults is None else list(faults)
+    ``faults`` (fault texts), ``seed`` and ``start`` replace the simulation's own.
+    """
     try:
-        line = simulation_spec(simulation)
-    except ValueError as exc:  # e.g. a defect driver that names no parameter
-        raise JobError(f"simulation: {exc}") from exc
-    try:
-        parsed = [sim.parse_fault(text) for text in texts]
-        sim.validate_faults(line, parsed)
+        parsed = list(simulation.faults) if faults is None else [parse_fault(t) for t in faults]
+        validate_faults(simulation, parsed)
     except ValueError as exc:
         raise JobError(f"bad fault: {exc}") from exc
     begin = start or simulation.start
-    records = sim.simulate(
-        line, begin, minutes, parsed, seed=simulation.seed if seed is None else seed
+    records = simulate(
+        simulation, begin, minutes, parsed, seed=simulation.seed if seed is None else seed
     )
-    return records, sim.fault_windows(parsed, begin)
+    return records, fault_windows(parsed, begin)
 
 
 @dataclass
