@@ -19,6 +19,7 @@ linewatch.pipeline.config.ConfigError: invalid configuration:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -49,6 +50,8 @@ __all__ = [
     "FileSourceConfig",
     "LineConfig",
     "ParameterConfig",
+    "PlausibleRange",
+    "QuarantineConfig",
     "SimulatorSourceConfig",
     "StationConfig",
     "load_config",
@@ -133,6 +136,21 @@ class CapabilityConfig(_Strict):
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
 
 
+class PlausibleRange(_Strict):
+    """Values outside ``[min, max]`` are dead letters (``implausible value``), never charted."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PlausibleRange:
+        if not (math.isfinite(self.min) and math.isfinite(self.max)):
+            raise ValueError("plausible min and max must be finite numbers")
+        if self.min >= self.max:
+            raise ValueError(f"plausible min ({self.min}) must be below max ({self.max})")
+        return self
+
+
 class _Charted(_Strict):
     """What every charted stream shares: limits, rules, sigma estimation, chart options."""
 
@@ -148,6 +166,10 @@ class _Charted(_Strict):
     cusum: CusumConfig = Field(default_factory=CusumConfig)
     ewma: EwmaConfig = Field(default_factory=EwmaConfig)
     unit: str = ""
+    # The value guard (pipeline/engine.py): a hard range, and a bound in sigmas of the
+    # established process (null: off). Far above any chart's limits: it is for garbage.
+    plausible: PlausibleRange | None = None
+    implausible_sigma: Annotated[float, Field(ge=6.0, le=1e6)] | None = 50.0
 
     def _check_chart(self, chart: str) -> None:
         if chart in SUBGROUP_CHARTS and self.subgroup_size < 2:
@@ -182,6 +204,8 @@ class CharacteristicConfig(_Charted):
                 raise ValueError(f"target ({self.target}) is above usl ({self.usl})")
         if self.capability is not None and self.lsl is None and self.usl is None:
             raise ValueError("capability needs lsl or usl")
+        if self.plausible is not None and self.chart in ATTRIBUTE_CHARTS:
+            raise ValueError(f"plausible applies to measured values, not to chart {self.chart!r}")
         if self.parts and self.chart != "zmr":
             raise ValueError("parts (per-part target and sigma) go with chart 'zmr'")
         self._check_chart(self.chart)
@@ -480,6 +504,17 @@ class LatenessConfig(_Strict):
     """A record older than its stream's newest by more than this is a dead letter."""
 
     allowed_lateness_s: Annotated[float, Field(ge=0.0)] = 300.0
+    #: A record this far ahead of its line/station's recent median timestamp is a dead
+    #: letter (``future timestamp``) until ``reanchor_after`` such records in a row agree.
+    allowed_future_s: Annotated[float, Field(gt=0.0, le=1e9)] = 86_400.0
+    reanchor_after: Annotated[int, Field(ge=2, le=1000)] = 5
+
+
+class QuarantineConfig(_Strict):
+    """Records whose processing raised: dead letters, until too many say it is a bug."""
+
+    max_failures: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    window_records: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
 
 
 class Config(_Strict):
@@ -493,6 +528,7 @@ class Config(_Strict):
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     lateness: LatenessConfig = Field(default_factory=LatenessConfig)
+    quarantine: QuarantineConfig = Field(default_factory=QuarantineConfig)
     simulation: SimulationConfig | None = None
     report_path: Path | None = None
 
