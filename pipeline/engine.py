@@ -18,6 +18,7 @@ whole: a refused record moves no watermark. If processing a record raises anythi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
@@ -609,10 +610,8 @@ class Engine:
         else:
             self.restore_key(key, base)
         for record in records:
-            try:
+            with contextlib.suppress(RecordRejected):
                 self.process(record)
-            except RecordRejected:
-                pass
         for counter, saved in zip(counters, saved_counters, strict=True):
             counter.clear()
             counter.update(saved)

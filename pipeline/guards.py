@@ -79,7 +79,9 @@ class EventClock:
         clock = cls()
         recent = [_finite(v, "clock.recent") for v in state["recent"]]
         if len(recent) > CLOCK_RECORDS:
-            raise ValueError(f"clock.recent holds {len(recent)} timestamps, at most {CLOCK_RECORDS}")
+            raise ValueError(
+                f"clock.recent holds {len(recent)} timestamps, at most {CLOCK_RECORDS}"
+            )
         clock.future_run = [_finite(v, "clock.future_run") for v in state["future_run"]]
         clock.recent.extend(recent)
         if recent:

@@ -296,19 +296,10 @@ class Runner:
             self._flush(sink)
         if self.after_flush is not None:
             self.after_flush()
-        engine_state = self.engine.snapshot()
         if self.state_store is not None:
-            self.state_store.save(
-                Checkpoint(
-                    source=self.source.position(),
-                    engine=engine_state,
-                    applied=self._applied,
-                    key_partition=self._key_partition,
-                    input=self.input_identity,
-                    sinks=sink_lengths(sinks),
-                )
-            )
-        self._base = engine_state["keys"]
+            self.save_state()
+        else:
+            self._base = self.engine.snapshot()["keys"]
         self._since_base.clear()
         if self.changelog is not None and self._dirty:
             self.changelog.save(
@@ -317,6 +308,24 @@ class Runner:
             self._dirty.clear()
         self.source.commit()
         self.summary.checkpoints += 1
+
+    def save_state(self) -> None:
+        """Save a checkpoint of the current state and position, without flush or commit."""
+        if self.state_store is None:
+            return
+        sinks = [*(route.sink for route in self.routes), self.dead_letters]
+        engine_state = self.engine.snapshot()
+        self.state_store.save(
+            Checkpoint(
+                source=self.source.position(),
+                engine=engine_state,
+                applied=self._applied,
+                key_partition=self._key_partition,
+                input=self.input_identity,
+                sinks=sink_lengths(sinks),
+            )
+        )
+        self._base = engine_state["keys"]
 
     def _key_state(self, key: str) -> bytes:
         return msgspec.json.encode(
