@@ -118,7 +118,11 @@ def test_event_clock_state_round_trip() -> None:
 def test_one_future_record_moves_no_watermark() -> None:
     records = [measurement(i, v) for i, v in enumerate(alternating(60))]
     typo = Measurement(
-        ts=records[30].ts.replace(year=2126), line="L3", station="weld-2", characteristic="d", value=10.0
+        ts=records[30].ts.replace(year=2126),
+        line="L3",
+        station="weld-2",
+        characteristic="d",
+        value=10.0,
     )
     source = IterableSource([*records[:30], typo, *records[30:]])
     sink, dead = ListSink(), ListSink()

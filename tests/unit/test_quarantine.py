@@ -31,7 +31,10 @@ CONFIG = {
         {
             "name": "L3",
             "stations": [
-                {"name": "weld-2", "characteristics": [{"name": "d", "chart": "imr", "phase1": 20}]},
+                {
+                    "name": "weld-2",
+                    "characteristics": [{"name": "d", "chart": "imr", "phase1": 20}],
+                },
                 {"name": "trim", "characteristics": [{"name": "g", "chart": "imr", "phase1": 20}]},
             ],
         }
@@ -110,8 +113,7 @@ def test_a_poison_pill_is_a_dead_letter_and_leaves_its_key_whole() -> None:
     )
     clean, clean_sink, _ = run(records(200), checkpoint_every_records=100)
     assert [d.reason for d in dead.items] == [
-        f"memory:{n}: internal error: OverflowError: math range error"
-        for n in (13, 244, 247, 366)
+        f"memory:{n}: internal error: OverflowError: math range error" for n in (13, 244, 247, 366)
     ]
     assert poisoned.summary.internal_errors == 4
     assert poisoned.summary.records_processed == 400
