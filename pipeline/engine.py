@@ -208,6 +208,7 @@ class Engine:
         self.refused: Counter[str] = Counter()
         self.refused_reasons: dict[str, str] = {}
         self.incomplete_vectors: Counter[str] = Counter()
+        self._guarded: tuple[ValueGuard, float] | None = None  # of the record in process
 
     # -- processing --------------------------------------------------------------------
 
@@ -216,38 +217,34 @@ class Engine:
         ts = record.ts.timestamp()
         clock = self._clocks.get(record.stream_key)
         reanchor = False if clock is None else self._check_time(record, ts, clock)
-        guarded = self._guard_of(record)
-        if guarded is not None:
-            guard, name = guarded
-            why = guard.check(record.value)  # type: ignore[union-attr]
-            if why is not None:
-                raise RecordRejected(
-                    f"implausible value: `value` {record.value:g} of "  # type: ignore[union-attr]
-                    f"{record.stream_key}/{name} {why}"
-                )
-        self.records_by_kind[type(record).__name__.lower()] += 1
-        outputs = self._dispatch(record)
+        self._guarded = None
+        outputs = self._dispatch(record)  # a value guard refuses before any update
         # The record went through whole: only now does it count for the clock and guard.
         if clock is None:
             clock = self._clocks[record.stream_key] = EventClock()
         clock.commit(ts, reanchor)
+        guarded = self._take_guarded()
         if guarded is not None:
-            guarded[0].commit(record.value)  # type: ignore[union-attr]
+            guarded[0].commit(guarded[1])
+        self.records_by_kind[type(record).__name__.lower()] += 1
         return outputs
 
-    def _guard_of(self, record: WireRecord) -> tuple[ValueGuard, str] | None:
-        if isinstance(record, Measurement):
-            name = record.characteristic
-        elif isinstance(record, Parameter):
-            name = f"{record.equipment}/{record.name}"
-        else:
-            return None
-        stream = self._streams.get((record.line, record.station, name))
-        if stream is None:
-            stream = self._stream(record, name, count_unconfigured=False)
-            if stream is None:
-                return None
-        return None if stream.guard is None else (stream.guard, name)
+    def _take_guarded(self) -> tuple[ValueGuard, float] | None:
+        guarded, self._guarded = self._guarded, None
+        return guarded
+
+    def _guard(self, stream: _Stream, record: WireRecord, value: float) -> None:
+        """Refuse an implausible ``value`` (before the stream changes); else remember it."""
+        guard = stream.guard
+        if guard is None:
+            return
+        why = guard.check(value)
+        if why is not None:
+            raise RecordRejected(
+                f"implausible value: `value` {value:g} of {record.stream_key}/"
+                f"{stream.identity.characteristic} {why}"
+            )
+        self._guarded = (guard, value)
 
     def _dispatch(self, record: WireRecord) -> list[Output]:
         if isinstance(record, Measurement):
@@ -284,6 +281,7 @@ class Engine:
                     f"{record.characteristic} is charted as 'zmr', which needs "
                     "the `product` (part number) of each measurement"
                 )
+            self._guard(stream, record, record.value)
             x: Observation = {"value": record.value, "part": record.product}  # type: ignore[dict-item]
             return self._observe(stream, record, x)
         return self._chart(record, record.characteristic, record.value, record.subgroup)
@@ -346,16 +344,13 @@ class Engine:
             )
         return False
 
-    def _stream(
-        self, record: WireRecord, name: str, count_unconfigured: bool = True
-    ) -> _Stream | None:
+    def _stream(self, record: WireRecord, name: str) -> _Stream | None:
         key = (record.line, record.station, name)
         stream = self._streams.get(key)
         if stream is None:
             spec = self._specs.get(key)
             if spec is None:
-                if count_unconfigured:
-                    self.unconfigured[f"{record.stream_key}/{name}"] += 1
+                self.unconfigured[f"{record.stream_key}/{name}"] += 1
                 return None
             stream = self._streams[key] = _new_stream(
                 StreamIdentity(record.line, record.station, name), spec
@@ -368,6 +363,7 @@ class Engine:
         stream = self._stream(record, name)
         if stream is None:
             return []
+        self._guard(stream, record, value)
         outputs: list[Output] = []
         if stream.subgroup_size == 1:
             outputs = self._observe(stream, record, value)

@@ -53,23 +53,33 @@ _MEAN_AD_TO_SIGMA = 1.2533141373155001  # sqrt(pi / 2)
 class EventClock:
     """The recent accepted timestamps (POSIX seconds) of one key, and their median."""
 
-    __slots__ = ("future_run", "recent", "reference")
+    __slots__ = ("future_run", "in_order", "recent", "reference")
 
     def __init__(self) -> None:
         self.recent: deque[float] = deque(maxlen=CLOCK_RECORDS)
         self.reference: float | None = None
+        self.in_order = True  # ``recent`` is non-decreasing: its middle is the median
         # Timestamps of the future records refused in a row (a candidate jump).
         self.future_run: list[float] = []
 
     def commit(self, ts: float, reanchor: bool = False) -> None:
         """An accepted record's time; ``reanchor`` replaces the history by the future run."""
+        recent = self.recent
         if reanchor:
-            self.recent.clear()
-            self.recent.extend(self.future_run)
-        self.future_run.clear()
-        self.recent.append(ts)
-        ordered = sorted(self.recent)
+            recent.clear()
+            recent.extend(self.future_run)
+            self.in_order = False
+        if self.future_run:
+            self.future_run.clear()
+        if recent and ts < recent[-1]:
+            self.in_order = False
+        recent.append(ts)
+        if self.in_order:  # the hot path: records in time order
+            self.reference = recent[len(recent) // 2]
+            return
+        ordered = sorted(recent)
         self.reference = ordered[len(ordered) // 2]
+        self.in_order = ordered == list(recent)
 
     def state(self) -> dict[str, Any]:
         return {"recent": list(self.recent), "future_run": list(self.future_run)}
@@ -85,7 +95,9 @@ class EventClock:
         clock.future_run = [_finite(v, "clock.future_run") for v in state["future_run"]]
         clock.recent.extend(recent)
         if recent:
-            clock.reference = sorted(recent)[len(recent) // 2]
+            ordered = sorted(recent)
+            clock.reference = ordered[len(ordered) // 2]
+            clock.in_order = ordered == recent
         return clock
 
 

@@ -12,7 +12,8 @@ detector, alert manager) sends that record to the dead letters as ``internal err
 update, so its ``line/station`` key is rebuilt: restored from the key's state at the last
 checkpoint and the key's records since then applied again (their outputs, already emitted,
 are discarded); the key ends exactly as if the record had never come. That costs nothing
-on the happy path but keeping the key's records since the last checkpoint (a list append)
+on the happy path but keeping the key's records since the last checkpoint (a list append
+of the raw bytes)
 and, without a state store, one engine snapshot per checkpoint. More than
 ``quarantine.max_failures`` such records within ``quarantine.window_records`` records is a
 bug, not bad data: the runner checkpoints (so a restart goes on after the failed records,
@@ -151,7 +152,9 @@ class Runner:
         self.after_flush: Callable[[], None] | None = None
         # Poison pills: per key its state at the last checkpoint and its records since.
         self._base: dict[str, Any] = {}
-        self._since_base: dict[str, list[WireRecord]] = {}
+        # Raw bytes where the record came as bytes (not tracked by the garbage collector:
+        # tens of thousands of live records would slow every full collection down).
+        self._since_base: dict[str, list[bytes | WireRecord]] = {}
         self._handled = 0
         self._failures: deque[int] = deque()
         self._quarantine_message: str | None = None
@@ -231,7 +234,8 @@ class Runner:
         since = self._since_base.get(key)
         if since is None:
             since = self._since_base[key] = []
-        since.append(record)
+        payload = raw.payload
+        since.append(payload if type(payload) is bytes else record)
         try:
             outputs = self.engine.process(record)
         except RecordRejected as exc:
@@ -264,7 +268,10 @@ class Runner:
         self.summary.internal_errors += 1
         self._dead(dead_letter(raw, f"internal error: {what}"))
         if key is not None:
-            records = self._since_base.pop(key, [])
+            records = [
+                item if not isinstance(item, bytes) else _decode_again(item)
+                for item in self._since_base.pop(key, [])
+            ]
             try:
                 self.engine.rebuild_key(key, self._base.get(key), records)
             except Exception as again:  # pragma: no cover - a rebuild replays good records
@@ -403,3 +410,10 @@ def sink_lengths(sinks: Iterable[Sink]) -> dict[str, int]:
         if measure is not None:
             lengths[str(sink.path)] = int(measure())  # type: ignore[attr-defined]
     return lengths
+
+
+def _decode_again(payload: bytes) -> WireRecord:
+    """A record kept as raw bytes for a rebuild (it decoded before, so it does again)."""
+    record = decode(RawRecord(payload=payload, origin="rebuild"))
+    assert not isinstance(record, DeadLetter)
+    return record

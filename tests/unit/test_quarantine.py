@@ -106,11 +106,13 @@ def run(items: list[Measurement], **kwargs: Any) -> tuple[Runner, ListSink, List
 
 
 @pytest.mark.usefixtures("buggy")
-def test_a_poison_pill_is_a_dead_letter_and_leaves_its_key_whole() -> None:
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_a_poison_pill_is_a_dead_letter_and_leaves_its_key_whole(as_bytes: bool) -> None:
     # Poison in phase I (checkpoint 0 is the base), after a checkpoint, and twice in a row.
-    poisoned, sink, dead = run(
-        records(200, poison_at=(5, 120, 121, 180)), checkpoint_every_records=100
-    )
+    items: list[Any] = records(200, poison_at=(5, 120, 121, 180))
+    if as_bytes:  # the runner keeps raw bytes for a rebuild and decodes them again
+        items = [msgspec.json.encode(item) for item in items]
+    poisoned, sink, dead = run(items, checkpoint_every_records=100)
     clean, clean_sink, _ = run(records(200), checkpoint_every_records=100)
     assert [d.reason for d in dead.items] == [
         f"memory:{n}: internal error: OverflowError: math range error" for n in (13, 244, 247, 366)
