@@ -32,9 +32,14 @@ from linewatch.pipeline.config import (
 from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.models import Sink, Source, WireRecord
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
+from linewatch.pipeline.report_data import ChartCollector, collector_for
 from linewatch.pipeline.runner import Route, Runner, RunSummary
 
-__all__ = ["Job", "JobError", "build_job", "simulated_records", "simulation_spec"]
+__all__ = ["CHART_REPORT_SUFFIXES", "Job", "JobError", "build_job", "simulated_records", "simulation_spec"]
+
+
+#: Report paths that get the charted (HTML) report instead of Markdown.
+CHART_REPORT_SUFFIXES = frozenset({".html", ".htm", ".pdf"})
 
 
 class JobError(RuntimeError):
@@ -113,6 +118,8 @@ class Job:
     report_path: Path | None
     faults: list[FaultWindow] = field(default_factory=list)
     resumed_from: dict[str, Any] | None = None
+    charts: ChartCollector | None = None  # for an HTML or PDF report
+    chart_export_dir: Path | None = None  # replay --export-charts
 
     def run(self) -> RunSummary:
         return self.runner.run()
@@ -131,7 +138,22 @@ class Job:
             defect_codes=self.engine.defect_codes,
             faults=self.faults,
         )
-        if self.report_path is not None:
+        if self.report_path is not None and self.charts is not None:
+            from linewatch.pipeline.report_export import write_report_file
+            from linewatch.pipeline.report_html import ReportError, build_html_report
+
+            report = build_html_report(
+                self.runner.summary,
+                self.engine.stream_stats,
+                self.charts,
+                defect_codes=dict(self.engine.defect_codes),
+                faults=self.faults,
+            )
+            try:
+                write_report_file(report, self.report_path, self.chart_export_dir)
+            except (ReportError, OSError) as exc:
+                raise JobError(f"report {self.report_path}: {exc}") from exc
+        elif self.report_path is not None:
             write_report(self.report_path, text)
         return text
 
@@ -285,6 +307,12 @@ def build_job(
         routes.append(Route(sink, frozenset(sink_config.outputs), f"sinks[{number}]"))
     kpis = KpiCollector()
     routes.append(Route(kpis, frozenset({"kpis"}), "report"))
+    if report_path is None and config.report_path is not None:
+        report_path = _place(config.report_path, out_dir)
+    charts = None
+    if report_path is not None and report_path.suffix.lower() in CHART_REPORT_SUFFIXES:
+        charts = collector_for(config)
+        routes.append(Route(charts, frozenset({"points", "alerts", "kpis", "records"}), "report"))
     dead_letters: Sink
     if isinstance(config.dead_letters, KafkaDeadLetterConfig):
         from linewatch.connectors.kafka import KafkaDeadLetterSink
@@ -335,8 +363,6 @@ def build_job(
     callbacks.runner = runner
     if checkpoint is not None:
         runner.restore(checkpoint)
-    if report_path is None and config.report_path is not None:
-        report_path = _place(config.report_path, out_dir)
     return Job(
         config,
         engine,
@@ -346,4 +372,5 @@ def build_job(
         report_path,
         list(faults),
         checkpoint.source if checkpoint else None,
+        charts,
     )
