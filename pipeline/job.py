@@ -35,7 +35,14 @@ from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, 
 from linewatch.pipeline.report_data import ChartCollector, collector_for
 from linewatch.pipeline.runner import Route, Runner, RunSummary
 
-__all__ = ["CHART_REPORT_SUFFIXES", "Job", "JobError", "build_job", "simulated_records", "simulation_spec"]
+__all__ = [
+    "CHART_REPORT_SUFFIXES",
+    "Job",
+    "JobError",
+    "build_job",
+    "simulated_records",
+    "simulation_spec",
+]
 
 
 #: Report paths that get the charted (HTML) report instead of Markdown.

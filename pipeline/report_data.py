@@ -177,7 +177,11 @@ class ChartCollector:
             kept: list[ChartRow] = []
             version = -1
             for r in series.rows:
-                if r.violations or r.limits_version != version or (r.number - 1) % series.stride == 0:
+                if (
+                    r.violations
+                    or r.limits_version != version
+                    or (r.number - 1) % series.stride == 0
+                ):
                     kept.append(r)
                 version = r.limits_version
             series.rows = kept

@@ -24,9 +24,7 @@ from linewatch.pipeline.report_html import (
 
 __all__ = ["CHROMIUM_HINT", "chromium_path", "export_charts", "html_to_pdf", "write_report_file"]
 
-CHROMIUM_HINT = (
-    "the PDF report needs Chromium: apt-get install chromium chromium-driver (or make servers-install)"
-)
+CHROMIUM_HINT = "the PDF report needs Chromium: apt-get install chromium chromium-driver (or make servers-install)"
 #: Flags for a headless Chromium on a machine with no network: no first-run, sync,
 #: component updates or background requests that would only fail.
 CHROMIUM_FLAGS = (
@@ -73,7 +71,11 @@ def export_charts(
 
 
 def chromium_path() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    found = (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
     if found is None:
         raise ReportError(CHROMIUM_HINT)
     return found
@@ -97,7 +99,9 @@ def html_to_pdf(html_path: Path, pdf_path: Path, timeout_s: float = 120.0) -> Pa
             raise ReportError(f"chromium could not print {html_path}: {exc}") from exc
     if done.returncode != 0 or not pdf_path.exists() or pdf_path.stat().st_size == 0:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        raise ReportError(f"chromium could not print {html_path} (exit {done.returncode}): {tail[0]}")
+        raise ReportError(
+            f"chromium could not print {html_path} (exit {done.returncode}): {tail[0]}"
+        )
     return pdf_path
 
 

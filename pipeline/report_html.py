@@ -13,7 +13,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from linewatch.pipeline.engine import StreamStats
@@ -70,7 +69,7 @@ class HtmlReport:
                 f"<script>{_EMBED}</script>"
             )
         return (
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{esc(self.title)}</title><style>{_CSS}</style></head>\n"
             f"<body>{body}\n{script}</body></html>\n"
         )
@@ -130,7 +129,9 @@ def javascript_bundle() -> str:
         import vl_convert
     except ImportError as exc:  # pragma: no cover - the report extra is installed in dev
         raise ReportError(MISSING_REPORT_EXTRA) from exc
-    return str(vl_convert.javascript_bundle())
+    # The snippet puts the three libraries on ``window`` for the embed script.
+    snippet = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
+    return str(vl_convert.javascript_bundle(snippet))
 
 
 def fixed_width(spec: dict[str, Any], width: int = 700) -> dict[str, Any]:
@@ -138,7 +139,10 @@ def fixed_width(spec: dict[str, Any], width: int = 700) -> dict[str, Any]:
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: (width if k == "width" and v == "container" else walk(v)) for k, v in node.items()}
+            return {
+                k: (width if k == "width" and v == "container" else walk(v))
+                for k, v in node.items()
+            }
         if isinstance(node, list):
             return [walk(v) for v in node]
         return node
@@ -152,7 +156,10 @@ def render_svgs(specs: dict[str, dict[str, Any]], width: int = 700) -> dict[str,
         import vl_convert
     except ImportError as exc:  # pragma: no cover
         raise ReportError(MISSING_REPORT_EXTRA) from exc
-    return {k: str(vl_convert.vegalite_to_svg(_with_schema(fixed_width(v, width)))) for k, v in specs.items()}
+    return {
+        k: str(vl_convert.vegalite_to_svg(_with_schema(fixed_width(v, width))))
+        for k, v in specs.items()
+    }
 
 
 def build_html_report(
@@ -170,7 +177,7 @@ def build_html_report(
     """Lay out the report's sections from what the replay collected."""
     charts = Charts()
     span = collector.span()
-    start, end = (span if span else (None, None))
+    start, end = span if span else (None, None)
     alerts = list(summary.alerts) or collector.alerts
     fired = [a for a in alerts if a.status == "firing"]
     codes = dict(defect_codes or {})
@@ -240,6 +247,9 @@ def build_html_report(
     nav = "".join(f'<a href="#{key}">{esc(name)}</a>' for key, name, _ in sections)
     body = (
         f"<header><h1>{esc(title)}</h1><p>Generated {stamp} UTC.</p><nav>{nav}</nav></header>\n"
-        + "\n".join(f'<section id="{key}"><h2>{esc(name)}</h2>\n{content}</section>' for key, name, content in sections)
+        + "\n".join(
+            f'<section id="{key}"><h2>{esc(name)}</h2>\n{content}</section>'
+            for key, name, content in sections
+        )
     )
     return HtmlReport(title, body, charts)

@@ -101,10 +101,17 @@ def rates_table(window: Window) -> str:
         before: Rates | None = None if window.previous is None else window.previous.get(station)
         cells = [
             esc(station),
-            f"{r.parts:,}" + ("" if before is None else f' <span class="delta">({r.parts - before.parts:+,})</span>'),
-            pct(r.fpy, 2) + _delta(r.fpy, before and before.fpy),
-            pct(r.defect_rate, 2) + _delta(r.defect_rate, before and before.defect_rate),
-            pct(r.rework_rate, 2) + _delta(r.rework_rate, before and before.rework_rate),
+            f"{r.parts:,}"
+            + (
+                ""
+                if before is None
+                else f' <span class="delta">({r.parts - before.parts:+,})</span>'
+            ),
+            pct(r.fpy, 2) + _delta(r.fpy, None if before is None else before.fpy),
+            pct(r.defect_rate, 2)
+            + _delta(r.defect_rate, None if before is None else before.defect_rate),
+            pct(r.rework_rate, 2)
+            + _delta(r.rework_rate, None if before is None else before.rework_rate),
             ("–" if r.dpu is None else f"{r.dpu:.4f}")
             + (
                 ""
@@ -133,7 +140,7 @@ def severity_table(alerts: Sequence[Alert], data_end: datetime | None) -> str:
     order = [s for s in ("critical", "warning", "info") if s in counts]
     rows = "".join(
         f'<tr><td><span class="sev {esc(s)}">{esc(s)}</span></td><td>{counts[s]["fired"]}</td>'
-        f'<td>{counts[s]["resolved"]}</td><td>{counts[s]["still firing"]}</td></tr>'
+        f"<td>{counts[s]['resolved']}</td><td>{counts[s]['still firing']}</td></tr>"
         for s in order
     )
     return f'<table class="num"><tr><th>severity</th><th>fired</th><th>resolved</th><th>still firing at the end</th></tr>{rows}</table>'
@@ -143,13 +150,21 @@ def _stream_name(line: str, station: str, stream: str) -> str:
     return f"{line}/{station}/{stream}"
 
 
-def control_section(streams: Sequence[StreamStats], collector: ChartCollector, charts: Charts) -> str:
+def control_section(
+    streams: Sequence[StreamStats], collector: ChartCollector, charts: Charts
+) -> str:
     """One chart container per charted stream: X̄ with R/S below, or the single chart."""
     parts: list[str] = []
-    for s in sorted(streams, key=lambda s: (s.identity.line, s.identity.station, s.identity.characteristic)):
+    for s in sorted(
+        streams, key=lambda s: (s.identity.line, s.identity.station, s.identity.characteristic)
+    ):
         ident = s.identity
         name = _stream_name(ident.line, ident.station, ident.characteristic)
-        keys = [k for k in collector.series if k[:3] == (ident.line, ident.station, ident.characteristic)]
+        keys = [
+            k
+            for k in collector.series
+            if k[:3] == (ident.line, ident.station, ident.characteristic)
+        ]
         keys.sort(key=lambda k: (k[3] != s.main_chart, k[3]))
         if not keys:
             size = collector.phase1.get((ident.line, ident.station, ident.characteristic), 0)
@@ -161,7 +176,9 @@ def control_section(streams: Sequence[StreamStats], collector: ChartCollector, c
         built = []
         for key in keys:
             series = collector.series[key]
-            thinned = "" if series.stride == 1 else f", every {series.stride}th shown + all violations"
+            thinned = (
+                "" if series.stride == 1 else f", every {series.stride}th shown + all violations"
+            )
             title = f"{key[3]} chart ({series.total} points, {series.violating} violating{thinned})"
             built.append(control_chart(series.rows, title, y_title=key[3]))
         spec = built[0] if len(built) == 1 else location_and_dispersion(built[0], built[1], name)
@@ -202,7 +219,9 @@ def capability_section(collector: ChartCollector, charts: Charts) -> str:
         except (DetectorInputError, ValueError) as exc:
             out.append(f"<h3>{esc(name)}</h3><p>No capability: {esc(exc)}.</p>")
             continue
-        kept = "" if series.seen == len(values) else f" (the last {len(values):,} of {series.seen:,})"
+        kept = (
+            "" if series.seen == len(values) else f" (the last {len(values):,} of {series.seen:,})"
+        )
         cells = "".join(
             f"<td>{_index_cell(result.indices, k)}</td>" for k in ("cp", "cpk", "pp", "ppk", "cpm")
         )
@@ -225,7 +244,10 @@ def capability_section(collector: ChartCollector, charts: Charts) -> str:
                     lsl=spec.lsl,
                     usl=spec.usl,
                     target=spec.target,
-                    indices={k: {"value": i.value, "lower": i.lower, "upper": i.upper} for k, i in result.indices.items()},
+                    indices={
+                        k: {"value": i.value, "lower": i.lower, "upper": i.upper}
+                        for k, i in result.indices.items()
+                    },
                 ),
             )
         )
@@ -244,7 +266,10 @@ def capability_section(collector: ChartCollector, charts: Charts) -> str:
                     "The dashed line is Cpk 1.33.",
                 )
             )
-    return "\n".join(out) or "<p>No characteristic has specification limits, so there is no capability to report.</p>"
+    return (
+        "\n".join(out)
+        or "<p>No characteristic has specification limits, so there is no capability to report.</p>"
+    )
 
 
 def trend_section(collector: ChartCollector, charts: Charts) -> str:
@@ -311,7 +336,7 @@ def ranking_section(ranking: Sequence[EpisodeRanking] | None, method: str | None
         )
         out.append(
             f"<h3>{esc(entry.episode)}</h3>"
-            '<table><tr><th>rank</th><th>stream</th><th>score</th><th>lead time</th><th>method</th></tr>'
+            "<table><tr><th>rank</th><th>stream</th><th>score</th><th>lead time</th><th>method</th></tr>"
             f"{rows}</table>"
         )
     return "\n".join(out)

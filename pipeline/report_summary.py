@@ -47,7 +47,9 @@ def rates(counts: PeriodCounts) -> Rates:
     n = counts.parts
     if n == 0:
         return Rates(0, None, None, None, None)
-    return Rates(n, counts.first_pass / n, counts.defective / n, counts.rework / n, counts.defects / n)
+    return Rates(
+        n, counts.first_pass / n, counts.defective / n, counts.rework / n, counts.defects / n
+    )
 
 
 def _total(parts: Sequence[PeriodCounts]) -> PeriodCounts:

@@ -218,10 +218,21 @@ def control_chart(
         limits_layer,
         {
             "mark": {"type": "line", "color": "#1f77b4", "strokeWidth": 1, "point": {"size": 12}},
-            "params": [{"name": "zoom_x", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}],
+            "params": [
+                {
+                    "name": "zoom_x",
+                    "select": {"type": "interval", "encodings": ["x"]},
+                    "bind": "scales",
+                }
+            ],
             "encoding": {
                 "x": x,
-                "y": {"field": "value", "type": "quantitative", "title": y_title, "scale": {"zero": False, "padding": 12}},
+                "y": {
+                    "field": "value",
+                    "type": "quantitative",
+                    "title": y_title,
+                    "scale": {"zero": False, "padding": 12},
+                },
                 "tooltip": tooltip,
             },
         },
@@ -239,7 +250,14 @@ def control_chart(
             },
             {
                 "transform": [{"filter": "datum.violations != ''"}],
-                "mark": {"type": "text", "color": "#d62728", "dx": 4, "dy": -8, "fontSize": 9, "align": "left"},
+                "mark": {
+                    "type": "text",
+                    "color": "#d62728",
+                    "dx": 4,
+                    "dy": -8,
+                    "fontSize": 9,
+                    "align": "left",
+                },
                 "encoding": {
                     "x": x,
                     "y": {"field": "value", "type": "quantitative"},
@@ -265,7 +283,9 @@ def location_and_dispersion(
     zooming it zooms both.
     """
     lower = dict(dispersion)
-    lower["layer"] = [{k: v for k, v in layer.items() if k != "params"} for layer in dispersion["layer"]]
+    lower["layer"] = [
+        {k: v for k, v in layer.items() if k != "params"} for layer in dispersion["layer"]
+    ]
     return {
         "title": title,
         "vconcat": [location, lower],

@@ -30,7 +30,13 @@ def pareto_chart(
         running += count
         rows.append({"code": code, "count": count, "cumulative": running / total if total else 0.0})
     order = [row["code"] for row in rows]
-    x = {"field": "code", "type": "nominal", "sort": order, "title": None, "axis": {"labelAngle": -30}}
+    x = {
+        "field": "code",
+        "type": "nominal",
+        "sort": order,
+        "title": None,
+        "axis": {"labelAngle": -30},
+    }
     return {
         "title": title,
         "width": width,
@@ -107,7 +113,13 @@ def alert_timeline(
     layers: list[dict[str, Any]] = [
         {
             "mark": {"type": "bar", "height": 10, "cornerRadius": 2},
-            "params": [{"name": "zoom_t", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"}],
+            "params": [
+                {
+                    "name": "zoom_t",
+                    "select": {"type": "interval", "encodings": ["x"]},
+                    "bind": "scales",
+                }
+            ],
             "encoding": {
                 "x": time_x("start"),
                 "x2": {"field": "end"},
@@ -115,7 +127,10 @@ def alert_timeline(
                 "color": {
                     "field": "severity",
                     "type": "nominal",
-                    "scale": {"domain": list(SEVERITY_COLOURS), "range": list(SEVERITY_COLOURS.values())},
+                    "scale": {
+                        "domain": list(SEVERITY_COLOURS),
+                        "range": list(SEVERITY_COLOURS.values()),
+                    },
                 },
                 "tooltip": [
                     {"field": "stream"},
@@ -158,7 +173,9 @@ def trend_chart(
     """A KPI over time (FPY, defect rate, rolling Cpk) with an optional reference rule."""
     layers: list[dict[str, Any]] = [
         {
-            "data": {"values": [{"ts": t.isoformat(), "value": v, "series": series} for t, v in points]},
+            "data": {
+                "values": [{"ts": t.isoformat(), "value": v, "series": series} for t, v in points]
+            },
             "mark": {"type": "line", "point": {"size": 14}, "color": "#4c78a8"},
             "encoding": {
                 "x": time_x(),

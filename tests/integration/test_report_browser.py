@@ -20,7 +20,7 @@ from selenium.webdriver.chrome.service import Service
 
 from linewatch.pipeline.config import CharacteristicConfig, load_config
 from linewatch.pipeline.job import Job, build_job
-from linewatch.pipeline.report_export import CHROMIUM_FLAGS, html_to_pdf
+from linewatch.pipeline.report_export import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.integration
 
@@ -76,13 +76,19 @@ def expected_charts(job: Job) -> int:
         if isinstance(c, CharacteristicConfig)
     ]
     measured = {s.identity.characteristic for s in job.engine.stream_stats if s.observations}
-    histograms = sum(1 for _, _, c in characteristics if (c.lsl is not None or c.usl is not None) and c.name in measured)
+    histograms = sum(
+        1
+        for _, _, c in characteristics
+        if (c.lsl is not None or c.usl is not None) and c.name in measured
+    )
     rolling_cpk = sum(
         1
         for _, _, c in characteristics
         if c.capability is not None
         # a capability window counts values; a subgroup chart's observations are subgroups
-        and next(s for s in job.engine.stream_stats if s.identity.characteristic == c.name).observations
+        and next(
+            s for s in job.engine.stream_stats if s.identity.characteristic == c.name
+        ).observations
         * c.subgroup_size
         >= c.capability.window
     )
@@ -100,7 +106,9 @@ def wait_for_charts(driver: webdriver.Chrome, timeout_s: float = 120.0) -> None:
         time.sleep(0.25)
 
 
-def test_every_chart_renders_in_headless_chromium(replayed: tuple[Job, Path], browser: webdriver.Chrome) -> None:
+def test_every_chart_renders_in_headless_chromium(
+    replayed: tuple[Job, Path], browser: webdriver.Chrome
+) -> None:
     job, report = replayed
     browser.get(report.as_uri())
     wait_for_charts(browser)
@@ -116,7 +124,8 @@ def test_every_chart_renders_in_headless_chromium(replayed: tuple[Job, Path], br
     for chart in drawn:
         assert chart["marks"] > 10 or chart["canvas"], f"{chart['name']} drew nothing"
         assert chart["width"] > 200 and chart["height"] > 50, f"{chart['name']} is empty"
-    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    log: list[dict[str, Any]] = browser.get_log("browser")  # type: ignore[no-untyped-call]
+    errors = [entry for entry in log if entry["level"] == "SEVERE"]
     assert errors == []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "report-summary.png"))
@@ -126,7 +135,9 @@ def test_every_chart_renders_in_headless_chromium(replayed: tuple[Job, Path], br
     assert browser.save_screenshot(str(ARTIFACTS / "report-capability.png"))
 
 
-def test_tooltips_show_a_points_values(replayed: tuple[Job, Path], browser: webdriver.Chrome) -> None:
+def test_tooltips_show_a_points_values(
+    replayed: tuple[Job, Path], browser: webdriver.Chrome
+) -> None:
     _, report = replayed
     browser.get(report.as_uri())
     wait_for_charts(browser)
@@ -144,7 +155,9 @@ def test_tooltips_show_a_points_values(replayed: tuple[Job, Path], browser: webd
     assert "limits version" in shown and "UCL" in shown
 
 
-def test_the_pdf_prints_through_headless_chromium(replayed: tuple[Job, Path], tmp_path: Path) -> None:
+def test_the_pdf_prints_through_headless_chromium(
+    replayed: tuple[Job, Path], tmp_path: Path
+) -> None:
     job, _ = replayed
     if shutil.which("chromium") is None:
         pytest.fail(INSTALL_HINT)
@@ -160,4 +173,3 @@ def test_the_pdf_prints_through_headless_chromium(replayed: tuple[Job, Path], tm
     assert pages >= 5  # one section a page at least
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(pdf, ARTIFACTS / "report.pdf")
-    assert html_to_pdf  # the public helper the CLI uses

@@ -61,7 +61,9 @@ def test_control_chart_layers_limits_zones_violations_phase_and_versions() -> No
     assert phase["data"]["values"] == [
         {"start": "2026-11-02T06:00:00+00:00", "end": "2026-11-02T06:01:00+00:00"}
     ]
-    assert version["data"]["values"] == [{"ts": "2026-11-02T06:03:00+00:00", "version": "limits v2"}]
+    assert version["data"]["values"] == [
+        {"ts": "2026-11-02T06:03:00+00:00", "version": "limits v2"}
+    ]
     assert limits["mark"]["interpolate"] == "step-after"
     assert limits["transform"][0] == {
         "fold": ["ucl", "u2", "u1", "cl", "l1", "l2", "lcl"],
@@ -81,8 +83,18 @@ def test_control_chart_layers_limits_zones_violations_phase_and_versions() -> No
         (4, 9.0, "#2 nelson5, nelson6"),
     ]
     # Zones: a third and two thirds of the way to each limit, per limits version.
-    assert (values[0]["u1"], values[0]["u2"], values[0]["l1"], values[0]["l2"]) == (11.0, 12.0, 9.0, 8.0)
-    assert (values[3]["u1"], values[3]["u2"], values[3]["l1"], values[3]["l2"]) == (11.0, 13.0, 7.0, 5.0)
+    assert (values[0]["u1"], values[0]["u2"], values[0]["l1"], values[0]["l2"]) == (
+        11.0,
+        12.0,
+        9.0,
+        8.0,
+    )
+    assert (values[3]["u1"], values[3]["u2"], values[3]["l1"], values[3]["l2"]) == (
+        11.0,
+        13.0,
+        7.0,
+        5.0,
+    )
     assert [v["phase"] for v in values] == ["I", "I", "II", "II"]
     assert [v["limits_version"] for v in values] == [1, 1, 1, 2]
 
@@ -163,7 +175,12 @@ def test_pareto_sorts_by_count_and_accumulates() -> None:
         ("spatter", 18),
         ("crack", 1),
     ]
-    assert [round(d["cumulative"], 4) for d in spec["data"]["values"]] == [0.5067, 0.7467, 0.9867, 1.0]
+    assert [round(d["cumulative"], 4) for d in spec["data"]["values"]] == [
+        0.5067,
+        0.7467,
+        0.9867,
+        1.0,
+    ]
     assert marks(spec) == ["bar", "line"]
     assert spec["layer"][0]["encoding"]["x"]["sort"] == ["porosity", "burr", "spatter", "crack"]
     assert spec["resolve"] == {"scale": {"y": "independent"}}

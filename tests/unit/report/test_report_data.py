@@ -57,7 +57,11 @@ def test_capability_kpis_of_two_characteristics_of_one_station_stay_apart() -> N
     for i, value in enumerate([4.0, 5.0, 6.0, 5.5, 4.5, 5.0, 6.5, 5.0]):
         for name, offset in (("a", 0.0), ("b", 5.0)):
             record = Measurement(
-                ts=T0 + timedelta(seconds=i), line="L3", station="trim", characteristic=name, value=value + offset
+                ts=T0 + timedelta(seconds=i),
+                line="L3",
+                station="trim",
+                characteristic=name,
+                value=value + offset,
             )
             for output in engine.process(record):
                 kpis.add(output)
@@ -94,16 +98,27 @@ def test_phase_one_is_the_first_phase1_points_of_each_limits_version() -> None:
 
 def test_values_group_by_subgroup_id_and_keep_the_latest_bounded() -> None:
     collector = ChartCollector(specs={("L", "s", "x"): SpecLimits(0.0, 1.0, None, 2)}, max_values=4)
-    for i, (group, value) in enumerate([("g1", 0.1), ("g1", 0.2), ("g2", 0.3), ("g3", 0.4), ("g3", 0.5), ("g4", 0.6)]):
+    for i, (group, value) in enumerate(
+        [("g1", 0.1), ("g1", 0.2), ("g2", 0.3), ("g3", 0.4), ("g3", 0.5), ("g4", 0.6)]
+    ):
         collector.add(
-            Measurement(ts=T0 + timedelta(seconds=i), line="L", station="s", characteristic="x", value=value, subgroup=group)
+            Measurement(
+                ts=T0 + timedelta(seconds=i),
+                line="L",
+                station="s",
+                characteristic="x",
+                value=value,
+                subgroup=group,
+            )
         )
     series = collector.values[("L", "s", "x")]
     assert [list(g) for g in series.groups] == [[0.3], [0.4, 0.5], [0.6]]
     assert (series.values, series.seen) == (4, 6)
 
 
-def inspection(minutes: int, result: str = "pass", defects: int = 0, rework: bool = False) -> Inspection:
+def inspection(
+    minutes: int, result: str = "pass", defects: int = 0, rework: bool = False
+) -> Inspection:
     return Inspection(
         ts=T0 + timedelta(minutes=minutes),
         line="L",
@@ -120,16 +135,28 @@ def test_rates_over_the_whole_replay_and_the_last_day_against_the_day_before() -
     collector = ChartCollector()
     day = 24 * 60
     # Day 1: 4 parts, 1 fail with 2 defects. Day 2: 5 parts, 1 reworked pass.
-    for m, r, d, w in [(0, "pass", 0, False), (60, "fail", 2, False), (120, "pass", 0, False), (180, "pass", 0, False)]:
+    for m, r, d, w in [
+        (0, "pass", 0, False),
+        (60, "fail", 2, False),
+        (120, "pass", 0, False),
+        (180, "pass", 0, False),
+    ]:
         collector.add(inspection(m, r, d, w))
-    for m, r, d, w in [(day + 10, "pass", 0, True), (day + 70, "pass", 0, False), (day + 80, "pass", 0, False),
-                       (day + 90, "pass", 0, False), (2 * day - 30, "pass", 0, False)]:
+    for m, r, d, w in [
+        (day + 10, "pass", 0, True),
+        (day + 70, "pass", 0, False),
+        (day + 80, "pass", 0, False),
+        (day + 90, "pass", 0, False),
+        (2 * day - 30, "pass", 0, False),
+    ]:
         collector.add(inspection(m, r, d, w))
     whole, last = station_windows(collector)
     assert whole.by_station["L/final"] == rates(PeriodCounts(9, 7, 1, 2, 1))
     assert whole.by_station["L/final"].fpy == 7 / 9
     assert last.by_station["L/final"] == rates(PeriodCounts(5, 4, 0, 0, 1))
-    assert last.previous is not None and last.previous["L/final"] == rates(PeriodCounts(4, 3, 1, 2, 0))
+    assert last.previous is not None and last.previous["L/final"] == rates(
+        PeriodCounts(4, 3, 1, 2, 0)
+    )
     assert last.start == T0 + timedelta(days=1)
 
 
@@ -143,19 +170,32 @@ def test_no_comparison_when_the_data_covers_less_than_two_days() -> None:
 def alert(minutes: float, stream: str, severity: str = "warning") -> Alert:
     ts = T0 + timedelta(minutes=minutes)
     return Alert(
-        alert_id=f"{stream}{minutes}", fingerprint=stream, status="firing", ts=ts, starts_at=ts, ends_at=None,
-        line="L", station="s", characteristic=stream, chart="xbar", rule="nelson1",
+        alert_id=f"{stream}{minutes}",
+        fingerprint=stream,
+        status="firing",
+        ts=ts,
+        starts_at=ts,
+        ends_at=None,
+        line="L",
+        station="s",
+        characteristic=stream,
+        chart="xbar",
+        rule="nelson1",
         severity=severity,  # type: ignore[arg-type]
-        value=0.0, cl=None, ucl=None, lcl=None, message="",
+        value=0.0,
+        cl=None,
+        ucl=None,
+        lcl=None,
+        message="",
     )
 
 
 def test_the_episodes_that_matter_are_the_multi_stream_and_critical_ones() -> None:
     alerts = [
-        alert(0, "a"),                      # episode 1: one warning, one stream
-        alert(200, "b", "critical"),        # episode 2: critical, then a second stream
+        alert(0, "a"),  # episode 1: one warning, one stream
+        alert(200, "b", "critical"),  # episode 2: critical, then a second stream
         alert(230, "c"),
-        alert(500, "d", "critical"),        # episode 3: one critical
+        alert(500, "d", "critical"),  # episode 3: one critical
     ]
     shown, total = episodes_that_matter(alerts, limit=2)
     assert total == 3
@@ -173,7 +213,14 @@ def test_collector_for_reads_phase1_and_specs_from_the_config() -> None:
                         {
                             "name": "s",
                             "characteristics": [
-                                {"name": "d", "chart": "xbar-r", "subgroup_size": 5, "phase1": 30, "lsl": 1.0, "usl": 2.0},
+                                {
+                                    "name": "d",
+                                    "chart": "xbar-r",
+                                    "subgroup_size": 5,
+                                    "phase1": 30,
+                                    "lsl": 1.0,
+                                    "usl": 2.0,
+                                },
                                 {"name": "p", "chart": "p", "phase1": 25},
                             ],
                             "parameters": [{"equipment": "e", "name": "t", "phase1": 40}],
@@ -190,6 +237,18 @@ def test_collector_for_reads_phase1_and_specs_from_the_config() -> None:
 
 def test_kpis_are_kept_per_series() -> None:
     collector = ChartCollector()
-    collector.add(Kpi(ts=T0, line="L", station="s", kpi="cpk", value=1.4, window_s=0.0, characteristic="d", lower=1.1, upper=1.7))
+    collector.add(
+        Kpi(
+            ts=T0,
+            line="L",
+            station="s",
+            kpi="cpk",
+            value=1.4,
+            window_s=0.0,
+            characteristic="d",
+            lower=1.1,
+            upper=1.7,
+        )
+    )
     row = collector.kpis[("L", "s", "d", "cpk")].rows[0]
     assert (row.value, row.lcl, row.ucl) == (1.4, 1.1, 1.7)

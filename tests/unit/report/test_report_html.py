@@ -26,7 +26,11 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[HtmlReport, Path
         records.write_text("".join(itertools.islice(src, 4000)))
     config = load_config(ROOT / "examples" / "welding-line.yaml")
     job = build_job(
-        config, mode="replay", input_path=records, out_dir=folder, report_path=folder / "r.html",
+        config,
+        mode="replay",
+        input_path=records,
+        out_dir=folder,
+        report_path=folder / "r.html",
         console=None,
     )
     job.run()
@@ -36,7 +40,9 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[HtmlReport, Path
     return report, folder / "r.html", job
 
 
-def test_the_report_is_one_file_that_loads_nothing_from_the_network(replayed: tuple[HtmlReport, Path, object]) -> None:
+def test_the_report_is_one_file_that_loads_nothing_from_the_network(
+    replayed: tuple[HtmlReport, Path, object],
+) -> None:
     _, path, _ = replayed
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
@@ -56,18 +62,26 @@ def test_sections_and_one_container_per_chart(replayed: tuple[HtmlReport, Path, 
     assert containers == list(report.charts.specs)
     streams = [s for s in job.engine.stream_stats if s.points > 0]  # type: ignore[attr-defined]
     names = list(report.charts.names.values())
-    assert sum(n.count("/") >= 2 and not n.endswith(("capability", "Cpk", "fpy", "defect_rate")) for n in names) == len(streams)
+    assert sum(
+        n.count("/") >= 2 and not n.endswith(("capability", "Cpk", "fpy", "defect_rate"))
+        for n in names
+    ) == len(streams)
     assert "No root-cause ranking was computed for this replay." in text
     assert "@media print" in text and "break-before: page" in text
 
 
-def test_a_stream_without_points_says_it_is_still_in_phase_one(replayed: tuple[HtmlReport, Path, object]) -> None:
+def test_a_stream_without_points_says_it_is_still_in_phase_one(
+    replayed: tuple[HtmlReport, Path, object],
+) -> None:
     _, path, job = replayed
     text = path.read_text(encoding="utf-8")
     waiting = [s for s in job.engine.stream_stats if s.points == 0]  # type: ignore[attr-defined]
     assert waiting, "the 4,000-record slice leaves the p charts in phase I"
     for s in waiting:
-        assert f"{s.observations} observations, no plotted points: the stream is still in phase I" in text
+        assert (
+            f"{s.observations} observations, no plotted points: the stream is still in phase I"
+            in text
+        )
 
 
 def test_ranking_section_renders_the_candidates_in_order() -> None:
@@ -76,7 +90,9 @@ def test_ranking_section_renders_the_candidates_in_order() -> None:
             EpisodeRanking(
                 "porosity rise 2026-11-02 20:00",
                 [
-                    RankedCandidate("weld-2/welder-07/tip_temp_c", 0.91, 300.0, "change point, lag 5 min"),
+                    RankedCandidate(
+                        "weld-2/welder-07/tip_temp_c", 0.91, 300.0, "change point, lag 5 min"
+                    ),
                     RankedCandidate("weld-2/nugget_dia_mm", 0.2, None, "lagged correlation"),
                 ],
             )
@@ -91,7 +107,9 @@ def test_ranking_section_renders_the_candidates_in_order() -> None:
     ]
 
 
-def test_static_page_has_an_svg_per_chart_and_no_script(replayed: tuple[HtmlReport, Path, object]) -> None:
+def test_static_page_has_an_svg_per_chart_and_no_script(
+    replayed: tuple[HtmlReport, Path, object],
+) -> None:
     report, _, _ = replayed
     page = report.page(static=True)
     assert "<script" not in page
@@ -99,7 +117,9 @@ def test_static_page_has_an_svg_per_chart_and_no_script(replayed: tuple[HtmlRepo
         assert re.search(rf'<div class="chart" id="{chart_id}"[^>]*><svg', page)
 
 
-def test_export_writes_svg_and_png_for_every_chart(replayed: tuple[HtmlReport, Path, object], tmp_path: Path) -> None:
+def test_export_writes_svg_and_png_for_every_chart(
+    replayed: tuple[HtmlReport, Path, object], tmp_path: Path
+) -> None:
     report, _, _ = replayed
     written = export_charts(report, tmp_path)
     assert len(written) == 2 * len(report.charts.specs)
