@@ -109,7 +109,13 @@ def alert_timeline(
         for s in spans
         if s.acknowledged is not None
     ]
-    y = {"field": "stream", "type": "nominal", "sort": lanes, "title": None}
+    y = {
+        "field": "stream",
+        "type": "nominal",
+        "sort": lanes,
+        "title": None,
+        "axis": {"labelLimit": 360},  # stream names are long: never cut them
+    }
     layers: list[dict[str, Any]] = [
         {
             "mark": {"type": "bar", "height": 10, "cornerRadius": 2},
