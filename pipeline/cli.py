@@ -256,6 +256,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         faults=_faults(args.truth),
         source=source,
     )
+    if args.export_charts is not None:  # html: charts export
+        if job.charts is None:
+            raise UsageError("--export-charts needs --report ending in .html or .pdf")
+        job.chart_export_dir = args.export_charts
     return _execute(job, show_progress=not args.no_progress, description="replay")
 
 
@@ -411,7 +415,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for relative sink paths and the report (default out/replay); the "
         "report, sink files and dead letters an earlier replay left there are deleted first",
     )
-    replay.add_argument("--report", type=Path, help="report path (default OUT/report.md)")
+    replay.add_argument(
+        "--report",
+        type=Path,
+        help="report path (default OUT/report.md); .html: one self-contained file with "
+        "charts, .pdf: the same printed",
+    )
+    replay.add_argument(
+        "--export-charts",
+        type=Path,
+        metavar="DIR",
+        help="with --report *.html or *.pdf: also write each chart as SVG and PNG into DIR",
+    )
     replay.add_argument(
         "--truth", type=Path, help="known faults (JSON from `simulate`) to score detection against"
     )

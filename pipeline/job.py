@@ -49,9 +49,11 @@ from linewatch.pipeline.config import (
 from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.models import Sink, Source, WireRecord
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
+from linewatch.pipeline.report_data import ChartCollector, collector_for
 from linewatch.pipeline.runner import QuarantineExceeded, Route, Runner, RunSummary
 
 __all__ = [
+    "CHART_REPORT_SUFFIXES",
     "Job",
     "JobError",
     "StopLatch",
@@ -62,6 +64,9 @@ __all__ = [
 
 #: Bytes of an input file hashed to recognise it on resume.
 HEAD_BYTES = 1 << 16
+
+#: Report paths that get the charted (HTML) report instead of Markdown.
+CHART_REPORT_SUFFIXES = frozenset({".html", ".htm", ".pdf"})
 
 
 class JobError(RuntimeError):
@@ -121,6 +126,8 @@ class Job:
     report_path: Path | None
     faults: list[FaultWindow] = field(default_factory=list)
     resumed_from: dict[str, Any] | None = None
+    charts: ChartCollector | None = None  # for an HTML or PDF report
+    chart_export_dir: Path | None = None  # replay --export-charts
 
     def run(self) -> RunSummary:
         try:
@@ -150,7 +157,22 @@ class Job:
             faults=self.faults,
             damage=str(self.damage) if self.damage is not None else None,
         )
-        if self.report_path is not None:
+        if self.report_path is not None and self.charts is not None:
+            from linewatch.pipeline.report_export import write_report_file
+            from linewatch.pipeline.report_html import ReportError, build_html_report
+
+            report = build_html_report(
+                self.runner.summary,
+                self.engine.stream_stats,
+                self.charts,
+                defect_codes=dict(self.engine.defect_codes),
+                faults=self.faults,
+            )
+            try:
+                write_report_file(report, self.report_path, self.chart_export_dir)
+            except (ReportError, OSError) as exc:
+                raise JobError(f"report {self.report_path}: {exc}") from exc
+        elif self.report_path is not None:
             write_report(self.report_path, text)
         return text
 
@@ -374,6 +396,12 @@ def build_job(
         routes.append(Route(sink, frozenset(sink_config.outputs), f"sinks[{number}]"))
     kpis = KpiCollector()
     routes.append(Route(kpis, frozenset({"kpis"}), "report"))
+    if report_path is None and config.report_path is not None:
+        report_path = _place(config.report_path, out_dir)
+    charts = None
+    if report_path is not None and report_path.suffix.lower() in CHART_REPORT_SUFFIXES:
+        charts = collector_for(config)
+        routes.append(Route(charts, frozenset({"points", "alerts", "kpis", "records"}), "report"))
     dead_letters: Sink
     if isinstance(config.dead_letters, KafkaDeadLetterConfig):
         from linewatch.connectors.kafka import KafkaDeadLetterSink
@@ -441,8 +469,6 @@ def build_job(
             ) from None
     elif store is not None and mode == "run" and changelog is None and identity["kind"] != "kafka":
         runner.save_state()  # a crash before the first checkpoint resumes from here
-    if report_path is None and config.report_path is not None:
-        report_path = _place(config.report_path, out_dir)
     return Job(
         config,
         engine,
@@ -452,6 +478,7 @@ def build_job(
         report_path,
         list(faults),
         checkpoint.source if checkpoint else None,
+        charts,
     )
 
 
