@@ -71,6 +71,7 @@ class ModelDetector(Detector):
         if not 0.0 < target_far < 1.0:
             raise ValueError(f"target_far must be in (0, 1), got {target_far}")
         self._names = names
+        self._label = self.model_name
         self._seen = 0
 
     @property
@@ -132,7 +133,7 @@ class ModelDetector(Detector):
                 if self._seen == self.warmup:
                     self._calibrate()
             return ModelEvaluation(
-                ts, self.model_name, index, 0.0, self.threshold, False, 0.0, {}, False
+                ts, self._label, index, 0.0, self.threshold, False, 0.0, {}, False
             )
         judged = self._assess(values)
         alarm = judged.score > self.threshold
@@ -142,7 +143,7 @@ class ModelDetector(Detector):
         contributions = dict(zip(self._names, judged.contributions, strict=True))
         return ModelEvaluation(
             ts,
-            self.model_name,
+            self._label,
             index,
             judged.score,
             self.threshold,
