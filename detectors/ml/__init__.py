@@ -5,6 +5,7 @@ extra (river). See each module for the statistics.
 """
 
 from linewatch.detectors.ml.combined import Combined
+from linewatch.detectors.ml.equipment import EquipmentModel
 from linewatch.detectors.ml.hst import HSTDetector
 from linewatch.detectors.ml.mewma import MEWMA
 from linewatch.detectors.ml.model import Assessment, ModelDetector, bonferroni_score
@@ -23,6 +24,7 @@ __all__ = [
     "Assessment",
     "Combined",
     "CusumScore",
+    "EquipmentModel",
     "EwmaScore",
     "HSTDetector",
     "ModelDetector",

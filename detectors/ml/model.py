@@ -72,6 +72,7 @@ class ModelDetector(Detector):
             raise ValueError(f"target_far must be in (0, 1), got {target_far}")
         self._names = names
         self._label = self.model_name
+        self._threshold = 1.0 - target_far
         self._seen = 0
 
     @property
@@ -108,9 +109,18 @@ class ModelDetector(Detector):
     # -- judging ------------------------------------------------------------------------
 
     def _values(self, x: Observation) -> list[float]:
+        try:
+            values = [float(x[name]) for name in self._names]  # type: ignore[index]
+            if all(map(math.isfinite, values)):
+                return values
+        except (KeyError, TypeError, ValueError, IndexError):
+            pass
+        return self._explain(x)
+
+    def _explain(self, x: Observation) -> list[float]:
+        """The slow path of :meth:`_values`: say exactly what is wrong."""
         if not isinstance(x, Mapping):
             raise DetectorInputError(f"expected a mapping of {self._names}, got {x!r}")
-        values = []
         for name in self._names:
             if name not in x:
                 raise DetectorInputError(f"missing parameter {name!r} (have {sorted(x)})")
@@ -120,8 +130,7 @@ class ModelDetector(Detector):
                 raise DetectorInputError(f"{name} must be a number, got {x[name]!r}") from None
             if not math.isfinite(value):
                 raise DetectorInputError(f"{name} must be finite, got {value!r}")
-            values.append(value)
-        return values
+        raise DetectorInputError(f"cannot read {x!r}")  # pragma: no cover
 
     def _step(self, ts: datetime, x: Observation, learn: bool) -> ModelEvaluation:
         values = self._values(x)
@@ -133,10 +142,10 @@ class ModelDetector(Detector):
                 if self._seen == self.warmup:
                     self._calibrate()
             return ModelEvaluation(
-                ts, self._label, index, 0.0, self.threshold, False, 0.0, {}, False
+                ts, self._label, index, 0.0, self._threshold, False, 0.0, {}, False
             )
         judged = self._assess(values)
-        alarm = judged.score > self.threshold
+        alarm = judged.score > self._threshold
         if learn:
             judged.commit(alarm)
             self._seen += 1
@@ -146,7 +155,7 @@ class ModelDetector(Detector):
             self._label,
             index,
             judged.score,
-            self.threshold,
+            self._threshold,
             alarm,
             judged.statistic,
             contributions,

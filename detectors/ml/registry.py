@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from linewatch.detectors.ml.combined import Combined
+from linewatch.detectors.ml.equipment import EquipmentModel
 from linewatch.detectors.ml.hst import HSTDetector
 from linewatch.detectors.ml.mewma import MEWMA
 from linewatch.detectors.ml.model import ModelDetector
@@ -20,4 +21,5 @@ MODEL_TYPES: dict[str, type[ModelDetector]] = {
     "ewma": EwmaScore,
     "cusum": CusumScore,
     "combined": Combined,
+    "equipment": EquipmentModel,
 }

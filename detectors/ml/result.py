@@ -28,7 +28,9 @@ from linewatch.detectors.base import Evaluation, PlotPoint, Signal
 __all__ = ["ModelEvaluation"]
 
 
-@dataclass(slots=True, frozen=True)
+# Slotted, not frozen: a frozen dataclass sets each field through object.__setattr__, and this
+# is built once a sample on the hot path (see detectors/base.py). Treat it as immutable.
+@dataclass(slots=True)
 class ModelEvaluation:
     """One judgement of a model detector.
 

@@ -32,17 +32,10 @@ from linewatch.detectors.ml.registry import MODEL_TYPES
 
 __all__ = ["DEFAULT", "SCORER_NAMES", "Scorer", "make"]
 
-#: The default scorer: the Bonferroni combination of MEWMA (small sustained shifts),
-#: Hotelling's T² on each vector (large shifts, variance) and PCA SPE (correlation breaks).
-DEFAULT: dict[str, Any] = {
-    "type": "combined",
-    "components": [
-        {"type": "mewma", "lam": 0.1},
-        {"type": "mewma", "lam": 1.0},
-        {"type": "pca"},
-    ],
-    "name": "default",
-}
+#: The default scorer (measured best by bench/bench_models.py): MEWMA for small sustained
+#: shifts and drifts plus Hotelling's T² on each vector for large shifts, variance increases
+#: and correlation breaks, on one shared standardisation (EquipmentModel).
+DEFAULT: dict[str, Any] = {"type": "equipment"}
 
 _ALIASES: dict[str, dict[str, Any]] = {
     "default": DEFAULT,
@@ -50,7 +43,7 @@ _ALIASES: dict[str, dict[str, Any]] = {
 }
 
 #: Every name :func:`make` accepts.
-SCORER_NAMES: tuple[str, ...] = tuple(sorted({*MODEL_TYPES, *_ALIASES} - {"combined"}))
+SCORER_NAMES: tuple[str, ...] = tuple(sorted({*MODEL_TYPES, *_ALIASES} - {"combined", "equipment"}))
 
 
 def _build(name: str, variables: tuple[str, ...], seed: int, params: Mapping[str, Any]) -> ModelDetector:

@@ -16,6 +16,10 @@ The state is plain lists of floats, so it snapshots to JSON exactly.
 [[4.0, 6.0], [6.0, 12.0]]
 >>> [round(z, 4) for z in moments.standardise([5.0, 4.0])]
 [1.0, 0.0]
+>>> batch = OnlineMoments(2)
+>>> batch.learn_batch([[1.0, 2.0], [3.0, 2.0]]); batch.learn_batch([[5.0, 8.0]])
+>>> batch.mean, batch.covariance()
+([3.0, 4.0], [[4.0, 6.0], [6.0, 12.0]])
 """
 
 from __future__ import annotations
@@ -60,6 +64,31 @@ class OnlineMoments:
             bi = before[i]
             for j in range(self.size):
                 row[j] = keep * row[j] + bi * after[j]
+
+    def learn_batch(self, rows: Sequence[Sequence[float]]) -> None:
+        """Add many observations at once (Chan, Golub & LeVeque's merge; ``forget`` = 0 only).
+
+        Equal to :meth:`learn` on each row up to rounding.
+        """
+        if not rows:
+            return
+        if self.forget != 0.0:
+            raise ValueError("learn_batch needs forget = 0")
+        import numpy as np
+
+        data = np.array(rows, dtype=float)
+        m = data.shape[0]
+        batch_mean = data.mean(axis=0)
+        centered = data - batch_mean
+        batch_comoment = centered.T @ centered
+        n = self.n + m
+        delta = batch_mean - np.array(self.mean)
+        mean = np.array(self.mean) + delta * (m / n)
+        comoment = np.array(self.comoment) + batch_comoment + np.outer(delta, delta) * (self.n * m / n)
+        self.n = n
+        self.weight = float(n)
+        self.mean = mean.tolist()
+        self.comoment = comoment.tolist()
 
     def _divisor(self) -> float:
         if self.forget == 0.0:
