@@ -5,9 +5,18 @@ extra (river). See each module for the statistics.
 """
 
 from linewatch.detectors.ml.combined import Combined
+from linewatch.detectors.ml.defect import DefectPredictor
 from linewatch.detectors.ml.equipment import EquipmentModel
+from linewatch.detectors.ml.forecast import (
+    Forecast,
+    HoltForecaster,
+    PredictedCrossing,
+    ProbabilityCusum,
+    predict_crossing,
+)
 from linewatch.detectors.ml.hst import HSTDetector
 from linewatch.detectors.ml.mewma import MEWMA
+from linewatch.detectors.ml.joiner import PartJoiner
 from linewatch.detectors.ml.model import Assessment, ModelDetector, bonferroni_score
 from linewatch.detectors.ml.pca import OnlinePCA
 from linewatch.detectors.ml.registry import MODEL_TYPES
@@ -24,15 +33,22 @@ __all__ = [
     "Assessment",
     "Combined",
     "CusumScore",
+    "DefectPredictor",
     "EquipmentModel",
     "EwmaScore",
+    "Forecast",
+    "HoltForecaster",
     "HSTDetector",
     "ModelDetector",
     "ModelEvaluation",
     "OnlineMoments",
     "OnlinePCA",
+    "PartJoiner",
+    "PredictedCrossing",
+    "ProbabilityCusum",
     "Scorer",
     "ShewhartScore",
     "bonferroni_score",
     "make",
+    "predict_crossing",
 ]
