@@ -12,10 +12,11 @@ Layout: ``b"LWENV1" + 32-byte HMAC-SHA256(key, payload) + payload``.
 >>> sealed = seal({"weights": [1.0, 2.0]}, key=b"secret")
 >>> open_envelope(sealed, key=b"secret")
 {'weights': [1.0, 2.0]}
->>> open_envelope(sealed, key=b"other")
-Traceback (most recent call last):
-...
-linewatch.detectors.ml.envelope.EnvelopeError: state signature does not verify (wrong key or altered bytes)
+>>> try:
+...     open_envelope(sealed, key=b"other")
+... except EnvelopeError as exc:
+...     print(exc)
+state signature does not verify (wrong key or altered bytes)
 """
 
 from __future__ import annotations
