@@ -15,8 +15,8 @@ from linewatch.detectors.ml.forecast import (
     predict_crossing,
 )
 from linewatch.detectors.ml.hst import HSTDetector
-from linewatch.detectors.ml.mewma import MEWMA
 from linewatch.detectors.ml.joiner import PartJoiner
+from linewatch.detectors.ml.mewma import MEWMA
 from linewatch.detectors.ml.model import Assessment, ModelDetector, bonferroni_score
 from linewatch.detectors.ml.pca import OnlinePCA
 from linewatch.detectors.ml.registry import MODEL_TYPES
@@ -37,8 +37,8 @@ __all__ = [
     "EquipmentModel",
     "EwmaScore",
     "Forecast",
-    "HoltForecaster",
     "HSTDetector",
+    "HoltForecaster",
     "ModelDetector",
     "ModelEvaluation",
     "OnlineMoments",

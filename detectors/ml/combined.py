@@ -19,7 +19,7 @@ flags. Contributions and the statistic are those of the most significant compone
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from linewatch.detectors.ml.model import Assessment, ModelDetector, bonferroni_score
@@ -58,10 +58,9 @@ class Combined(ModelDetector):
             kind = spec.get("type")
             if kind not in MODEL_TYPES or kind == "combined":
                 raise ValueError(f"components[{i}].type must be one of {sorted(MODEL_TYPES)}")
+            factory: Callable[..., ModelDetector] = MODEL_TYPES[kind]
             self._parts.append(
-                MODEL_TYPES[kind](
-                    variables=self.variables, warmup=warmup, target_far=target_far, **params
-                )
+                factory(variables=self.variables, warmup=warmup, target_far=target_far, **params)
             )
 
     @classmethod

@@ -34,12 +34,19 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from river import linear_model, metrics, optim
+from river import linear_model as _linear_model
+from river import metrics as _metrics
+from river import optim as _optim
 
 from linewatch.detectors.base import DetectorInputError
 from linewatch.detectors.ml.standardize import OnlineMoments
 
 __all__ = ["DefectPredictor"]
+
+# river is untyped: use it through Any.
+linear_model: Any = _linear_model
+metrics: Any = _metrics
+optim: Any = _optim
 
 
 def _cm_state(cm: Any) -> dict[str, Any]:

@@ -41,7 +41,13 @@ from typing import Any
 
 from linewatch.detectors.ml.standardize import OnlineMoments
 
-__all__ = ["Forecast", "HoltForecaster", "PredictedCrossing", "ProbabilityCusum", "predict_crossing"]
+__all__ = [
+    "Forecast",
+    "HoltForecaster",
+    "PredictedCrossing",
+    "ProbabilityCusum",
+    "predict_crossing",
+]
 
 
 @dataclass(slots=True, frozen=True)
@@ -102,8 +108,12 @@ class HoltForecaster:
 
     def to_state(self) -> dict[str, Any]:
         """State as JSON-able plain data."""
-        return {"n": self.n, "level": self.level, "trend": self.trend,
-                "errors": self._errors.to_state()}
+        return {
+            "n": self.n,
+            "level": self.level,
+            "trend": self.trend,
+            "errors": self._errors.to_state(),
+        }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Load what :meth:`to_state` returned."""
@@ -158,9 +168,7 @@ def predict_crossing(
                     expected = now
                 elif trend != 0.0 and gap / trend > 0.0:
                     expected = now + interval * (gap / trend)
-                return PredictedCrossing(
-                    name, limit, step, now + interval * step, expected, ahead
-                )
+                return PredictedCrossing(name, limit, step, now + interval * step, expected, ahead)
     return None
 
 

@@ -33,12 +33,15 @@ import bisect
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from river import anomaly
+from river import anomaly as _anomaly
 
 from linewatch.detectors.ml.model import Assessment, ModelDetector
 from linewatch.detectors.ml.standardize import OnlineMoments
 
 __all__ = ["HSTDetector"]
+
+# river is untyped: use it through Any.
+anomaly: Any = _anomaly
 
 
 class HSTDetector(ModelDetector):
@@ -88,8 +91,13 @@ class HSTDetector(ModelDetector):
     @classmethod
     def _unit_test_params(cls) -> list[dict[str, Any]]:
         return [
-            {"variables": ("a", "b", "c"), "n_trees": 3, "height": 4, "window_size": 10,
-             "warmup": 30},
+            {
+                "variables": ("a", "b", "c"),
+                "n_trees": 3,
+                "height": 4,
+                "window_size": 10,
+                "warmup": 30,
+            },
         ]
 
     def _features(self, values: list[float]) -> dict[str, float]:

@@ -110,7 +110,8 @@ class ModelDetector(Detector):
 
     def _values(self, x: Observation) -> list[float]:
         try:
-            values = [float(x[name]) for name in self._names]  # type: ignore[index]
+            mapping: Any = x
+            values = [float(mapping[name]) for name in self._names]
             if all(map(math.isfinite, values)):
                 return values
         except (KeyError, TypeError, ValueError, IndexError):

@@ -129,7 +129,7 @@ class OnlinePCA(ModelDetector):
 
     def _assess(self, values: list[float]) -> Assessment:
         u = self._moments.standardise(values)
-        scores = [sum(l * ui for l, ui in zip(row, u, strict=True)) for row in self._loadings]
+        scores = [sum(w * ui for w, ui in zip(row, u, strict=True)) for row in self._loadings]
         t2 = sum(t * t / e for t, e in zip(scores, self._eigen, strict=True))
         residual = [
             ui - sum(row[i] * t for row, t in zip(self._loadings, scores, strict=True))
@@ -137,10 +137,8 @@ class OnlinePCA(ModelDetector):
         ]
         spe = sum(e * e for e in residual)
         p_t2 = float(special.chdtrc(len(scores), t2))
-        if self._residual > _TINY:
-            p_spe = float(special.chdtrc(self._h, spe / self._g))
-        else:
-            p_spe = 1.0
+        has_residual = self._residual > _TINY
+        p_spe = float(special.chdtrc(self._h, spe / self._g)) if has_residual else 1.0
         score = 1.0 - min(1.0, 2.0 * min(p_t2, p_spe))
         if p_t2 <= p_spe:
             weights = [t / e for t, e in zip(scores, self._eigen, strict=True)]

@@ -22,7 +22,7 @@ lam = 1: Hotelling's T² on individual vectors), ``mewma``, ``pca``, ``hst`` and
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,11 +46,14 @@ _ALIASES: dict[str, dict[str, Any]] = {
 SCORER_NAMES: tuple[str, ...] = tuple(sorted({*MODEL_TYPES, *_ALIASES} - {"combined", "equipment"}))
 
 
-def _build(name: str, variables: tuple[str, ...], seed: int, params: Mapping[str, Any]) -> ModelDetector:
+def _build(
+    name: str, variables: tuple[str, ...], seed: int, params: Mapping[str, Any]
+) -> ModelDetector:
     spec = dict(_ALIASES.get(name, {"type": name}))
     kind = spec.pop("type")
     spec.update(params)
     cls = MODEL_TYPES[kind]
+    factory: Callable[..., ModelDetector] = cls
     accepted = inspect.signature(cls.__init__).parameters
     if "seed" in accepted and "seed" not in spec:
         spec["seed"] = seed
@@ -62,7 +65,7 @@ def _build(name: str, variables: tuple[str, ...], seed: int, params: Mapping[str
     unknown = sorted(set(spec) - set(accepted) - {"variables"})
     if unknown:
         raise ValueError(f"detector {name!r} takes no parameter(s) {', '.join(unknown)}")
-    return cls(variables=variables, **spec)
+    return factory(variables=variables, **spec)
 
 
 class Scorer:

@@ -84,7 +84,9 @@ class OnlineMoments:
         n = self.n + m
         delta = batch_mean - np.array(self.mean)
         mean = np.array(self.mean) + delta * (m / n)
-        comoment = np.array(self.comoment) + batch_comoment + np.outer(delta, delta) * (self.n * m / n)
+        comoment = (
+            np.array(self.comoment) + batch_comoment + np.outer(delta, delta) * (self.n * m / n)
+        )
         self.n = n
         self.weight = float(n)
         self.mean = mean.tolist()

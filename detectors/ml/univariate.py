@@ -43,6 +43,7 @@ def _two_sided(z: float) -> float:
 
 class _PerVariable(ModelDetector):
     _moments: OnlineMoments
+    forget: float
 
     def _init_common(self, variables: Sequence[str], warmup: int, target_far: float) -> None:
         self._setup(variables, warmup, target_far)

@@ -24,7 +24,9 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NAMES = ("a", "b", "c", "d")
 
 
-def _correlated(n: int, seed: int, shift: dict[str, float] | None = None, start: int = 0) -> list[dict[str, float]]:
+def _correlated(
+    n: int, seed: int, shift: dict[str, float] | None = None, start: int = 0
+) -> list[dict[str, float]]:
     rng = np.random.default_rng(seed)
     factor = rng.standard_normal(n)
     data = np.column_stack(
@@ -43,9 +45,21 @@ def _run(detector: ModelDetector, rows: list[dict[str, float]]) -> list[Any]:
 
 
 def test_mewma_matches_an_independent_numpy_implementation() -> None:
-    rows = [{"a": a, "b": b} for a, b in
-            [(1.0, 2.0), (2.0, 1.0), (0.0, 0.5), (1.5, 2.5), (0.5, 0.0), (2.0, 2.0),
-             (1.0, 1.0), (3.0, 1.0), (2.5, 3.0), (0.0, 1.0)]]
+    rows = [
+        {"a": a, "b": b}
+        for a, b in [
+            (1.0, 2.0),
+            (2.0, 1.0),
+            (0.0, 0.5),
+            (1.5, 2.5),
+            (0.5, 0.0),
+            (2.0, 2.0),
+            (1.0, 1.0),
+            (3.0, 1.0),
+            (2.5, 3.0),
+            (0.0, 1.0),
+        ]
+    ]
     lam, warmup = 0.3, 5
     detector = MEWMA(["a", "b"], lam=lam, warmup=warmup, target_far=1e-12, refit_every=10**6)
     results = _run(detector, rows)

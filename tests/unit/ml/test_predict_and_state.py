@@ -59,7 +59,9 @@ def test_part_joiner_is_bounded_and_counts() -> None:
         joiner.add_sample("S", T0 + timedelta(seconds=10 * s), {"temp": float(s)})
     assert joiner.evicted_samples == 1
     window = timedelta(seconds=5)
-    assert joiner.join_window("S", T0 + timedelta(seconds=21), timedelta(0), window) == {"temp": 2.0}
+    assert joiner.join_window("S", T0 + timedelta(seconds=21), timedelta(0), window) == {
+        "temp": 2.0
+    }
     assert joiner.join_window("S", T0 + timedelta(seconds=19), timedelta(0), window) is None
     with pytest.raises(ValueError, match="older"):
         joiner.add_sample("S", T0, {"temp": 0.0})
