@@ -107,10 +107,10 @@ class EquipmentModel(ModelDetector):
         self._setup(variables, warmup, target_far)
         p = len(self._names)
         self._moments = OnlineMoments(p)
-        # numpy vectors: for p of a few, a handful of small array operations beat Python loops.
+        # The whitening is a numpy matrix (one product a sample); the p-vectors are lists.
         self._whiten = np.zeros((p, p))
         self._offset = np.zeros(p)
-        self._ewma = np.zeros(p)
+        self._ewma = [0.0] * p
         self._t = 0
         self._buffer: list[list[float]] = []
         self._block = 0
@@ -132,25 +132,28 @@ class EquipmentModel(ModelDetector):
     def _calibrate(self) -> None:
         self._refit()
 
-    def _compute(self, values: list[float]) -> tuple[float, float, np.ndarray, np.ndarray, int]:
+    def _compute(self, values: list[float]) -> tuple[float, float, list[float], list[float], int]:
         """Score, statistic, contributions, the next EWMA vector and step; no side effects."""
         lam = self.lam
-        y = self._whiten @ values - self._offset
-        # The EWMA is carried divided by lam (one array operation less a sample).
-        ewma = y + (1.0 - lam) * self._ewma
+        keep = 1.0 - lam
+        # One numpy product; the rest on p floats is cheaper in plain Python.
+        y: list[float] = (self._whiten @ values - self._offset).tolist()
+        # The EWMA is carried divided by lam (one operation less a sample).
+        ewma = [yi + keep * ei for yi, ei in zip(y, self._ewma, strict=True)]
         t = self._t + 1
-        scale = lam * lam / (lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** (2 * t)))
-        t2 = float(y @ y)
-        m2 = float(ewma @ ewma) * scale
+        scale = lam * lam / (lam / (2.0 - lam) * (1.0 - keep ** (2 * t)))
+        shewhart = [yi * yi for yi in y]
+        t2 = sum(shewhart)
+        m2 = sum([ei * ei for ei in ewma]) * scale
         # Both are chi-square(p): the larger statistic has the smaller p-value.
         if m2 >= t2:
-            statistic, contributions = m2, ewma * ewma * scale
+            statistic, contributions = m2, [ei * ei * scale for ei in ewma]
         else:
-            statistic, contributions = t2, y * y
+            statistic, contributions = t2, shewhart
         score = 1.0 - min(1.0, 2.0 * chi2_sf(len(values), statistic))
         return score, statistic, contributions, ewma, t
 
-    def _advance(self, values: list[float], ewma: np.ndarray, t: int, alarm: bool) -> None:
+    def _advance(self, values: list[float], ewma: list[float], t: int, alarm: bool) -> None:
         self._ewma = ewma
         self._t = t
         if not alarm:
@@ -165,7 +168,7 @@ class EquipmentModel(ModelDetector):
         def commit(alarm: bool) -> None:
             self._advance(values, ewma, t, alarm)
 
-        return Assessment(score, statistic, contributions.tolist(), commit)
+        return Assessment(score, statistic, contributions, commit)
 
     def _step(self, ts: datetime, x: Observation, learn: bool) -> ModelEvaluation:
         # The per-sample hot path, inlined (the generic frame costs a closure a sample).
@@ -186,7 +189,7 @@ class EquipmentModel(ModelDetector):
             self._threshold,
             alarm,
             statistic,
-            dict(zip(self._names, contributions.tolist(), strict=True)),
+            dict(zip(self._names, contributions, strict=True)),
         )
 
     def _model_state(self) -> dict[str, Any]:
@@ -194,7 +197,7 @@ class EquipmentModel(ModelDetector):
             "moments": self._moments.to_state(),
             "whiten": self._whiten.tolist(),
             "offset": self._offset.tolist(),
-            "ewma": self._ewma.tolist(),
+            "ewma": list(self._ewma),
             "t": self._t,
             "buffer": [list(r) for r in self._buffer],
             "block": self._block,
@@ -204,7 +207,7 @@ class EquipmentModel(ModelDetector):
         self._moments.set_state(state["moments"])
         self._whiten = np.array(state["whiten"], dtype=float)
         self._offset = np.array(state["offset"], dtype=float)
-        self._ewma = np.array(state["ewma"], dtype=float)
+        self._ewma = [float(v) for v in state["ewma"]]
         self._t = int(state["t"])
         self._buffer = [[float(v) for v in row] for row in state["buffer"]]
         self._block = int(state["block"])
