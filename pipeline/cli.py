@@ -40,7 +40,7 @@ from rich.progress import (
 )
 
 from linewatch import __version__
-from linewatch.pipeline import analyze_cmd
+from linewatch.pipeline import analyze_cmd, score_cmd
 from linewatch.pipeline.config import (
     CharacteristicConfig,
     Config,
@@ -491,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     boards.set_defaults(func=cmd_dashboards)
 
     analyze_cmd.add_parser(sub)
+    score_cmd.add_parser(sub)
     return parser
 
 
