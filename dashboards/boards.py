@@ -1,27 +1,38 @@
 """Grafana boards as code, built from the storage schema alone.
 
-Two boards: *SPC chart* (one characteristic's chart with its limits, zones and alerts,
-picked with template variables) and *Line overview* (yield, defects, capability, alerts
-per station). Queries are InfluxQL against the datasource ``linewatch-influxdb`` that
-``dashboards/provisioning`` defines; every measurement, tag and field they name is checked
-against :data:`linewatch.pipeline.models.STORAGE_SCHEMA` when the boards are built.
+Boards: *SPC chart* (one characteristic's location chart with its limits, zone lines and
+rule violations marked by rule, its R/S/MR chart under it, its limit versions and alerts,
+picked with template variables), *Line overview* (yield, defects, capability, alerts per
+station) and *Quality KPIs* (:mod:`linewatch.dashboards.kpi_board`). Queries are InfluxQL
+against the datasource input ``DS_LINEWATCH`` (see :mod:`linewatch.dashboards.panels`);
+every measurement, tag and field they name is checked against
+:data:`linewatch.pipeline.models.STORAGE_SCHEMA` when the boards are built.
 
 >>> board = spc_chart_board()
 >>> board["uid"], [p["title"] for p in board["panels"]][:2]
-('linewatch-spc', ['$characteristic · $chart', 'Alerts'])
+('linewatch-spc', ['$characteristic · $chart', 'Dispersion (R, S or MR) of $characteristic'])
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-from linewatch.pipeline.models import STORAGE_SCHEMA
+from linewatch.dashboards.panels import (
+    DATASOURCE,
+    SCHEMA_VERSION,
+    check_queries,
+    with_datasource_input,
+)
+from linewatch.dashboards.panels import panel as _panel
+from linewatch.dashboards.panels import target as _target
+from linewatch.dashboards.panels import variable as _variable
 
 __all__ = [
     "DATASOURCE",
+    "DISPERSION_CHARTS",
+    "RULES",
     "all_boards",
     "check_queries",
     "line_overview_board",
@@ -29,101 +40,154 @@ __all__ = [
     "write_boards",
 ]
 
-DATASOURCE = {"type": "influxdb", "uid": "linewatch-influxdb"}
-SCHEMA_VERSION = 39
-
-
-def _variable(name: str, measurement: str, depends: tuple[str, ...] = ()) -> dict[str, Any]:
-    where = " AND ".join(f'"{d}" =~ /^${d}$/' for d in depends)
-    query = f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "{name}"'
-    if where:
-        query += f" WHERE {where}"
-    return {
-        "name": name,
-        "label": name,
-        "type": "query",
-        "datasource": DATASOURCE,
-        "query": query,
-        "refresh": 2,
-        "includeAll": False,
-        "multi": False,
-        "sort": 1,
-    }
-
-
-def _target(ref: str, query: str, alias: str = "") -> dict[str, Any]:
-    return {
-        "refId": ref,
-        "datasource": DATASOURCE,
-        "rawQuery": True,
-        "query": query,
-        "resultFormat": "time_series",
-        "alias": alias,
-    }
-
-
-def _panel(
-    number: int,
-    title: str,
-    kind: str,
-    targets: list[dict[str, Any]],
-    grid: tuple[int, int, int, int],
-    **options: Any,
-) -> dict[str, Any]:
-    x, y, w, h = grid
-    return {
-        "id": number,
-        "title": title,
-        "type": kind,
-        "datasource": DATASOURCE,
-        "targets": targets,
-        "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        **options,
-    }
-
+#: The ``chart`` tag values of dispersion charts, drawn under their location chart.
+DISPERSION_CHARTS = ("range", "stdev", "moving_range")
+#: Rule names a chart point's ``violations`` can hold: Nelson's tests, then limit rules.
+RULES = (
+    *(f"nelson{test}" for test in range(1, 9)),
+    "cusum_upper",
+    "cusum_lower",
+    "ewma",
+    "t2",
+)
 
 _STREAM = (
     '"line" =~ /^$line$/ AND "station" =~ /^$station$/ AND "characteristic" =~ /^$characteristic$/'
 )
+_DISPERSION = "|".join(DISPERSION_CHARTS)
+
+
+def _chart_targets(where: str) -> list[dict[str, Any]]:
+    """Statistic, CL, limits, the ±1σ/±2σ zone lines and one marker series per rule.
+
+    Zone lines are a third and two thirds of the way from CL to UCL, mirrored below CL
+    (sigma is symmetric; an LCL may be clipped at 0): exact for 3-sigma limits.
+    """
+    point = f'FROM "spc_point" WHERE {where}'
+    targets = [
+        _target("A", f'SELECT "value" {point}', "statistic"),
+        _target("B", f'SELECT "cl" {point}', "CL"),
+        _target("C", f'SELECT "ucl" {point}', "UCL"),
+        _target("D", f'SELECT "lcl" {point}', "LCL"),
+    ]
+    for ref, (sign, share, name) in zip(
+        "EFGH", (("+", 1, "+1σ"), ("+", 2, "+2σ"), ("-", 1, "-1σ"), ("-", 2, "-2σ")), strict=True
+    ):
+        step = '("ucl" - "cl")' if share == 1 else '2 * ("ucl" - "cl")'
+        targets.append(_target(ref, f'SELECT "cl" {sign} {step} / 3 {point}', name))
+    for number, rule in enumerate(RULES):
+        marked = f'{where} AND "violations" =~ /(^|\\|){rule}($|\\|)/'
+        targets.append(
+            _target(f"R{number + 1}", f'SELECT "value" FROM "spc_point" WHERE {marked}', rule)
+        )
+    return targets
+
+
+def _chart_field_config() -> dict[str, Any]:
+    fixed = {"id": "custom.showPoints", "value": "never"}
+    return {
+        "defaults": {"custom": {"drawStyle": "line", "showPoints": "always", "spanNulls": True}},
+        "overrides": [
+            {
+                "matcher": {"id": "byRegexp", "options": "^(UCL|LCL)$"},
+                "properties": [
+                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}},
+                    {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                    fixed,
+                ],
+            },
+            {
+                "matcher": {"id": "byName", "options": "CL"},
+                "properties": [
+                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}},
+                    fixed,
+                ],
+            },
+            {
+                "matcher": {"id": "byRegexp", "options": "^[+-][12]σ$"},
+                "properties": [
+                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "orange"}},
+                    {"id": "custom.lineStyle", "value": {"fill": "dot", "dash": [2, 6]}},
+                    {"id": "custom.lineWidth", "value": 1},
+                    fixed,
+                ],
+            },
+            {
+                # a rule's series: markers on the violating points only, in the legend
+                "matcher": {"id": "byRegexp", "options": f"^({'|'.join(RULES)})$"},
+                "properties": [
+                    {"id": "custom.drawStyle", "value": "points"},
+                    {"id": "custom.pointSize", "value": 11},
+                    {"id": "custom.showPoints", "value": "always"},
+                    {"id": "custom.spanNulls", "value": False},
+                ],
+            },
+        ],
+    }
 
 
 def spc_chart_board() -> dict[str, Any]:
-    """One characteristic's control chart: statistic, center line, limits; its alerts."""
-    chart_where = f'{_STREAM} AND "chart" =~ /^$chart$/ AND $timeFilter'
-    chart = _panel(
+    """One characteristic's charts: location chart with limits, zones and violations marked
+    by rule; the dispersion chart (R, S or MR) under it; limit versions; violations; alerts.
+    """
+    stream = f"{_STREAM} AND $timeFilter"
+    location = _panel(
         1,
         "$characteristic · $chart",
         "timeseries",
+        _chart_targets(f'{_STREAM} AND "chart" =~ /^$chart$/ AND $timeFilter'),
+        (0, 0, 24, 11),
+        fieldConfig=_chart_field_config(),
+        description="Zone lines at ±1σ and ±2σ (a third and two thirds of CL to UCL). A "
+        "marker per rule on each point that violates it.",
+    )
+    dispersion = _panel(
+        2,
+        "Dispersion (R, S or MR) of $characteristic",
+        "timeseries",
+        _chart_targets(f'{_STREAM} AND "chart" =~ /^({_DISPERSION})$/ AND $timeFilter'),
+        (0, 11, 24, 8),
+        fieldConfig=_chart_field_config(),
+        description="The range, standard deviation or moving-range chart of the same "
+        "characteristic (empty for charts without one: attribute, CUSUM, EWMA).",
+    )
+    versions = _panel(
+        3,
+        "Limits version",
+        "state-timeline",
         [
-            _target("A", f'SELECT "value" FROM "spc_point" WHERE {chart_where}', "statistic"),
-            _target("B", f'SELECT "cl" FROM "spc_point" WHERE {chart_where}', "CL"),
-            _target("C", f'SELECT "ucl" FROM "spc_point" WHERE {chart_where}', "UCL"),
-            _target("D", f'SELECT "lcl" FROM "spc_point" WHERE {chart_where}', "LCL"),
+            _target(
+                "A",
+                f'SELECT "limits_version" FROM "spc_point" WHERE {_STREAM} AND '
+                '"chart" =~ /^$chart$/ AND $timeFilter',
+                "limits version",
+            )
         ],
-        (0, 0, 24, 12),
-        fieldConfig={
-            "defaults": {"custom": {"drawStyle": "line", "showPoints": "always"}},
-            "overrides": [
-                {
-                    "matcher": {"id": "byRegexp", "options": "UCL|LCL"},
-                    "properties": [
-                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}},
-                        {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
-                        {"id": "custom.showPoints", "value": "never"},
-                    ],
-                },
-                {
-                    "matcher": {"id": "byName", "options": "CL"},
-                    "properties": [
-                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}},
-                        {"id": "custom.showPoints", "value": "never"},
-                    ],
-                },
-            ],
-        },
+        (0, 19, 24, 3),
+        description="Each version's limits are estimated from its first points (phase I) "
+        "and hold from then on (phase II); a new version starts a new phase I. The schema "
+        "stores the version, not the phase flag.",
+        options={"showValue": "always", "mergeValues": True},
+    )
+    violations = _panel(
+        4,
+        "Rule violations",
+        "table",
+        [
+            {
+                **_target(
+                    "A",
+                    'SELECT "value", "violations", "zone", "limits_version", "cl", "ucl", '
+                    f'"lcl" FROM "spc_point" WHERE {stream} AND "violations" != \'\' '
+                    'GROUP BY "chart"',
+                ),
+                "resultFormat": "table",
+            }
+        ],
+        (0, 22, 12, 8),
     )
     alerts = _panel(
-        2,
+        5,
         "Alerts",
         "table",
         [
@@ -131,15 +195,17 @@ def spc_chart_board() -> dict[str, Any]:
                 **_target(
                     "A",
                     'SELECT "message", "value", "occurrences", "alert_id" FROM "spc_alert" '
-                    f'WHERE {_STREAM} AND $timeFilter GROUP BY "chart", "rule", "status", '
-                    '"severity"',
+                    f'WHERE {stream} GROUP BY "chart", "rule", "status", "severity"',
                 ),
                 "resultFormat": "table",
             }
         ],
-        (0, 12, 24, 8),
+        (12, 22, 12, 8),
     )
-    return {
+    chart_variable = _variable("chart", "spc_point", ("line", "station", "characteristic"))
+    # the location chart is picked; its dispersion chart has its own panel
+    chart_variable["regex"] = f"/^(?!({_DISPERSION})$)/"
+    board = {
         "uid": "linewatch-spc",
         "title": "Linewatch · SPC chart",
         "tags": ["linewatch", "spc"],
@@ -147,16 +213,17 @@ def spc_chart_board() -> dict[str, Any]:
         "time": {"from": "now-24h", "to": "now"},
         "refresh": "30s",
         "editable": True,
-        "panels": [chart, alerts],
+        "panels": [location, dispersion, versions, violations, alerts],
         "templating": {
             "list": [
                 _variable("line", "spc_point"),
                 _variable("station", "spc_point", ("line",)),
                 _variable("characteristic", "spc_point", ("line", "station")),
-                _variable("chart", "spc_point", ("line", "station", "characteristic")),
+                chart_variable,
             ]
         },
     }
+    return with_datasource_input(board)
 
 
 def line_overview_board() -> dict[str, Any]:
@@ -272,31 +339,13 @@ def line_overview_board() -> dict[str, Any]:
 
 
 def all_boards() -> list[dict[str, Any]]:
-    boards = [spc_chart_board(), line_overview_board()]
+    from linewatch.dashboards.kpi_board import kpi_board
+
+    boards = [spc_chart_board(), line_overview_board(), kpi_board()]
+    boards = [with_datasource_input(board) for board in boards]
     for board in boards:
         check_queries(board)
     return boards
-
-
-_FROM = re.compile(r'FROM "([a-z_]+)"')
-_QUOTED = re.compile(r'"([a-z_]+)"')
-
-
-def check_queries(board: dict[str, Any]) -> None:
-    """Every measurement, tag and field a board's queries name exists in the schema."""
-    queries = [t["query"] for p in board["panels"] for t in p["targets"]]
-    queries += [v["query"] for v in board["templating"]["list"]]
-    for query in queries:
-        measurements = _FROM.findall(query)
-        if len(measurements) != 1 or measurements[0] not in STORAGE_SCHEMA:
-            raise ValueError(f"board {board['uid']}: unknown measurement in {query!r}")
-        tags, fields = STORAGE_SCHEMA[measurements[0]]
-        for name in _QUOTED.findall(query):
-            if name not in (*tags, *fields, measurements[0]):
-                raise ValueError(
-                    f"board {board['uid']}: {name!r} is not a tag or field of "
-                    f"{measurements[0]} in {query!r}"
-                )
 
 
 def write_boards(folder: str | Path) -> list[Path]:
