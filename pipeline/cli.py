@@ -21,11 +21,12 @@ if __name__ == "__main__":
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +46,8 @@ from linewatch.pipeline.config import (
     CharacteristicConfig,
     Config,
     ConfigError,
+    CsvScoresSinkConfig,
+    FileSourceConfig,
     JsonlDeadLetterConfig,
     JsonlSinkConfig,
     MultivariateConfig,
@@ -60,6 +63,7 @@ from linewatch.pipeline.job import (
     influx_source,
     simulated_records,
 )
+from linewatch.pipeline.replay_source import ReplaySource
 from linewatch.pipeline.report import FaultWindow
 from linewatch.pipeline.runner import RunSummary
 
@@ -101,18 +105,29 @@ def _load(path: Path) -> Config:
     return load_config(path, check_streams=_check_stream)
 
 
-def _progress(enabled: bool) -> Progress:
+def _progress(enabled: bool, records: bool = False) -> Progress:
+    """The bar; ``records``: records read and the current event time instead of M/N."""
+    counts = (
+        (TextColumn("{task.fields[records]:>9,} records"), TextColumn("{task.fields[event_time]}"))
+        if records
+        else (MofNCompleteColumn(),)
+    )
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
-        MofNCompleteColumn(),
+        *counts,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
         disable=not enabled,
         transient=False,
     )
+
+
+def _event_time(source: object) -> str:
+    at = getattr(source, "event_time", None)
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(at, datetime) else ""
 
 
 def _install_stop_handlers(stop: Callable[[], None]) -> None:
@@ -154,6 +169,9 @@ def _print_summary(summary: RunSummary, job: Job) -> None:
         f"{sum(1 for a in summary.alerts if a.status == 'firing')} alerts fired, "
         f"{summary.checkpoints} checkpoints, {summary.seconds:.1f} s"
     )
+    outside = getattr(job.source, "outside_window", 0)
+    if outside:
+        err.print(f"{outside} records outside --start/--stop skipped")
     if job.report_path is not None:
         err.print(f"report: {job.report_path}")
 
@@ -161,13 +179,24 @@ def _print_summary(summary: RunSummary, job: Job) -> None:
 def _execute(job: Job, show_progress: bool, description: str) -> int:
     _install_stop_handlers(job.runner.request_stop)
     progress_of = getattr(job.source, "progress", None)
-    with _progress(show_progress and progress_of is not None) as progress:
-        task = progress.add_task(description, total=progress_of()[1] if progress_of else None)
+    with _progress(show_progress and progress_of is not None, records=True) as progress:
+        task = progress.add_task(
+            description,
+            total=progress_of()[1] if progress_of else None,
+            records=0,
+            event_time="",
+        )
 
-        def on_batch(_summary: RunSummary) -> None:
+        def on_batch(summary: RunSummary) -> None:
             if progress_of is not None:
                 done, total = progress_of()
-                progress.update(task, completed=done, total=total)
+                progress.update(
+                    task,
+                    completed=done,
+                    total=total,
+                    records=summary.records_read,
+                    event_time=_event_time(job.source),
+                )
 
         job.runner.on_batch = on_batch
         summary = job.run()
@@ -230,21 +259,41 @@ def _clear_previous_outputs(config: Config, out_dir: Path, report: Path) -> None
             raise JobError(f"cannot clear the previous output {path}: {exc}") from exc
 
 
+def _replay_source_rules(args: argparse.Namespace, config: Config) -> None:
+    """``--start``/``--stop`` only where a source can honour them; never ignored."""
+    window = args.start is not None or args.stop is not None
+    if args.start is not None and args.stop is not None and args.stop <= args.start:
+        raise UsageError("--stop must be after --start")
+    if args.from_url is not None:
+        if args.input is not None:
+            raise UsageError("give --input or --from, not both")
+        if args.from_url.startswith("kafka://"):
+            raise UsageError(
+                "--from kafka://... is not supported yet; replay a file (--input) "
+                "or --from influx://..."
+            )
+        if args.start is None or args.stop is None:
+            raise UsageError("--from influx://... needs --start and --stop")
+        return
+    if window and args.input is None and not isinstance(config.source, FileSourceConfig):
+        kind = "none" if config.source is None else config.source.type
+        raise UsageError(
+            f"--start and --stop select a time window of a file (--input or a file "
+            f"source) or of --from influx://...; the config's source is {kind}"
+        )
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
-    if args.from_url is None and (args.start is not None or args.stop is not None):
-        raise UsageError("--start and --stop select a time range of --from influx://...")
     config = _load(args.config)
+    _replay_source_rules(args, config)
     out_dir: Path = args.out
     report = args.report or out_dir / "report.md"
+    if args.scores is not None:  # a sink like the configured ones, routed by kind
+        scores = CsvScoresSinkConfig(type="csv_scores", path=args.scores.absolute())
+        config = config.model_copy(update={"sinks": [*config.sinks, scores]})
     _clear_previous_outputs(config, out_dir, report)
     source = None
     if args.from_url is not None:
-        if args.input is not None:
-            raise JobError("give --input or --from, not both")
-        if args.start is None or args.stop is None:
-            raise JobError("--from influx://... needs --start and --stop")
-        if args.stop <= args.start:
-            raise JobError("--stop must be after --start")
         source = influx_source(args.from_url, args.start, args.stop)
     job = build_job(
         config,
@@ -256,6 +305,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         faults=_faults(args.truth),
         source=source,
     )
+    # the window of a file is filtered here; InfluxDB's was applied by its query
+    start, stop = (None, None) if source is not None else (args.start, args.stop)
+    job.source = job.runner.source = ReplaySource(job.source, start, stop, args.speed)
     if args.export_charts is not None:  # html: charts export
         if job.charts is None:
             raise UsageError("--export-charts needs --report ending in .html or .pdf")
@@ -346,6 +398,18 @@ def _aware(text: str) -> datetime:
     return value
 
 
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number or 'max'")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="linewatch",
@@ -406,8 +470,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the history from InfluxDB instead of a file "
         "(influx://[user:pass@]host:port/db[?rp=..&api=v1|v2&token=..])",
     )
-    replay.add_argument("--start", type=_aware, help="with --from: first timestamp (ISO 8601)")
-    replay.add_argument("--stop", type=_aware, help="with --from: end timestamp, exclusive")
+    replay.add_argument(
+        "--start",
+        type=_aware,
+        help="first event time (ISO 8601 with zone); a file's records before it are "
+        "skipped and counted, not dead-lettered (required with --from)",
+    )
+    replay.add_argument(
+        "--stop", type=_aware, help="end event time, exclusive (required with --from)"
+    )
+    replay.add_argument(
+        "--speed",
+        type=_speed,
+        default=None,
+        metavar="N|max",
+        help="replay at N times real time (60: an hour of history a minute); "
+        "default max: as fast as it goes",
+    )
+    replay.add_argument(
+        "--scores",
+        type=Path,
+        metavar="OUT.csv",
+        help="write every chart point (statistic, CL, UCL, LCL, zone, violations, limits "
+        "version) and model score as a CSV row",
+    )
     replay.add_argument(
         "--out",
         type=Path,

@@ -23,7 +23,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -425,8 +425,21 @@ class InfluxSinkConfig(_Strict):
     retry_for_s: Annotated[float, Field(gt=0.0, le=7 * 24 * 3600.0)] = 10.0
 
 
+def _score_outputs() -> list[OutputKind]:
+    # model scores too once the pipeline emits them
+    return [k for k in ("points", "model_scores") if k in get_args(OutputKind)]  # type: ignore[misc]
+
+
+class CsvScoresSinkConfig(_Strict):
+    """Chart points (statistic, limits, zone, violations) and model scores as CSV rows."""
+
+    type: Literal["csv_scores"]
+    path: Path
+    outputs: list[OutputKind] = Field(default_factory=_score_outputs)
+
+
 SinkConfig = Annotated[
-    JsonlSinkConfig | ConsoleSinkConfig | KafkaSinkConfig | InfluxSinkConfig,
+    JsonlSinkConfig | ConsoleSinkConfig | KafkaSinkConfig | InfluxSinkConfig | CsvScoresSinkConfig,
     Field(discriminator="type"),
 ]
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 
 from linewatch.connectors.console import ConsoleSink
+from linewatch.connectors.csv_scores import CsvScoresSink
 from linewatch.connectors.files import FileSource, InputDamaged, JsonlSink, UnsupportedFormat
 from linewatch.connectors.memory import IterableSource
 from linewatch.connectors.simulator import (
@@ -37,6 +38,7 @@ from linewatch.pipeline.checkpoint import RESET_HINT, Checkpoint, CheckpointErro
 from linewatch.pipeline.config import (
     Config,
     ConsoleSinkConfig,
+    CsvScoresSinkConfig,
     FileSourceConfig,
     InfluxSinkConfig,
     InfluxSourceConfig,
@@ -382,6 +384,8 @@ def build_job(
             sink = console or ConsoleSink("live" if mode == "run" else "table")
         elif isinstance(sink_config, InfluxSinkConfig):
             sink = _influx_sink(sink_config)
+        elif isinstance(sink_config, CsvScoresSinkConfig):
+            sink = CsvScoresSink(_place(sink_config.path, out_dir), append=append)
         elif isinstance(sink_config, KafkaSinkConfig):
             from linewatch.connectors.kafka import KafkaAlertSink
 
@@ -504,7 +508,7 @@ def _check_resume(
 def _truncate_sinks(sinks: Sequence[Sink], lengths: dict[str, int] | None) -> None:
     """Cut file sinks back to ``lengths`` (``None``: empty them)."""
     for sink in sinks:
-        if isinstance(sink, JsonlSink):
+        if isinstance(sink, JsonlSink | CsvScoresSink):
             length = 0 if lengths is None else lengths.get(str(sink.path))
             if length is not None and sink.durable_length() > length:
                 sink.truncate(length)

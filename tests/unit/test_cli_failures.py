@@ -231,14 +231,19 @@ def test_a_closed_stdout_pipe_ends_quietly_with_141(tmp_path: Path) -> None:
     assert stderr == ""
 
 
-def test_replay_start_without_from_is_an_error(tmp_path: Path) -> None:
+def test_replay_start_without_a_windowed_source_is_an_error(tmp_path: Path) -> None:
+    config = config_file(tmp_path, CONFIG)  # no source, no --input
+    out = tmp_path / "out"
     result = linewatch_cli(
-        "replay", "--config", EXAMPLE, "--start", "2026-11-02T06:00:00Z", "--out", tmp_path
+        "replay", "--config", config, "--start", "2026-11-02T06:00:00Z", "--out", out
     )
     assert_one_error_line(
-        result, 2, "--start and --stop select a time range of --from influx://..."
+        result,
+        2,
+        "--start and --stop select a time window of a file (--input or a file source) "
+        "or of --from influx://...; the config's source is none",
     )
-    assert list(tmp_path.iterdir()) == []
+    assert not out.exists()
 
 
 def test_a_time_that_is_not_iso_8601_is_a_usage_error(tmp_path: Path) -> None:
