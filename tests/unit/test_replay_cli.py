@@ -57,6 +57,10 @@ def _files(tmp_path: Path, values: list[float], step_s: float = 1.0) -> tuple[Pa
     return config, data
 
 
+def _replay(config: Path, data: Path, out: Path) -> list[str]:
+    return ["replay", "--config", str(config), "--input", str(data), "--out", str(out)]
+
+
 def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "linewatch.pipeline.cli", *map(str, args)],
@@ -91,10 +95,7 @@ EXPECTED = [
 def test_scores_csv_has_every_chart_point_exactly(tmp_path: Path) -> None:
     config, data = _files(tmp_path, [10.0, 11.0, 13.5, 9.0])
     scores = tmp_path / "scores.csv"
-    code = main(
-        ["replay", "--config", str(config), "--input", str(data), "--out", str(tmp_path / "o")]
-        + ["--scores", str(scores), "--no-progress"]
-    )
+    code = main([*_replay(config, data, tmp_path / "o"), "--scores", str(scores), "--no-progress"])
     assert code == 0
     assert scores.read_text().splitlines() == EXPECTED
     assert "1.128,3.6870000000000003,0.0" in EXPECTED[3]
@@ -134,10 +135,12 @@ def test_a_file_window_skips_and_counts_the_records_outside(tmp_path: Path) -> N
         ),
     ],
 )
-def test_replay_window_rules(tmp_path: Path, args: list[str], message: str) -> None:
+def test_replay_window_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     config, data = _files(tmp_path, [10.0])
-    result = _cli("replay", "--config", config, "--input", data, "--out", tmp_path / "o", *args)
-    assert (result.returncode, result.stderr.splitlines()) == (2, [f"error: {message}"])
+    code = main([*_replay(config, data, tmp_path / "o"), *args])
+    assert (code, capsys.readouterr().err.splitlines()) == (2, [f"error: {message}"])
     assert not (tmp_path / "o").exists()
 
 
@@ -155,18 +158,23 @@ def test_replay_window_rules(tmp_path: Path, args: list[str], message: str) -> N
         ),
     ],
 )
-def test_replay_from_rules(tmp_path: Path, args: list[str], message: str) -> None:
+def test_replay_from_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     config, _ = _files(tmp_path, [10.0])
-    result = _cli("replay", "--config", config, "--out", tmp_path / "o", *args)
-    assert (result.returncode, result.stderr.splitlines()) == (2, [f"error: {message}"])
+    code = main(["replay", "--config", str(config), "--out", str(tmp_path / "o"), *args])
+    assert (code, capsys.readouterr().err.splitlines()) == (2, [f"error: {message}"])
 
 
 @pytest.mark.parametrize("speed", ["0", "-3", "fast", "nan", "inf"])
-def test_a_speed_that_is_not_positive_is_a_usage_error(tmp_path: Path, speed: str) -> None:
+def test_a_speed_that_is_not_positive_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], speed: str
+) -> None:
     config, data = _files(tmp_path, [10.0])
-    result = _cli("replay", "--config", config, "--input", data, "--speed", speed)
-    assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == (
+    with pytest.raises(SystemExit) as stopped:
+        main(["replay", "--config", str(config), "--input", str(data), "--speed", speed])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
         f"linewatch replay: error: argument --speed: {speed!r} is not a positive number or 'max'"
     )
 
@@ -178,10 +186,8 @@ def test_speed_paces_event_time_to_wall_time(tmp_path: Path) -> None:
     def replay(speed: str) -> tuple[float, str]:
         scores = tmp_path / f"scores-{speed}.csv"
         started = time.monotonic()
-        code = main(
-            ["replay", "--config", str(config), "--input", str(data), "--no-progress"]
-            + ["--out", str(tmp_path / speed), "--scores", str(scores), "--speed", speed]
-        )
+        options = ["--no-progress", "--speed", speed, "--scores", str(scores)]
+        code = main([*_replay(config, data, tmp_path / speed), *options])
         assert code == 0
         return time.monotonic() - started, scores.read_text()
 
