@@ -31,7 +31,13 @@ from typing import Any
 
 import msgspec
 
-from linewatch.pipeline.models import DeadLetter, PartitionOffset, RawRecord, WireRecord
+from linewatch.pipeline.models import (
+    KIND_TYPES,
+    DeadLetter,
+    PartitionOffset,
+    RawRecord,
+    WireRecord,
+)
 
 __all__ = ["dead_letter", "decode"]
 
@@ -49,7 +55,11 @@ def decode(raw: RawRecord) -> WireRecord | DeadLetter:
         if isinstance(payload, dict):
             if _ERROR_KEY in payload:
                 return dead_letter(raw, str(payload[_ERROR_KEY]))
-            record: WireRecord = msgspec.convert(payload, WireRecord, strict=False)
+            # A row names its kind: converting to that type is ~3x faster than through
+            # the tagged union (same checks, same messages); anything else takes the union.
+            kind = payload.get("kind")
+            target: Any = KIND_TYPES.get(kind) if type(kind) is str else None
+            record: WireRecord = msgspec.convert(payload, target or WireRecord, strict=False)
             return record
         if isinstance(payload, _WIRE_TYPES):
             return payload
