@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,9 +93,9 @@ def plant(influx1_server: Influx1Server, tmp_path_factory: pytest.TempPathFactor
     config.write_text(CONFIG.format(port=influx1_server.port))
     data = folder / "line.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in _records()))
+    out = str(folder / "o")
     code = main(
-        ["replay", "--config", str(config), "--input", str(data), "--out", str(folder / "o")]
-        + ["--no-progress"]
+        ["replay", "--config", str(config), "--input", str(data), "--out", out, "--no-progress"]
     )
     assert code == 0
     return influx1_server
