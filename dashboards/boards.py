@@ -204,7 +204,8 @@ def spc_chart_board() -> dict[str, Any]:
     )
     chart_variable = _variable("chart", "spc_point", ("line", "station", "characteristic"))
     # the location chart is picked; its dispersion chart has its own panel
-    chart_variable["regex"] = f"/^(?!({_DISPERSION})$)/"
+    # Grafana keeps the values the regex matches; no capture group, or it keeps the group
+    chart_variable["regex"] = f"/^(?!(?:{_DISPERSION})$)/"
     board = {
         "uid": "linewatch-spc",
         "title": "Linewatch · SPC chart",

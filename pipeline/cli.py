@@ -248,7 +248,7 @@ def _clear_previous_outputs(config: Config, out_dir: Path, report: Path) -> None
     paths land in ``out_dir`` under their file name, as the job places them).
     """
     paths = [report]
-    sinks = [s.path for s in config.sinks if isinstance(s, JsonlSinkConfig)]
+    sinks = [s.path for s in config.sinks if isinstance(s, JsonlSinkConfig | CsvScoresSinkConfig)]
     if isinstance(config.dead_letters, JsonlDeadLetterConfig):
         sinks.append(config.dead_letters.path)
     paths += [path if path.is_absolute() else out_dir / path.name for path in sinks]

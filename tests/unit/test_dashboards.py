@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -207,7 +208,13 @@ def test_spc_board_shows_the_dispersion_chart_under_the_location_chart() -> None
     assert DISPERSION_CHARTS == ("range", "stdev", "moving_range")
     assert location["gridPos"]["y"] + location["gridPos"]["h"] == dispersion["gridPos"]["y"]
     chart = next(v for v in board["templating"]["list"] if v["name"] == "chart")
-    assert chart["regex"] == "/^(?!(range|stdev|moving_range)$)/"
+    assert chart["regex"] == "/^(?!(?:range|stdev|moving_range)$)/"
+    keep = re.compile(chart["regex"].strip("/"))
+    assert [c for c in ("xbar", "range", "individuals", "moving_range") if keep.match(c)] == [
+        "xbar",
+        "individuals",
+    ]
+    assert keep.groups == 0
     versions = board["panels"][2]
     assert (versions["type"], versions["targets"][0]["query"][:31]) == (
         "state-timeline",
