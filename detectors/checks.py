@@ -5,11 +5,11 @@ Each check takes a fresh detector and a stream of observations that suits it, an
 over every detector; a new detector only has to be added to that list.
 
 >>> from datetime import datetime, timezone
->>> from linewatch.detectors.spc import IndividualsChart
+>>> from linewatch.detectors.spc import IMRChart
 >>> ts = datetime(2026, 1, 1, tzinfo=timezone.utc)
 >>> stream = [(ts, float(i % 7)) for i in range(200)]
 >>> for check in ALL_CHECKS:
-...     check(IndividualsChart(phase1=10), stream)
+...     check(IMRChart(phase1=10), stream)
 """
 
 from __future__ import annotations

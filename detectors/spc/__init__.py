@@ -17,7 +17,7 @@ from linewatch.detectors.spc.capability import (
 )
 from linewatch.detectors.spc.chart import LimitsVersion, PhaseIChart, Stat
 from linewatch.detectors.spc.hotelling import HotellingT2Chart
-from linewatch.detectors.spc.imr import IMRChart, IndividualsChart
+from linewatch.detectors.spc.imr import IMRChart
 from linewatch.detectors.spc.rules import RuleSet, RuleState
 from linewatch.detectors.spc.timeweighted import CusumChart, EwmaChart
 from linewatch.detectors.spc.xbar import XbarRChart, XbarSChart
@@ -32,7 +32,6 @@ __all__ = [
     "EwmaChart",
     "HotellingT2Chart",
     "IMRChart",
-    "IndividualsChart",
     "LaneyPChart",
     "LaneyUChart",
     "LimitsVersion",

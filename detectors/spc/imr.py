@@ -30,7 +30,7 @@ from linewatch.detectors.spc.constants import d2, d3
 from linewatch.detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma
 from linewatch.detectors.spc.rules import RuleSet, RuleState, rule_names
 
-__all__ = ["IMR_SIGMA_METHODS", "IMRChart", "IndividualsChart"]
+__all__ = ["IMR_SIGMA_METHODS", "IMRChart"]
 
 IMR_SIGMA_METHODS = ("mr", "median_mr", "overall")
 
@@ -613,10 +613,6 @@ def _given_stat(
 ) -> Stat:
     center, lcl, ucl = given[chart]
     return Stat(chart, value, center, (ucl - lcl) / (2.0 * k_sigma), lcl, ucl)
-
-
-#: The name the pipeline has used since the placeholder; same class.
-IndividualsChart = IMRChart
 
 
 # -- vectorised rule engine -------------------------------------------------------------------
