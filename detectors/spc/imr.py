@@ -25,6 +25,7 @@ from linewatch.detectors.base import (
     Signal,
     finite,
 )
+from linewatch.detectors.registry import register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
 from linewatch.detectors.spc.constants import d2, d3
 from linewatch.detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma
@@ -64,6 +65,15 @@ class IMRChart(PhaseIChart):
     charts: ClassVar[tuple[str, ...]] = ("individuals", "moving_range")
     dispersion_charts: ClassVar[frozenset[str]] = frozenset({"moving_range"})
     exclusion_charts: ClassVar[frozenset[str] | None] = frozenset({"individuals"})
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [
+            {"phase1": 20, "rules": RuleSet.nelson()},
+            {"center": 10.0, "sigma": 1.0, "rules": RuleSet.nelson()},
+            {"phase1": 30, "phase1_passes": 2},
+        ]
 
     def __init__(
         self,
@@ -722,3 +732,13 @@ def _steps(
     fired |= (run7 >= k7) * 64 | (run8 >= k8) * 128
     rs.run7, rs.run8 = int(run7[-1]), int(run8[-1])
     return fired
+
+
+register_chart(
+    "imr",
+    IMRChart,
+    kind="variables",
+    takes="value",
+    description="Individuals and moving range (I-MR): one value at a time",
+    sigma_methods=IMR_SIGMA_METHODS,
+)

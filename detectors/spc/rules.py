@@ -135,6 +135,43 @@ class RuleSet:
         return cls(tests=())
 
     @classmethod
+    def parse(cls, text: str) -> RuleSet:
+        """The one reader of rule text, for the CLI and the config alike.
+
+        A preset (``nelson``; ``western_electric``, also ``we`` or ``western-electric``;
+        ``test1``; ``none``), or tests like ``1,2,5,6`` optionally followed by their K
+        (``;2=8,1=2.5``). A ``ValueError`` says what is expected, in one line.
+
+        >>> RuleSet.parse("we"), RuleSet.parse("Western-Electric") == RuleSet.parse("we")
+        (RuleSet(tests=(1, 2, 5, 6), k={2: 8}), True)
+        >>> RuleSet.parse("1,2,5,6;2=8"), RuleSet.parse("test1"), RuleSet.parse("none")
+        (RuleSet(tests=(1, 2, 5, 6), k={2: 8}), RuleSet(tests=(1,)), RuleSet(tests=()))
+        >>> RuleSet.parse("nelsen")
+        Traceback (most recent call last):
+        ...
+        ValueError: rules 'nelsen': expected nelson, western_electric (we), test1, none, or tests like '1,2,5,6' optionally followed by ';2=8,1=2.5'
+        """
+        name = text.strip().lower().replace("-", "_")
+        preset = _PRESETS.get(name)
+        if preset is not None:
+            return preset()
+        tests_part, _, k_part = name.partition(";")
+        try:
+            tests = [int(t) for t in tests_part.split(",") if t.strip()]
+            k = {
+                int(a): float(b)
+                for a, b in (item.split("=") for item in k_part.split(",") if item.strip())
+            }
+        except ValueError:
+            raise ValueError(
+                f"rules {text!r}: expected nelson, western_electric (we), test1, none, "
+                "or tests like '1,2,5,6' optionally followed by ';2=8,1=2.5'"
+            ) from None
+        if not tests:
+            raise ValueError(f"rules {text!r}: no tests named")
+        return cls(tests=tests, k={t: (v if t == 1 else int(v)) for t, v in k.items()})
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RuleSet:
         """Inverse of :meth:`to_dict` (JSON keys of ``k`` may be strings)."""
         return cls(
@@ -186,6 +223,16 @@ class RuleSet:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RuleSet, (self._tests, dict(self._overrides)))
+
+
+_PRESETS = {
+    "nelson": RuleSet.nelson,
+    "western_electric": RuleSet.western_electric,
+    "we": RuleSet.western_electric,
+    "test1": RuleSet,
+    "none": RuleSet.none,
+    "": RuleSet.none,
+}
 
 
 class RuleState:
