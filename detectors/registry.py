@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -192,9 +193,14 @@ def unregister_chart(name: str) -> None:
     _CHARTS.pop(name, None)
 
 
+def _load_built_in() -> None:
+    if _BUILT_IN not in sys.modules:
+        importlib.import_module(_BUILT_IN)  # its modules register the built-in charts
+
+
 def charts() -> tuple[ChartInfo, ...]:
     """Every registered chart, in registration order (the built-in ones first)."""
-    importlib.import_module(_BUILT_IN)  # its modules register the built-in charts
+    _load_built_in()
     return tuple(_CHARTS.values())
 
 
@@ -205,9 +211,10 @@ def chart_names(stream: StreamList | None = None) -> tuple[str, ...]:
 
 def chart_info(name: str) -> ChartInfo:
     """The entry of chart ``name``; ``KeyError`` naming the choices if there is none."""
-    for info in charts():
-        if info.name == name:
-            return info
+    _load_built_in()
+    info = _CHARTS.get(name)
+    if info is not None:
+        return info
     raise KeyError(f"unknown chart {name!r}; choose from {', '.join(chart_names())}")
 
 

@@ -28,13 +28,20 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
 )
+from pydantic_core import PydanticCustomError
+
+from linewatch.detectors.registry import ChartInfo, chart_info, chart_names, charts
+from linewatch.detectors.spc.rules import RuleSet
 
 from linewatch.pipeline.strict import (
     COUNT_MAX,
@@ -68,22 +75,49 @@ __all__ = [
     "parse_config",
 ]
 
-ChartType = Literal[
-    "imr", "xbar-r", "xbar-s", "p", "np", "c", "u", "laney-p", "laney-u", "cusum", "ewma", "zmr"
-]
-ParameterChartType = Literal["imr", "xbar-r", "xbar-s", "cusum", "ewma"]
-ATTRIBUTE_CHARTS = frozenset({"p", "np", "c", "u", "laney-p", "laney-u"})
-SUBGROUP_CHARTS = frozenset({"xbar-r", "xbar-s"})
-SIGMA_METHODS: dict[str, frozenset[str]] = {
-    "imr": frozenset({"mr", "median_mr", "overall"}),
-    "xbar-r": frozenset({"rbar", "sbar", "pooled", "overall"}),
-    "xbar-s": frozenset({"rbar", "sbar", "pooled", "overall"}),
-    "cusum": frozenset({"mr", "overall", "rbar", "sbar", "pooled"}),
-    "ewma": frozenset({"mr", "overall", "rbar", "sbar", "pooled"}),
-    "zmr": frozenset({"by_part", "pooled"}),
-}
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$")]
-RulePreset = Literal["nelson", "western_electric", "test1", "none"]
+
+
+def _one_of(names: Sequence[str]) -> str:
+    quoted = [repr(n) for n in names]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else "".join(quoted)
+
+
+def _chart_for(stream: Literal["characteristics", "parameters"]) -> Callable[[str], str]:
+    def check(name: str) -> str:
+        names = chart_names(stream)
+        if name not in names:
+            # the registry decides; the message reads as pydantic's own for a Literal
+            raise PydanticCustomError("literal_error", "Input should be " + _one_of(names))
+        return name
+
+    return check
+
+
+#: A chart name a characteristic may use (any registered chart but T² and capability).
+CharacteristicChart = Annotated[str, AfterValidator(_chart_for("characteristics"))]
+#: A chart name a parameter may use (charts of plain values).
+ParameterChart = Annotated[str, AfterValidator(_chart_for("parameters"))]
+
+
+def _rules(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Rule text as :meth:`RuleSet.parse` reads it (``we``, ``1,2,5;2=8``), or a mapping."""
+    if isinstance(value, str):
+        try:
+            RuleSet.parse(value)
+        except ValueError as exc:
+            # "rules 'x': expected ..."; the path and the (got 'x') come with the error
+            raise PydanticCustomError("value_error", str(exc).partition(": ")[2]) from None
+        return value
+    return RulesConfig.model_validate(value)
+
+
+def _chart(spec: Any) -> ChartInfo | None:
+    """The registry entry of a stream spec's chart (``None`` while the chart is bad)."""
+    try:
+        return chart_info(spec.chart)
+    except KeyError:
+        return None
 
 
 class ConfigError(ValueError):
@@ -108,6 +142,9 @@ class RulesConfig(_Strict):
         for test, value in self.k.items():
             if test != 1 and value != int(value):
                 yield f"k of test {test} counts points: a whole number, got {value}"
+
+
+RulesSpec = Annotated[str | RulesConfig, WrapValidator(_rules)]
 
 
 class FrozenLimits(_Strict):
@@ -157,33 +194,37 @@ class _Charted(_Strict):
     phase1_passes: Annotated[int, Field(ge=0, le=10)] = 0
     sigma: str | None = None
     k_sigma: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
-    rules: RulePreset | RulesConfig = "test1"
-    dispersion_rules: RulePreset | RulesConfig = "test1"
+    rules: RulesSpec = "test1"
+    dispersion_rules: RulesSpec = "test1"
     limits: FrozenLimits | None = None
     cusum: CusumConfig = Field(default_factory=CusumConfig)
     ewma: EwmaConfig = Field(default_factory=EwmaConfig)
     unit: str = ""
 
     def _subgroup_fits_chart(self) -> Iterator[str]:
-        chart: str = self.chart  # type: ignore[attr-defined]  # each subclass has one
-        if chart in SUBGROUP_CHARTS and self.subgroup_size < 2:
-            yield f"chart {chart!r} needs subgroup_size of at least 2"
-        if chart in ("imr", "zmr") and self.subgroup_size != 1:
-            yield f"chart {chart!r} charts individual values: subgroup_size 1"
+        info = _chart(self)
+        if info is None:
+            return
+        if info.takes == "subgroup" and self.subgroup_size < 2:
+            yield f"chart {info.name!r} needs subgroup_size of at least 2"
+        if info.takes in ("value", "parts") and self.subgroup_size != 1:
+            yield f"chart {info.name!r} charts individual values: subgroup_size 1"
 
     def _sigma_fits_chart(self) -> Iterator[str]:
-        chart: str = self.chart  # type: ignore[attr-defined]  # each subclass has one
-        methods = SIGMA_METHODS.get(chart, frozenset())
+        info = _chart(self)
+        if info is None:
+            return
+        methods = info.sigma_methods
         if self.sigma is not None and self.sigma not in methods:
             expected = ", ".join(sorted(methods)) or "none (this chart has no sigma estimator)"
-            yield f"sigma {self.sigma!r} does not fit chart {chart!r}: use {expected}"
+            yield f"sigma {self.sigma!r} does not fit chart {info.name!r}: use {expected}"
 
 
 class CharacteristicConfig(_Charted):
     """One measured quality characteristic and how it is charted."""
 
     name: Identifier
-    chart: ChartType = "imr"
+    chart: CharacteristicChart = "imr"
     lsl: Value | None = None
     usl: Value | None = None
     target: Value | None = None
@@ -211,8 +252,10 @@ class CharacteristicConfig(_Charted):
             yield "capability needs lsl or usl"
 
     def _parts_fit_chart(self) -> Iterator[str]:
-        if self.parts and self.chart != "zmr":
-            yield "parts (per-part target and sigma) go with chart 'zmr'"
+        info = _chart(self)
+        if self.parts and info is not None and info.takes != "parts":
+            names = [c.name for c in charts() if c.takes == "parts"]
+            yield f"parts (per-part target and sigma) go with chart {_one_of(names)}"
 
 
 class ParameterConfig(_Charted):
@@ -220,7 +263,7 @@ class ParameterConfig(_Charted):
 
     equipment: Identifier
     name: Identifier
-    chart: ParameterChartType = "imr"
+    chart: ParameterChart = "imr"
     phase1: Annotated[int, Field(ge=2, le=COUNT_MAX)] = 50
     _checks = ("_subgroup_fits_chart", "_sigma_fits_chart")
 

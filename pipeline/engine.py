@@ -29,8 +29,8 @@ from linewatch.detectors.base import (
     PlotPoint,
 )
 from linewatch.pipeline.alerts import AlertManager, StreamIdentity
+from linewatch.detectors.registry import chart_info
 from linewatch.pipeline.config import (
-    ATTRIBUTE_CHARTS,
     CharacteristicConfig,
     Config,
     ConfigError,
@@ -221,15 +221,16 @@ class Engine:
         if stream is None:
             return []
         chart = stream.stats.chart
-        if chart in ATTRIBUTE_CHARTS:
+        takes = chart_info(chart).takes
+        if takes == "counts":
             raise RecordRejected(
                 f"{record.characteristic} is charted as {chart!r}, which takes "
                 "attribute records (inspected, nonconforming), not measurements"
             )
-        if chart == "zmr":
+        if takes == "parts":
             if record.product is None:
                 raise RecordRejected(
-                    f"{record.characteristic} is charted as 'zmr', which needs "
+                    f"{record.characteristic} is charted as {chart!r}, which needs "
                     "the `product` (part number) of each measurement"
                 )
             x: Observation = {"value": record.value, "part": record.product}  # type: ignore[dict-item]
@@ -241,7 +242,7 @@ class Engine:
         if stream is None:
             return []
         chart = stream.stats.chart
-        if chart not in ATTRIBUTE_CHARTS:
+        if chart_info(chart).takes != "counts":
             raise RecordRejected(
                 f"{record.characteristic} is charted as {chart!r}, which takes "
                 "measurements, not attribute records"
