@@ -189,7 +189,7 @@ class EwmaChart(_TimeWeighted):
         """Settings the generic checks run this chart with."""
         return [
             {"phase1": 20, "lam": 0.2},
-            {"target": 5.0, "sigma": 0.5, "steady_state": True},
+            {"target": 7.5, "sigma": 3.0, "steady_state": True},  # fits both streams
         ]
     limit_rules: ClassVar[Mapping[str, str]] = {"ewma": "ewma"}
 
