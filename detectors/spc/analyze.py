@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from linewatch.detectors.base import DetectorInputError, Observation
+from linewatch.detectors.base import DetectorInputError, Observation, as_values, finite
 from linewatch.detectors.registry import ChartSettings, chart_info, chart_names
 from linewatch.detectors.spc.capability import CapabilityResult, capability
 from linewatch.detectors.spc.chart import PhaseIChart
@@ -159,6 +159,16 @@ def analyze(
         raise ValueError(f"unknown chart {chart!r}; choose from {chart_names()}") from None
     n = len(data)
     if info.kind == "capability":
+        for i, x in enumerate(data):
+            try:  # each value checked here so that a refusal names its observation
+                if isinstance(x, Mapping):
+                    raise DetectorInputError(f"capability takes numbers or subgroups, got {x!r}")
+                if isinstance(x, Sequence):
+                    as_values(x, "value")
+                else:
+                    finite(x, "value")
+            except DetectorInputError as exc:
+                raise AnalysisInputError(i, str(exc)) from None
         result = capability(
             list(data),
             lsl=options.get("lsl"),
@@ -188,6 +198,9 @@ def analyze(
         try:
             evaluation = detector.update(ts, x)
         except DetectorInputError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, DetectorInputError):  # phase I failed; a batch has no "later"
+                raise AnalysisInputError(i, f"phase I cannot set limits: {cause}") from None
             raise AnalysisInputError(i, str(exc)) from None
         for point in evaluation.points:
             s = series.setdefault(point.chart, ChartSeries())

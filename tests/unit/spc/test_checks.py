@@ -13,14 +13,17 @@ from linewatch.detectors.checks import (
     detector_classes,
     unit_test_streams,
 )
+from linewatch.detectors.ml.registry import MODEL_TYPES
 from linewatch.detectors.registry import chart_of_class, charts
 
 CLASSES = detector_classes()
+#: Model detectors are checked over their own vector stream (tests/unit/ml/test_ml_checks.py).
+CHARTS = [cls for cls in CLASSES if cls not in MODEL_TYPES.values()]
 
 
 def _cases() -> list[tuple[str, type[Detector], dict[str, Any], int]]:
     cases = []
-    for cls in CLASSES:
+    for cls in CHARTS:
         params = getattr(cls, "_unit_test_params", lambda: [{}])()
         for i, settings in enumerate(params):
             info = chart_of_class(cls)
@@ -32,17 +35,18 @@ def _cases() -> list[tuple[str, type[Detector], dict[str, Any], int]]:
 CASES = _cases()
 
 
-def test_introspection_finds_every_registered_chart() -> None:
-    # the built-in charts, each found by walking linewatch.detectors
-    assert {c.cls for c in charts()} <= set(CLASSES)
-    assert len(CLASSES) == 14
+def test_introspection_finds_every_registered_detector() -> None:
+    # every built-in chart and model class, each found by walking linewatch.detectors
+    assert {c.cls for c in charts()} | set(MODEL_TYPES.values()) <= set(CLASSES)
+    assert len(CHARTS) == 14
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_every_detector_declares_unit_test_params_and_is_registered(cls: type[Detector]) -> None:
     assert callable(getattr(cls, "_unit_test_params", None)), f"{cls.__name__}"
     assert cls._unit_test_params(), f"{cls.__name__} gives no settings to check"  # type: ignore[attr-defined]
-    assert chart_of_class(cls) is not None, f"{cls.__name__} is not registered"
+    registered = chart_of_class(cls) is not None or cls in MODEL_TYPES.values()
+    assert registered, f"{cls.__name__} is in neither the chart nor the model registry"
 
 
 @pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
