@@ -43,6 +43,7 @@ from linewatch.detectors.registry import ChartInfo, chart_info, chart_names, cha
 from linewatch.detectors.spc.rules import RuleSet
 
 from linewatch.connectors.simulator import Simulation
+from linewatch.pipeline.plugins import validate_sink, validate_source
 from linewatch.pipeline.strict import (
     COUNT_MAX,
     YEAR_S,
@@ -408,10 +409,12 @@ class InfluxSourceConfig(_Strict):
             yield f"stop ({self.stop.isoformat()}) must be after start"
 
 
-SourceConfig = Annotated[
-    FileSourceConfig | SimulatorSourceConfig | KafkaSourceConfig | InfluxSourceConfig,
-    Field(discriminator="type"),
-]
+def _source_or_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    return None if value is None else validate_source(value, handler)
+
+
+#: A source config: the model registered for its ``type`` (see :mod:`~linewatch.pipeline.plugins`).
+SourceConfig = Annotated[Any, WrapValidator(_source_or_none)]
 
 OutputKind = Literal["alerts", "points", "kpis", "records"]
 SeverityName = Literal["critical", "warning", "info"]
@@ -472,10 +475,8 @@ class InfluxSinkConfig(_Strict):
     retry_for_s: Annotated[float, Field(gt=0.0, le=7 * 24 * 3600.0)] = 10.0
 
 
-SinkConfig = Annotated[
-    JsonlSinkConfig | ConsoleSinkConfig | KafkaSinkConfig | InfluxSinkConfig,
-    Field(discriminator="type"),
-]
+#: A sink config: the model registered for its ``type`` (see :mod:`~linewatch.pipeline.plugins`).
+SinkConfig = Annotated[Any, WrapValidator(validate_sink)]
 
 
 class JsonlDeadLetterConfig(_Strict):
@@ -552,7 +553,7 @@ class Config(_Strict):
 
     version: Literal[1] = 1
     lines: list[LineConfig]
-    source: SourceConfig | None = None
+    source: SourceConfig = None
     sinks: list[SinkConfig] = Field(default_factory=list)
     dead_letters: DeadLetterConfig = Field(default_factory=JsonlDeadLetterConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
