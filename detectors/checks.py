@@ -32,16 +32,16 @@ from linewatch.detectors.registry import Takes, chart_of_class
 
 __all__ = [
     "ALL_CHECKS",
-    "check_detector",
-    "detector_classes",
-    "unit_test_streams",
     "check_before_any_data",
     "check_bounded_memory",
     "check_clone_independence",
+    "check_detector",
     "check_pure_scoring",
     "check_score_without_deepcopy",
     "check_snapshot_round_trip",
     "check_update_many_matches_update",
+    "detector_classes",
+    "unit_test_streams",
 ]
 
 Stream = Sequence[tuple[datetime, Observation]]
@@ -227,7 +227,9 @@ def check_detector(cls: type[Detector]) -> None:
                 try:
                     check(cls(**settings), stream)
                 except AssertionError as exc:
-                    raise AssertionError(f"{cls.__name__}({settings}): {check.__name__}: {exc}")
+                    raise AssertionError(
+                        f"{cls.__name__}({settings}): {check.__name__}: {exc}"
+                    ) from exc
 
 
 def detector_classes(package: str = "linewatch.detectors") -> list[type[Detector]]:

@@ -181,9 +181,7 @@ def register_chart(
         raise ValueError(f"chart {name!r} is already registered by {_CHARTS[name].cls.__name__}")
     if takes == "counts" and not columns:
         raise ValueError(f"chart {name!r} takes counts: name their columns")
-    info = ChartInfo(
-        name, cls, kind, takes, description, columns, sigma_methods, options, factory
-    )
+    info = ChartInfo(name, cls, kind, takes, description, columns, sigma_methods, options, factory)
     _CHARTS[name] = info
     return info
 

@@ -159,7 +159,9 @@ def read_observations(path: Path, chart: str) -> tuple[list[Any], list[int], lis
                     )
                 observations.append(values[0])
             else:
-                observations.append(values if len(values) != 1 or takes == "subgroup" else values[0])
+                observations.append(
+                    values if len(values) != 1 or takes == "subgroup" else values[0]
+                )
         lines.append(line)
     if not observations:
         raise CsvInputError(f"{path}: no observations")

@@ -39,10 +39,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from linewatch.connectors.simulator import Simulation
 from linewatch.detectors.registry import ChartInfo, chart_info, chart_names, charts
 from linewatch.detectors.spc.rules import RuleSet
-
-from linewatch.connectors.simulator import Simulation
 from linewatch.pipeline.plugins import validate_sink, validate_source
 from linewatch.pipeline.strict import (
     COUNT_MAX,

@@ -35,8 +35,8 @@ from linewatch.detectors.base import (
     Observation,
     PlotPoint,
 )
-from linewatch.pipeline.alerts import AlertManager, StreamIdentity
 from linewatch.detectors.registry import chart_info
+from linewatch.pipeline.alerts import AlertManager, StreamIdentity
 from linewatch.pipeline.config import (
     CharacteristicConfig,
     Config,

@@ -252,9 +252,7 @@ def _source(
     source = config.source
     if source is None:
         raise JobError("the config has no 'source' and no input file was given")
-    return source_plugin(source.type).build(
-        source, SourceContext(config, start_after, callbacks)
-    )
+    return source_plugin(source.type).build(source, SourceContext(config, start_after, callbacks))
 
 
 def _file_source(source: FileSourceConfig, context: SourceContext) -> Source:

@@ -75,7 +75,7 @@ T = TypeVar("T")
 class Plugin(Generic[T]):
     """One registered type: its config model and how to build it."""
 
-    type: str
+    type_name: str
     model: type[BaseModel]
     build: Callable[[Any, Any], T]
 

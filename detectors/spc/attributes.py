@@ -250,6 +250,7 @@ class CChart(_AttributeChart):
     def _unit_test_params(cls) -> list[dict[str, Any]]:
         """Settings the generic checks run this chart with."""
         return [{"phase1": 25}]
+
     proportion = False
 
 
@@ -263,6 +264,7 @@ class UChart(_AttributeChart):
     def _unit_test_params(cls) -> list[dict[str, Any]]:
         """Settings the generic checks run this chart with."""
         return [{"phase1": 25, "rules": RuleSet.western_electric()}]
+
     proportion = False
 
 
@@ -346,6 +348,7 @@ class LaneyUChart(_LaneyChart):
     def _unit_test_params(cls) -> list[dict[str, Any]]:
         """Settings the generic checks run this chart with."""
         return [{"phase1": 25}]
+
     proportion = False
 
 

@@ -65,6 +65,7 @@ class HotellingT2Chart(PhaseIChart):
     def _unit_test_params(cls) -> list[dict[str, Any]]:
         """Settings the generic checks run this chart with."""
         return [{"names": ("a", "b", "c"), "phase1": 30, "phase1_passes": 1}]
+
     limit_rules: ClassVar[Mapping[str, str]] = {"t2": "t2"}
 
     def __init__(

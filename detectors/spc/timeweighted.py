@@ -116,6 +116,7 @@ class CusumChart(_TimeWeighted):
             {"phase1": 20, "headstart": 0.5},
             {"phase1": 20, "reset_on_signal": True},
         ]
+
     limit_rules: ClassVar[Mapping[str, str]] = {
         "cusum_upper": "cusum_upper",
         "cusum_lower": "cusum_lower",
@@ -199,6 +200,7 @@ class EwmaChart(_TimeWeighted):
             {"phase1": 20, "lam": 0.2},
             {"target": 7.5, "sigma": 3.0, "steady_state": True},  # fits both streams
         ]
+
     limit_rules: ClassVar[Mapping[str, str]] = {"ewma": "ewma"}
 
     def __init__(

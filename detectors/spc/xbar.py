@@ -166,6 +166,7 @@ class XbarRChart(_XbarChart):
             {"phase1": 20, "rules": RuleSet.nelson(), "phase1_passes": 1},
             {"limits": {"xbar": (5.0, 4.0, 6.0), "range": (1.0, 0.0, 2.5)}},
         ]
+
     dispersion_charts: ClassVar[frozenset[str]] = frozenset({"range"})
     dispersion_name = "range"
     default_method = "rbar"
@@ -206,6 +207,7 @@ class XbarSChart(_XbarChart):
     def _unit_test_params(cls) -> list[dict[str, Any]]:
         """Settings the generic checks run this chart with."""
         return [{"phase1": 20, "sigma_method": "pooled"}]
+
     dispersion_charts: ClassVar[frozenset[str]] = frozenset({"stdev"})
     dispersion_name = "stdev"
     default_method = "sbar"

@@ -47,6 +47,7 @@ class ZMRChart(PhaseIChart):
             {"phase1": 30, "rules": RuleSet.nelson()},
             {"parts": {"PN-1": (10.0, 0.5), "PN-2": (50.0, 2.0), "PN-3": (3.0, 0.1)}},
         ]
+
     dispersion_charts: ClassVar[frozenset[str]] = frozenset({"moving_range"})
     exclusion_charts: ClassVar[frozenset[str] | None] = frozenset({"z"})
 
