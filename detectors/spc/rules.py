@@ -30,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from linewatch.detectors.spc.steppers import step
+
 __all__ = [
     "DEFAULT_K",
     "RULE_DESCRIPTIONS",
@@ -292,80 +294,47 @@ class RuleState:
         self.up2 = self.lo2 = self.up1 = self.lo1 = 0  # K+1-point windows as bit masks
         self.run7 = self.run8 = 0
 
+    def plan(self) -> tuple[int, int, int, int, int, int, int, int, int]:
+        """K of tests 2-8 and the window masks of tests 5 and 6, as :func:`step` takes them."""
+        return (
+            self.k2,
+            self.k3,
+            self.k4,
+            self.k5,
+            self.k6,
+            self.k7,
+            self.k8,
+            self.mask5,
+            self.mask6,
+        )
+
     def step(
         self, x: float, center: float, s_up: float, s_lo: float, hi1: float, lo1: float
     ) -> int:
-        enabled = self.enabled
-        fired = 0
-        if enabled & 1 and (x > hi1 or x < lo1):
-            fired = 1
-        run = self.side_run
-        if x > center:
-            run = run + 1 if run > 0 else 1
-        elif x < center:
-            run = run - 1 if run < 0 else -1
-        else:
-            run = 0
-        self.side_run = run
-        if enabled & 2 and (run >= self.k2 or -run >= self.k2):
-            fired |= 2
-        prev = self.prev
-        if prev is not None:
-            if x > prev:
-                move = 1
-            elif x < prev:
-                move = -1
-            else:
-                move = 0
-            trend = self.trend
-            if move > 0:
-                trend = trend + 1 if trend > 0 else 1
-            elif move < 0:
-                trend = trend - 1 if trend < 0 else -1
-            else:
-                trend = 0
-            self.trend = trend
-            if enabled & 4 and (trend >= self.k3 or -trend >= self.k3):
-                fired |= 4
-            if move == 0:
-                self.alt = 0
-            elif move == -self.last_dir:
-                self.alt += 1
-            else:
-                self.alt = 1
-            self.last_dir = move
-            if enabled & 8 and self.alt >= self.k4:
-                fired |= 8
-        self.prev = x
-        above2 = x > center + 2.0 * s_up
-        below2 = x < center - 2.0 * s_lo
-        above1 = x > center + s_up
-        below1 = x < center - s_lo
-        self.up2 = ((self.up2 << 1) | above2) & self.mask5
-        self.lo2 = ((self.lo2 << 1) | below2) & self.mask5
-        self.up1 = ((self.up1 << 1) | above1) & self.mask6
-        self.lo1 = ((self.lo1 << 1) | below1) & self.mask6
-        if enabled & 16 and (
-            (above2 and self.up2.bit_count() >= self.k5)
-            or (below2 and self.lo2.bit_count() >= self.k5)
-        ):
-            fired |= 16
-        if enabled & 32 and (
-            (above1 and self.up1.bit_count() >= self.k6)
-            or (below1 and self.lo1.bit_count() >= self.k6)
-        ):
-            fired |= 32
-        if above1 or below1:
-            self.run7 = 0
-            self.run8 += 1
-        else:
-            self.run7 += 1
-            self.run8 = 0
-        if enabled & 64 and self.run7 >= self.k7:
-            fired |= 64
-        if enabled & 128 and self.run8 >= self.k8:
-            fired |= 128
-        return fired
+        """The enabled tests ``x`` completes (see :func:`~.steppers.step`, which this calls)."""
+        return (
+            step(
+                self,
+                x,
+                center,
+                hi1,
+                lo1,
+                center + s_up,
+                center - s_lo,
+                center + 2.0 * s_up,
+                center - 2.0 * s_lo,
+                self.k2,
+                self.k3,
+                self.k4,
+                self.k5,
+                self.k6,
+                self.k7,
+                self.k8,
+                self.mask5,
+                self.mask6,
+            )
+            & self.enabled
+        )
 
     def to_state(self) -> list[Any]:
         return [
