@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from linewatch.detectors.base import Evaluation
 from linewatch.pipeline.alerts import StreamIdentity
 from linewatch.pipeline.config import StationConfig
-from linewatch.pipeline.models import Inspection, Kpi
+from linewatch.pipeline.models import Inspection, Kpi, Output
 
 __all__ = [
     "DEFAULT_KPI_EVERY_S",
@@ -55,7 +55,7 @@ class KpiWindow:
         ]
 
 
-def inspection_kpis(record: Inspection, window: KpiWindow) -> list[Kpi]:
+def inspection_kpis(record: Inspection, window: KpiWindow) -> list[Output]:
     """The KPIs ``record`` makes due in its station's ``window`` (most records: none)."""
     return [
         Kpi(
@@ -70,7 +70,9 @@ def inspection_kpis(record: Inspection, window: KpiWindow) -> list[Kpi]:
     ]
 
 
-def capability_kpis(identity: StreamIdentity, window_n: int, evaluation: Evaluation) -> list[Kpi]:
+def capability_kpis(
+    identity: StreamIdentity, window_n: int, evaluation: Evaluation
+) -> list[Output]:
     """Cp, Cpk, Pp, Ppk points of a capability detector, with their bounds, as KPIs."""
     return [
         Kpi(
