@@ -31,7 +31,8 @@ from linewatch.detectors.registry import register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
 from linewatch.detectors.spc.constants import d2, d3
 from linewatch.detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma
-from linewatch.detectors.spc.rules import RuleSet, RuleState, rule_names
+from linewatch.detectors.spc.rules import RuleSet, RuleState
+from linewatch.detectors.spc.rules import described as rule_descriptions
 from linewatch.detectors.spc.steppers import ZONES, step, steps, zone_codes
 
 __all__ = ["IMR_SIGMA_METHODS", "IMRChart"]
@@ -231,7 +232,7 @@ class IMRChart(PhaseIChart):
                     center - sigma,
                     center + 2.0 * sigma,
                     center - 2.0 * sigma,
-                    _described(self._rules_for(stat.chart)),
+                    rule_descriptions(self._rules_for(stat.chart)),
                     state.enabled,
                     state.k2,
                     state.k3,
@@ -481,33 +482,6 @@ def _judge(
     names, signalled = described[fired]
     signals += [Signal(ts, name, chart, index, x, c, lcl, ucl, text) for name, text in signalled]
     return PlotPoint(ts, chart, index, x, c, lcl, ucl, version, zone, names)
-
-
-class _Described(dict[int, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]]):
-    """Mask -> (rule names, ((name, description), ...)) for one RuleSet; shared, immutable."""
-
-    def __init__(self, rules: RuleSet) -> None:
-        super().__init__()
-        self.rules = rules
-
-    def __missing__(self, mask: int) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-        names = rule_names(mask)
-        entry = (names, tuple((n, self.rules.describe(int(n[6:]))) for n in names))
-        self[mask] = entry
-        return entry
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Described:
-        return self
-
-
-_DESCRIBED: dict[RuleSet, _Described] = {}
-
-
-def _described(rules: RuleSet) -> _Described:
-    found = _DESCRIBED.get(rules)
-    if found is None:
-        found = _DESCRIBED[rules] = _Described(rules)
-    return found
 
 
 _MIN_BATCH = 16  # below this, numpy's fixed costs outweigh its speed

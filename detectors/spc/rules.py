@@ -35,8 +35,10 @@ from linewatch.detectors.spc.steppers import step
 __all__ = [
     "DEFAULT_K",
     "RULE_DESCRIPTIONS",
+    "Described",
     "RuleSet",
     "RuleState",
+    "described",
     "rule_names",
 ]
 
@@ -365,3 +367,31 @@ class RuleState:
             self.run7,
             self.run8,
         ) = state
+
+
+class Described(dict[int, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]]):
+    """Mask -> (rule names, ((name, description), ...)) for one RuleSet; shared, immutable."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        super().__init__()
+        self.rules = rules
+
+    def __missing__(self, mask: int) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        names = rule_names(mask)
+        entry = (names, tuple((n, self.rules.describe(int(n[6:]))) for n in names))
+        self[mask] = entry
+        return entry
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Described:
+        return self
+
+
+_DESCRIBED_BY_RULES: dict[RuleSet, Described] = {}
+
+
+def described(rules: RuleSet) -> Described:
+    """Mask -> rule names and their descriptions for ``rules``, built once, shared."""
+    found = _DESCRIBED_BY_RULES.get(rules)
+    if found is None:
+        found = _DESCRIBED_BY_RULES[rules] = Described(rules)
+    return found
