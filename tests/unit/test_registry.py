@@ -191,3 +191,16 @@ def test_the_readme_chart_table_is_the_registry_s() -> None:
     assert shown == chart_table(), (
         "README chart table is stale: python -m linewatch.pipeline.registry_doc"
     )
+
+
+def test_one_rule_parser_for_the_cli_and_the_config() -> None:
+    from linewatch.detectors.spc.analyze import parse_rules
+    from linewatch.detectors.spc.rules import RuleSet
+    from linewatch.pipeline.factory import build_detector
+
+    # `--rules we` and `rules: we` used to disagree (the config refused it)
+    config = parse_config(_config("imr", rules="we", dispersion_rules="1,2;2=7"))
+    spec = config.lines[0].stations[0].characteristics[0]
+    detector = build_detector(spec)
+    assert detector.rules == parse_rules("we") == RuleSet(tests=(1, 2, 5, 6), k={2: 8})  # type: ignore[attr-defined]
+    assert detector.dispersion_rules == RuleSet(tests=(1, 2), k={2: 7})  # type: ignore[attr-defined]
