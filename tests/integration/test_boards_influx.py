@@ -40,7 +40,7 @@ lines:
           - {{name: crack, chart: p, limits: {{center: 0.1}}}}
           - {{name: porosity, chart: p, limits: {{center: 0.1}}}}
 sinks:
-  - {{type: influx, url: "influx://127.0.0.1:{port}/plant?api=v1",
+  - {{type: influx, url: "influx://127.0.0.1:{port}/plant?api=v1", spool_dir: {spool},
      outputs: [records, alerts, points, kpis]}}
 dead_letters:
   path: dead.jsonl
@@ -90,7 +90,7 @@ def plant(influx1_server: Influx1Server, tmp_path_factory: pytest.TempPathFactor
     folder = tmp_path_factory.mktemp("boards")
     influx1_server.create_database("plant")
     config = folder / "plant.yaml"
-    config.write_text(CONFIG.format(port=influx1_server.port))
+    config.write_text(CONFIG.format(port=influx1_server.port, spool=folder / "spool"))
     data = folder / "line.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in _records()))
     out = str(folder / "o")
