@@ -126,6 +126,25 @@ class CsvScoresSink:
         """Bytes in the file (call after :meth:`flush`); a checkpoint records it."""
         return os.fstat(self._file.fileno()).st_size
 
+    @classmethod
+    def _contract_case(cls, tmp_path: Path) -> Any:
+        """The generic sink checks' case (``connectors.checks``): rows read back from the file."""
+        from linewatch.connectors.checks import SinkCase
+        from linewatch.pipeline.models import ChartPoint
+
+        paths = (tmp_path / f"scores-{n}.csv" for n in range(1_000_000))
+        points = [
+            ChartPoint(ts=datetime(2026, 3, 2, 6, second, tzinfo=UTC), line="L1", station="s1",
+                       characteristic="c", chart="individuals", value=float(second), cl=0.0,
+                       ucl=3.0, lcl=-3.0, zone="C", limits_version=1)
+            for second in range(3)
+        ]  # fmt: skip
+
+        def rows(sink: CsvScoresSink) -> int:
+            return len(sink.path.read_bytes().splitlines()) - 1  # the header
+
+        return SinkCase(lambda: cls(next(paths)), items=points, delivered=rows)
+
     def truncate(self, length: int) -> None:
         """Drop what follows ``length`` bytes: rows a resume is about to write again."""
         self._text.seek(0)
