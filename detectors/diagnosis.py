@@ -91,30 +91,53 @@ def _as_array(values: Any) -> Array:
     return np.asarray(values, dtype=np.float64)
 
 
-def _cusum_runs(increments: Array, h: float) -> list[tuple[int, int, int, float]]:
-    """(onset, alarm, end, peak) of each run of an upper CUSUM that crossed ``h``."""
-    runs: list[tuple[int, int, int, float]] = []
+def _cusum_runs(increments: Array, h: float) -> list[tuple[int, int, int, int, float]]:
+    """(start, alarm, end, peak bin, peak) of each run of an upper CUSUM that crossed ``h``;
+    ``start`` is the bin after the CUSUM last stood at 0 (Page's change-point estimate)."""
+    runs: list[tuple[int, int, int, int, float]] = []
     s = 0.0
     start = 0
     alarm: int | None = None
-    peak = 0.0
+    peak, peak_at = 0.0, 0
     for i, w in enumerate(increments):
         if not math.isfinite(w):
             continue
         s = max(0.0, s + float(w))
         if s == 0.0:
             if alarm is not None:
-                runs.append((start, alarm, i - 1, peak))
+                runs.append((start, alarm, i - 1, peak_at, peak))
                 alarm = None
             start = i + 1
             peak = 0.0
             continue
-        peak = max(peak, s)
+        if s > peak:
+            peak, peak_at = s, i
         if alarm is None and s > h:
             alarm = i
     if alarm is not None:
-        runs.append((start, alarm, len(increments) - 1, peak))
+        runs.append((start, alarm, len(increments) - 1, peak_at, peak))
     return runs
+
+
+def _rate_onset(n: Array, d: Array, p0: float, first: int, last: int, peak_at: int) -> int:
+    """The maximum-likelihood change bin in [first, last]: rate ``p0`` before it, the
+    fitted rate from it to ``peak_at`` (the binomial log-likelihood ratio of that stretch)."""
+    parts = np.cumsum(n[first : peak_at + 1][::-1])[::-1]
+    bad = np.cumsum(d[first : peak_at + 1][::-1])[::-1]
+    best, best_at = -1.0, first
+    for offset in range(last - first + 1):
+        big_n, big_d = float(parts[offset]), float(bad[offset])
+        if big_n <= 0:
+            continue
+        p = big_d / big_n
+        if p <= p0:
+            continue
+        llr = big_d * math.log(p / p0)
+        if p < 1:
+            llr += (big_n - big_d) * math.log((1 - p) / (1 - p0))
+        if llr > best:
+            best, best_at = llr, first + offset
+    return best_at
 
 
 def rate_rises(
@@ -136,21 +159,27 @@ def rate_rises(
         return []
     outside = np.ones(n.shape, dtype=bool)
     rises: list[Rise] = []
-    for _ in range(2):  # p0 from the whole period, then from outside the rises found
+    # p0 from the whole period, then from outside the rises found; the first pass is more
+    # sensitive (h / 2) so that a rise filling much of a short period is set aside too.
+    for threshold in (h / 2, h, h):
         p0 = float(d[outside].sum()) / max(float(n[outside].sum()), 1.0)
         p0 = min(max(p0, 0.5 / total), 0.5 / ratio)
         p1 = ratio * p0
         up, down = math.log(p1 / p0), math.log((1 - p1) / (1 - p0))
-        runs = _cusum_runs(d * up + (n - d) * down, h)
+        increments = d * up + (n - d) * down
+        runs = _cusum_runs(increments, threshold)
         rises = []
         outside = np.ones(n.shape, dtype=bool)
-        for onset, alarm, end, peak in runs:
-            found = float(d[onset : end + 1].sum())
+        for start, alarm, end, peak_at, peak in runs:
+            found = float(d[start : end + 1].sum())
             if found < min_defects:
                 continue
-            rate = found / max(float(n[onset : end + 1].sum()), 1.0)
+            onset = _rate_onset(n, d, p0, start, alarm, peak_at)
+            rate = float(d[onset : peak_at + 1].sum()) / max(
+                float(n[onset : peak_at + 1].sum()), 1.0
+            )
             rises.append(Rise(onset, alarm, end, p0, rate / p0, peak))
-            outside[onset : end + 1] = False
+            outside[start : end + 1] = False
     return rises
 
 
@@ -180,10 +209,10 @@ def level_rises(values: Any, *, baseline_bins: int, k: float = 0.5, h: float = 8
     z = (x - base[0]) / base[1]
     rises = []
     for sign in (1.0, -1.0):
-        for onset, alarm, end, peak in _cusum_runs(sign * z - k, h):
-            segment = z[onset : end + 1]
-            size = float(np.nanmean(segment)) if np.isfinite(segment).any() else 0.0
-            rises.append(Rise(onset, alarm, end, base[0], size, peak))
+        for start, alarm, end, peak_at, peak in _cusum_runs(sign * z - k, h):
+            # The maximum-likelihood change bin (known baseline, unknown shifted mean).
+            _, onset, size, _ = _shift_statistic(sign * z, start, peak_at, alarm)
+            rises.append(Rise(onset, alarm, end, base[0], sign * size, peak))
     return sorted(rises, key=lambda r: r.onset)
 
 
