@@ -40,7 +40,7 @@ __all__ = [
 METHOD = (
     "How the ranking is computed: every series is cut into time bins (one minute, wider for "
     "long replays). A rise of a defect rate is found by a Bernoulli CUSUM (rate 3× the "
-    "period's normal rate against the normal rate, h = 8), a shift of a measured output by "
+    "period's normal rate against the normal rate, h = 6), a shift of a measured output by "
     "a two-sided CUSUM of its standardised bin means; the rise's onset is where the CUSUM "
     "last stood at zero. Each parameter and measured characteristic of the same line, at "
     "that station or upstream of it, is standardised against its own first hour (phase I). "
