@@ -83,7 +83,7 @@ def test_streams_beyond_the_bound_are_counted_not_kept_and_bad_settings_say_so()
     c.add(_param(0, 1.0))
     c.add(Measurement(ts=T0, line="L3", station="trim", characteristic="gap", value=1.0))
     assert list(c.values) == [("L3", "weld-2", "welder-07/tip_temp_c")] and c.dropped == 1
-    with pytest.raises(ValueError, match="bin_s must be positive, got 0.0"):
+    with pytest.raises(ValueError, match=r"bin_s must be positive, got 0\.0"):
         SeriesCollector(bin_s=0.0)
     with pytest.raises(ValueError, match="max_bins must be at least 2, got 1"):
         SeriesCollector(max_bins=1)
