@@ -245,7 +245,7 @@ def _lagged_correlation(
     z: Array, effect: Array, first: int, last: int, max_lag: int
 ) -> tuple[float, int]:
     """The best correlation of z[t - L] with effect[t] over t in [first, last], L in 0..max_lag."""
-    best_r, best_lag = -1.0, 0
+    best_r, best_lag = -math.inf, 0
     y_all = effect[first : last + 1]
     for lag in range(max_lag + 1):
         lo = first - lag
@@ -261,7 +261,7 @@ def _lagged_correlation(
         r = float(((xs - xs.mean()) * (ys - ys.mean())).mean() / (sx * sy))
         if r > best_r:
             best_r, best_lag = r, lag
-    return best_r, best_lag
+    return (best_r, best_lag) if math.isfinite(best_r) else (0.0, 0)
 
 
 def rank_candidates(
