@@ -15,7 +15,7 @@ from linewatch.pipeline.cli import main
 from linewatch.pipeline.config import Config, ConfigError, parse_config
 from linewatch.pipeline.engine import Engine, RecordRejected
 from linewatch.pipeline.guards import EventClock, ValueGuard
-from linewatch.pipeline.models import ChartPoint, Measurement
+from linewatch.pipeline.models import ChartPoint, DeadLetter, Measurement
 from linewatch.pipeline.runner import Route, Runner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +128,9 @@ def test_one_future_record_moves_no_watermark() -> None:
     sink, dead = ListSink(), ListSink()
     summary = Runner(Engine(config()), source, [Route(sink, frozenset({"points"}))], dead).run()
     assert summary.dead_letters == 1 and summary.records_processed == 60
-    assert dead.items[0].reason.startswith(
+    (letter,) = dead.items
+    assert isinstance(letter, DeadLetter)
+    assert letter.reason.startswith(
         "memory:31: future timestamp: ts 2126-11-23T06:15:00+00:00 is 3.15567e+09 s ahead of "
         "the recent median of L3/weld-2 (2026-11-23T06:12:30+00:00); allowed future is 86400 s"
     )
