@@ -244,11 +244,9 @@ class Engine:
                 f"{stream.identity.characteristic} {why}"
             )
         try:  # beyond ±1e100 even without a guard: it must not join a pending subgroup
-            finite(value, "`value`")
-        except DetectorInputError as exc:
-            raise RecordRejected(
-                f"{exc} ({record.stream_key}/{stream.identity.characteristic})"
-            ) from exc
+            finite(value)
+        except DetectorInputError as exc:  # worded as the detector's own refusal
+            raise RecordRejected(f"{stream.identity.characteristic}: {exc}") from exc
         if guard is not None:
             self._guarded = (guard, value)
 
