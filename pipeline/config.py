@@ -36,6 +36,7 @@ from pydantic import (
     ValidationError,
 )
 
+from linewatch.pipeline.notify.config import NotificationsConfig
 from linewatch.pipeline.strict import (
     COUNT_MAX,
     YEAR_S,
@@ -525,6 +526,8 @@ class Config(_Strict):
     lateness: LatenessConfig = Field(default_factory=LatenessConfig)
     simulation: SimulationConfig | None = None
     report_path: Path | None = None
+    #: Who hears of alerts, and when (``pipeline/notify``); None: nobody is notified.
+    notifications: NotificationsConfig | None = None
     _checks = ("_unique_lines", "_simulator_has_simulation", "_changelog_has_kafka")
 
     def _unique_lines(self) -> Iterator[str]:
