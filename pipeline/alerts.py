@@ -74,9 +74,7 @@ class _Firing:
 class AlertManager:
     """Deduplicates signals into alerts and resolves them when the chart calms down."""
 
-    def __init__(
-        self, config: AlertingConfig, clock: Callable[[], datetime] | None = None
-    ) -> None:
+    def __init__(self, config: AlertingConfig, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
         #: Processing time for ``Alert.emitted_at`` (None leaves it unset: tests, replays
         #: compared byte for byte). A resolved alert keeps the time its firing was emitted.

@@ -198,6 +198,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         report_path=report,
         faults=_faults(args.truth),
         source=source,
+        notify=args.notify,
+        notify_event_clock=args.notify_clock == "event",
     )
     return _execute(job, show_progress=not args.no_progress, description="replay")
 
@@ -349,6 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--truth", type=Path, help="known faults (JSON from `simulate`) to score detection against"
     )
     replay.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    replay.add_argument(
+        "--notify",
+        action="store_true",
+        help="send the config's notifications (a replay sends none by default)",
+    )
+    replay.add_argument(
+        "--notify-clock",
+        choices=["wall", "event"],
+        default="wall",
+        help="with --notify: time notifications by the wall clock, or as the live line "
+        "would have (the newest event time)",
+    )
     replay.set_defaults(func=cmd_replay)
 
     simulate = sub.add_parser(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +31,7 @@ from linewatch.pipeline.config import (
 )
 from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.models import Sink, Source, WireRecord
+from linewatch.pipeline.notify.runtime import Notifier
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
 from linewatch.pipeline.runner import Route, Runner, RunSummary
 
@@ -113,12 +114,15 @@ class Job:
     report_path: Path | None
     faults: list[FaultWindow] = field(default_factory=list)
     resumed_from: dict[str, Any] | None = None
+    notifier: Notifier | None = None
 
     def run(self) -> RunSummary:
         return self.runner.run()
 
     def finish(self) -> str:
         """Close sinks and source, write the report; returns the report text."""
+        if self.notifier is not None and not self.runner.summary.stopped_by_request:
+            self.notifier.drain()  # a finite input ended: let the last groups go out
         self.runner.close()
         text = render_report(
             self.runner.summary,
@@ -259,10 +263,19 @@ def build_job(
     faults: Sequence[FaultWindow] = (),
     console: ConsoleSink | None = None,
     source: Source | None = None,
+    notify: bool | None = None,
+    notify_event_clock: bool = False,
 ) -> Job:
-    """Assemble source, engine, sinks and state for ``run`` (resumable) or ``replay`` (fresh)."""
+    """Assemble source, engine, sinks and state for ``run`` (resumable) or ``replay`` (fresh).
+
+    ``notify`` (default: ``run`` yes, ``replay`` no) adds the config's ``notifications``.
+    """
     append = mode == "run"
     routes: list[Route] = []
+    notifier = _notifier(config, mode, notify, notify_event_clock, out_dir)
+    if notifier is not None:
+        kinds = {"alerts", "points"} if notify_event_clock else {"alerts"}
+        routes.append(Route(notifier, frozenset(kinds), "notifications"))
     for number, sink_config in enumerate(config.sinks):
         sink: Sink
         if isinstance(sink_config, JsonlSinkConfig):
@@ -294,6 +307,7 @@ def build_job(
         dead_letters = JsonlSink(_place(config.dead_letters.path, out_dir), append=append)
 
     engine = Engine(config)
+    engine.alerts.clock = _wall_clock  # Alert.emitted_at: processing time
     store_dir = state_dir or config.checkpoint.state_dir
     store = LocalStateStore(store_dir) if store_dir is not None else None
     checkpoint = store.load() if (store is not None and mode == "run") else None
@@ -346,4 +360,38 @@ def build_job(
         report_path,
         list(faults),
         checkpoint.source if checkpoint else None,
+        notifier,
     )
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _notifier(
+    config: Config,
+    mode: Literal["run", "replay"],
+    notify: bool | None,
+    event_clock: bool,
+    out_dir: Path | None,
+) -> Notifier | None:
+    """``run`` notifies when the config says so; ``replay`` only when asked (``--notify``)."""
+    if notify is None:
+        notify = mode == "run" and config.notifications is not None
+    if not notify:
+        return None
+    if config.notifications is None:
+        raise JobError("--notify needs a 'notifications' section in the config")
+    from linewatch.pipeline.notify.build import NotifyConfigError
+
+    # A replay starts fresh, with its state beside its outputs; a run resumes its own.
+    state_dir = None if mode == "run" or out_dir is None else out_dir / "notify"
+    try:
+        return Notifier(
+            config.notifications,
+            state_dir=state_dir,
+            restore=mode == "run",
+            event_clock=event_clock,
+        )
+    except (NotifyConfigError, ValueError, OSError) as exc:
+        raise JobError(str(exc)) from exc

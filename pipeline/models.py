@@ -28,6 +28,7 @@ __all__ = [
     "KIND_TYPES",
     "STORAGE_SCHEMA",
     "Alert",
+    "AlertAnnotation",
     "Attribute",
     "AwareDatetime",
     "BackpressureError",
@@ -292,7 +293,29 @@ class DeadLetter(_Out, frozen=True, kw_only=True, tag="dead_letter", tag_field="
         return self.payload.encode("utf-8")
 
 
-Output = ChartPoint | Alert | Kpi | DeadLetter
+class AlertAnnotation(_Out, frozen=True, kw_only=True, tag="alert_annotation", tag_field="type"):
+    """A person's note on an alert (``linewatch serve``): an acknowledgement or its cause.
+
+    ``kind`` is ``ack`` or ``cause``; a cause carries the assignable ``cause`` (from the
+    configured list) and the corrective ``action``; ``text`` is free. ``ts`` is when it was
+    recorded (processing time), so it shows on the SPC chart at that moment.
+    """
+
+    ts: AwareDatetime
+    line: str
+    station: str
+    characteristic: str
+    rule: str
+    alert_id: str
+    fingerprint: str
+    kind: Literal["ack", "cause"]
+    author: str
+    cause: str = ""
+    action: str = ""
+    text: str = ""
+
+
+Output = ChartPoint | Alert | Kpi | DeadLetter | AlertAnnotation
 
 #: The storage schema (InfluxDB): measurement -> (tag keys, field keys). Tags are
 #: low-cardinality and identify a series; ids (part, alert, fingerprint) are fields. Two
@@ -329,6 +352,10 @@ STORAGE_SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "kpi": (
         ("line", "station", "kpi", "characteristic"),
         ("value", "window_s", "window_n", "lower", "upper"),
+    ),
+    "alert_annotation": (
+        ("line", "station", "characteristic", "rule"),
+        ("alert_id", "fingerprint", "kind", "cause", "action", "author", "text"),
     ),
     "model_score": (
         ("line", "station", "equipment", "model"),

@@ -22,6 +22,7 @@ from linewatch.pipeline.decode import dead_letter, decode
 from linewatch.pipeline.engine import Engine, RecordRejected
 from linewatch.pipeline.models import (
     Alert,
+    AlertAnnotation,
     BackpressureError,
     ChartPoint,
     DeadLetter,
@@ -49,6 +50,8 @@ def output_kind(item: Output) -> str:
         return "points"
     if isinstance(item, Kpi):
         return "kpis"
+    if isinstance(item, AlertAnnotation):
+        return "annotations"
     return "dead_letters"
 
 

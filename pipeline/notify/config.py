@@ -39,6 +39,7 @@ from pydantic import (
 from linewatch.pipeline.notify.matchers import Matcher
 
 __all__ = [
+    "DEFAULT_CAUSES",
     "LEAD_ON_DUTY",
     "AlertmanagerReceiverConfig",
     "DeliveryConfig",
@@ -58,6 +59,15 @@ __all__ = [
     "parse_duration",
 ]
 
+#: The 5M1E families of assignable causes, a shift lead's usual first choice.
+DEFAULT_CAUSES = (
+    "man (operator)",
+    "machine (equipment, tooling)",
+    "material (lot, supplier)",
+    "method (procedure, setting)",
+    "measurement (gauge)",
+    "environment",
+)
 #: The receiver name a route uses to reach whoever leads the shift on duty.
 LEAD_ON_DUTY = "lead-on-duty"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -256,6 +266,9 @@ class DeliveryConfig(_Strict):
     backoff_factor: Annotated[float, Field(ge=1.0)] = 2.0
     #: Each delay is drawn uniformly from [delay * (1 - jitter), delay].
     jitter: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    #: At the end of a finite input (a file, a replay) the notifier waits up to this long
+    #: for each group's next look and its delivery, so the last notifications go out.
+    drain: Duration = 60.0
 
 
 class NotificationsConfig(_Strict):
@@ -270,6 +283,11 @@ class NotificationsConfig(_Strict):
     external_url: str = "http://localhost:9300"
     silences_path: Path = Path(".linewatch/silences.json")
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    #: The notifier's state (``notify-state.json``: groups, firing alerts) and the
+    #: acknowledgements and causes ``linewatch serve`` records (``annotations.jsonl``).
+    state_dir: Path = Path(".linewatch/notify")
+    #: Assignable causes offered when recording one (free text is always allowed).
+    causes: list[str] = Field(default_factory=lambda: list(DEFAULT_CAUSES))
 
     @model_validator(mode="after")
     def _names(self) -> NotificationsConfig:

@@ -1,0 +1,224 @@
+"""Notifications end to end: ``linewatch run``/``replay`` on a slice of the demo line, real
+HTTP receivers on 127.0.0.1, and a real Alertmanager in between.
+
+The slices are the first 4000 and 6000 records of ``examples/welding-line.jsonl.gz``. Their
+alerts (from the JSONL sink of a plain replay, event time, so the same every time):
+
+* records 1-4000: ``trim_length_mm`` nelson1 (stdev) and ``welder-07`` t2 fire and resolve,
+  ``welder-07/weld_current_ka`` nelson1 (stdev) fires;
+* records 4001-6000: ``electrode_force_kn`` nelson7 and ``hydraulic_pressure_bar`` nelson1
+  (xbar) fire and resolve (phase-I backfill), ``weld_current_ka`` resolves,
+  ``hydraulic_pressure_bar`` nelson1 (stdev) and ``nugget_dia_mm`` nelson1 (xbar) fire.
+
+A second ``run`` on the longer slice resumes from the checkpoint of the first one, as a
+restarted job does; what the notifier told the receiver survives in its state file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from linewatch.connectors.testing.alertmanager import AlertmanagerServer
+from linewatch.connectors.testing.webhook import WebhookReceiver
+from linewatch.pipeline.cli import main
+from tests.conftest import repo_root
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+WAIT = {"group_wait": "3s", "group_interval": "8s", "repeat_interval": "1h"}
+FIRST = {
+    ("resolved", "trim_length_mm", "nelson1"),
+    ("resolved", "welder-07", "t2"),
+    ("firing", "welder-07/weld_current_ka", "nelson1"),
+}
+SECOND = {
+    ("resolved", "welder-07/electrode_force_kn", "nelson7"),
+    ("resolved", "trim-press-03/hydraulic_pressure_bar", "nelson1"),
+    ("resolved", "welder-07/weld_current_ka", "nelson1"),
+    ("firing", "trim-press-03/hydraulic_pressure_bar", "nelson1"),
+    ("firing", "nugget_dia_mm", "nelson1"),
+}
+
+
+def slice_of(tmp_path: Path, records: int) -> Path:
+    path = tmp_path / f"slice-{records}.jsonl"
+    with gzip.open(repo_root() / "examples" / "welding-line.jsonl.gz", "rt") as source:
+        lines = [next(source) for _ in range(records)]
+    path.write_text("".join(lines))
+    return path
+
+
+def write_config(folder: Path, receivers: list[dict[str, Any]], route: dict[str, Any]) -> Path:
+    config = yaml.safe_load((repo_root() / "examples" / "welding-line.yaml").read_text())
+    config.pop("simulation", None)
+    config["source"] = None
+    config["sinks"] = [{"type": "jsonl", "path": str(folder / "alerts.jsonl")}]
+    config["dead_letters"] = {"path": str(folder / "dead-letters.jsonl")}
+    config["checkpoint"] = {"every_records": 1000, "state_dir": str(folder / "state")}
+    config["notifications"] = {
+        "receivers": receivers,
+        "route": route,
+        "state_dir": str(folder / "notify"),
+        "silences_path": str(folder / "silences.json"),
+        "delivery": {"spool_dir": str(folder / "spool"), "drain": "30s"},
+    }
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def shown(body: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (a["status"], a["labels"]["characteristic"], a["labels"]["rule"]) for a in body["alerts"]
+    }
+
+
+def test_run_notifies_a_webhook_grouped_then_resolved(tmp_path: Path) -> None:
+    with WebhookReceiver() as hook:
+        config = write_config(
+            tmp_path,
+            [{"name": "lead", "type": "webhook", "url": hook.url + "/hook"}],
+            {"receiver": "lead", "group_by": ["line"], **WAIT},
+        )
+        run = ["run", "--config", str(config), "--input"]
+        assert main([*run, str(slice_of(tmp_path, 4000))]) == 0
+        first = hook.wait_for(1, timeout=30)
+        assert main([*run, str(slice_of(tmp_path, 6000))]) == 0
+        time.sleep(1.0)  # nothing more may come
+        bodies = [r.json() for r in hook.received]
+    assert len(bodies) == 2, [shown(b) for b in bodies]
+    one, two = bodies
+    assert first[0].path == "/hook"
+    assert first[0].headers["Content-Type"] == "application/json"
+    assert set(one) == {
+        "version",
+        "groupKey",
+        "truncatedAlerts",
+        "status",
+        "receiver",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "alerts",
+    }
+    assert (one["version"], one["status"], one["receiver"]) == ("4", "firing", "lead")
+    assert one["groupKey"] == '{}:{line="L3"}' and one["groupLabels"] == {"line": "L3"}
+    assert one["commonLabels"] == {"line": "L3"} and one["truncatedAlerts"] == 0
+    # One notification for the group, not one per alert; resolved ones ride along.
+    assert shown(one) == FIRST and len(one["alerts"]) == 3
+    for alert in one["alerts"]:
+        assert set(alert) == {
+            "status",
+            "labels",
+            "annotations",
+            "startsAt",
+            "endsAt",
+            "generatorURL",
+            "fingerprint",
+        }
+    resolved = {a["labels"]["characteristic"]: a for a in one["alerts"]}["trim_length_mm"]
+    assert resolved["startsAt"] == "2026-11-02T08:32:05.705535Z"  # event time
+    assert resolved["endsAt"] == "2026-11-02T09:34:36.334714Z"
+    # After the restart: the receiver is not told again what it heard; the resolve comes.
+    assert two["status"] == "firing" and shown(two) == SECOND
+
+
+def test_replay_sends_nothing_unless_asked(tmp_path: Path) -> None:
+    with WebhookReceiver() as hook:
+        config = write_config(
+            tmp_path,
+            [{"name": "lead", "type": "webhook", "url": hook.url}],
+            {"receiver": "lead", "group_by": ["line"], **WAIT},
+        )
+        replay = ["replay", "--config", str(config), "--input", str(slice_of(tmp_path, 4000))]
+        assert main([*replay, "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
+        assert hook.received == [] and not (tmp_path / "spool").exists()
+        out = tmp_path / "loud"
+        assert main([*replay, "--out", str(out), "--no-progress", "--notify"]) == 0
+        bodies = [r.json() for r in hook.wait_for(1, timeout=30)]
+    assert len(bodies) == 1 and shown(bodies[0]) == FIRST
+    assert (out / "notify" / "notify-state.json").exists()  # beside the replay's outputs
+
+
+def notifications_of(hook: WebhookReceiver, since: int) -> list[dict[str, Any]]:
+    bodies = [r.json() for r in hook.received[since:]]
+    return [b for b in bodies if b.get("commonLabels", {}).get("line") == "L3"]
+
+
+def test_alerts_pushed_to_a_real_alertmanager_arrive_grouped_and_resolve(
+    tmp_path: Path,
+    alertmanager_server: AlertmanagerServer,
+    alertmanager_webhook: WebhookReceiver,
+) -> None:
+    """Linewatch → Alertmanager 0.35 (group_by alertname, 1 s waits) → webhook.
+
+    The push sets ``startsAt`` to the processing time Linewatch emitted the alert: the
+    slice's event times are weeks old, and Alertmanager would send each such alert at
+    once on its own. The resend interval is long (endsAt 120 s ahead), so the resolve
+    seen is Linewatch's own push, not Alertmanager timing the alert out.
+    """
+    since = len(alertmanager_webhook.received)
+    with WebhookReceiver() as local:
+        config = write_config(
+            tmp_path,
+            [
+                {"name": "log", "type": "webhook", "url": local.url},
+                {
+                    "name": "am",
+                    "type": "alertmanager",
+                    "url": alertmanager_server.url,
+                    "resend_interval": "30s",
+                },
+            ],
+            {"receiver": "log", "group_by": ["line"], **WAIT},
+        )
+        run = ["run", "--config", str(config), "--input"]
+        started = datetime.now(UTC)
+        assert main([*run, str(slice_of(tmp_path, 4000))]) == 0
+        deadline = time.monotonic() + 30
+        while not notifications_of(alertmanager_webhook, since) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = notifications_of(alertmanager_webhook, since)
+        assert len(first) == 1, [shown(b) for b in first]
+        # trim_length_mm and weld_current_ka (both nelson1) in ONE notification of the group
+        # alertname=nelson1; t2 fired and resolved before Alertmanager's group_wait ended,
+        # so it is never notified (Alertmanager tells nobody of an alert already gone).
+        assert first[0]["groupLabels"] == {"alertname": "nelson1"}
+        assert shown(first[0]) == {
+            ("resolved", "trim_length_mm", "nelson1"),
+            ("firing", "welder-07/weld_current_ka", "nelson1"),
+        }
+        for alert in first[0]["alerts"]:
+            assert datetime.fromisoformat(alert["startsAt"]) >= started  # processing time
+        resumed = datetime.now(UTC)
+        assert main([*run, str(slice_of(tmp_path, 6000))]) == 0
+        ended = datetime.now(UTC)
+        deadline = time.monotonic() + 30
+        current: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            for body in notifications_of(alertmanager_webhook, since):
+                for alert in body["alerts"]:
+                    if alert["labels"]["characteristic"] == "welder-07/weld_current_ka":
+                        current = alert
+            if current.get("status") == "resolved":
+                break
+            time.sleep(0.2)
+    assert current["status"] == "resolved", current
+    assert resumed <= datetime.fromisoformat(current["endsAt"]) <= ended
+    assert current["labels"] == {
+        "alertname": "nelson1",
+        "line": "L3",
+        "station": "weld-2",
+        "characteristic": "welder-07/weld_current_ka",
+        "chart": "stdev",
+        "rule": "nelson1",
+        "severity": "critical",
+    }
