@@ -32,7 +32,7 @@ from rich.progress import (
 )
 
 from linewatch import __version__
-from linewatch.pipeline import analyze_cmd
+from linewatch.pipeline import analyze_cmd, serve_cmd
 from linewatch.pipeline.config import (
     CharacteristicConfig,
     Config,
@@ -423,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     boards.set_defaults(func=cmd_dashboards)
 
     analyze_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)  # serve and silence
     return parser
 
 
