@@ -30,7 +30,8 @@ from linewatch.pipeline.config import (
     SimulatorSourceConfig,
 )
 from linewatch.pipeline.engine import Engine
-from linewatch.pipeline.models import Sink, Source, WireRecord
+from linewatch.pipeline.models import AlertAnnotation, Sink, Source, WireRecord
+from linewatch.pipeline.notify.annotations import ANNOTATIONS_FILE, AnnotationLog
 from linewatch.pipeline.notify.runtime import Notifier
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
 from linewatch.pipeline.runner import Route, Runner, RunSummary
@@ -134,6 +135,7 @@ class Job:
             },
             defect_codes=self.engine.defect_codes,
             faults=self.faults,
+            annotations=_annotations(self.config),
         )
         if self.report_path is not None:
             write_report(self.report_path, text)
@@ -362,6 +364,13 @@ def build_job(
         checkpoint.source if checkpoint else None,
         notifier,
     )
+
+
+def _annotations(config: Config) -> list[AlertAnnotation]:
+    """Acknowledgements and causes recorded by ``linewatch serve``, for the report."""
+    if config.notifications is None:
+        return []
+    return AnnotationLog(config.notifications.state_dir / ANNOTATIONS_FILE).all()
 
 
 def _wall_clock() -> datetime:

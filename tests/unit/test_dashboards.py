@@ -42,7 +42,11 @@ def test_the_spc_board_marks_acknowledgements_and_causes() -> None:
         'WHERE "line" =~ /^$line$/ AND "station" =~ /^$station$/ AND '
         '"characteristic" =~ /^$characteristic$/ AND $timeFilter'
     )
-    assert (mark["titleColumn"], mark["textColumn"], mark["tagsColumn"]) == ("cause", "text", "kind")
+    assert (mark["titleColumn"], mark["textColumn"], mark["tagsColumn"]) == (
+        "cause",
+        "text",
+        "kind",
+    )
     mark["query"] = 'SELECT "severity" FROM "alert_annotation" WHERE $timeFilter'
     with pytest.raises(ValueError, match="'severity' is not a tag or field of alert_annotation"):
         check_queries(board)
