@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 
+from linewatch.connectors.testing.influxdb import Influx11Server
 from linewatch.connectors.testing.webhook import WebhookReceiver
 from linewatch.pipeline.cli import main
-from linewatch.pipeline.notify.runtime import Notifier
+from linewatch.pipeline.notify.runtime import Notifier, write_json_atomic
 from linewatch.pipeline.notify.service import load_service
 from linewatch.pipeline.serve_cmd import ServeApp
 from tests.unit.notify.alerts import alert
@@ -193,3 +195,52 @@ def test_silence_commands(
     assert " expired " in capsys.readouterr().out
     assert main(["silence", "expire", "--config", str(path), "nope"]) == 1
     assert capsys.readouterr().err == "error: silence expire: no silence with id 'nope'\n"
+
+
+def test_an_acknowledgement_and_a_cause_land_in_influxdb(
+    tmp_path: Path, influx11_server: Influx11Server
+) -> None:
+    influx11_server.create_database("notes")
+    url = f"influx://127.0.0.1:{influx11_server.port}/notes"
+    config = {
+        "lines": [{"name": "L3", "stations": []}],
+        "sinks": [{"type": "influx", "url": url, "spool_dir": str(tmp_path / "influx-spool")}],
+        "notifications": {
+            "receivers": [{"name": "lead", "type": "webhook", "url": "http://127.0.0.1:9/"}],
+            "route": {"receiver": "lead"},
+            "causes": CAUSES,
+            "state_dir": str(tmp_path / "notify"),
+            "silences_path": str(tmp_path / "silences.json"),
+            "delivery": {"spool_dir": str(tmp_path / "spool")},
+        },
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    service = load_service(path)
+    assert not isinstance(service, str)
+    firing = alert("f9", station="trim")
+    write_json_atomic(
+        tmp_path / "notify" / "notify-state.json", {"firing": [msgspec.to_builtins(firing)]}
+    )
+    with ServeApp(service, TOKEN, "127.0.0.1", 0) as app:
+        status, made = call(app.url + "/api/alerts/f9/ack", "POST", {"author": "li"})
+        assert status == 201 and made["influxdb"] == ["ok"]
+        body = {"author": "wang", "cause": CAUSES[1], "action": "lot 7 blocked", "text": "批次"}
+        status, made = call(app.url + "/api/alerts/f9/cause", "POST", body)
+        assert status == 201 and made["influxdb"] == ["ok"]
+    result = influx11_server.query(
+        'SELECT "kind", "author", "cause", "action", "text", "alert_id", "fingerprint" '
+        'FROM "alert_annotation" GROUP BY *',
+        "notes",
+    )
+    (series,) = result["results"][0]["series"]
+    assert series["tags"] == {
+        "line": "L3",
+        "station": "trim",
+        "characteristic": "nugget_dia_mm",
+        "rule": "nelson2",
+    }
+    assert [row[1:] for row in series["values"]] == [
+        ["ack", "li", "", "", "", firing.alert_id, "f9"],
+        ["cause", "wang", CAUSES[1], "lot 7 blocked", "批次", firing.alert_id, "f9"],
+    ]
