@@ -37,6 +37,8 @@ from linewatch.pipeline.config import (
     CharacteristicConfig,
     Config,
     ConfigError,
+    JsonlDeadLetterConfig,
+    JsonlSinkConfig,
     MultivariateConfig,
     StreamSpec,
     load_config,
@@ -154,6 +156,15 @@ def _execute(job: Job, show_progress: bool, description: str) -> int:
         summary = job.run()
     job.finish()
     _print_summary(summary, job)
+    if job.damage is not None:
+        # Outputs and report are written; the run is still a failure, said in one line.
+        err.print(
+            f"error: {job.damage} ({summary.records_read} records before it were read)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
     return 130 if summary.stopped_by_request else 0
 
 
@@ -174,12 +185,32 @@ def _faults(path: Path | None) -> list[FaultWindow]:
         raise JobError(f"{path}: cannot read known faults: {exc}") from exc
 
 
+def _clear_previous_outputs(config: Config, out_dir: Path, report: Path) -> None:
+    """Delete what an earlier replay into ``out_dir`` left: its report, sinks, dead letters.
+
+    Done before anything else, so a replay that fails never leaves the last run's report
+    looking like its own. Only the files this config writes are touched (relative sink
+    paths land in ``out_dir`` under their file name, as the job places them).
+    """
+    paths = [report]
+    sinks = [s.path for s in config.sinks if isinstance(s, JsonlSinkConfig)]
+    if isinstance(config.dead_letters, JsonlDeadLetterConfig):
+        sinks.append(config.dead_letters.path)
+    paths += [path if path.is_absolute() else out_dir / path.name for path in sinks]
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise JobError(f"cannot clear the previous output {path}: {exc}") from exc
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.from_url is None and (args.start is not None or args.stop is not None):
         raise UsageError("--start and --stop select a time range of --from influx://...")
     config = _load(args.config)
     out_dir: Path = args.out
     report = args.report or out_dir / "report.md"
+    _clear_previous_outputs(config, out_dir, report)
     source = None
     if args.from_url is not None:
         if args.input is not None:
@@ -217,7 +248,7 @@ def _with_progress(
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from linewatch.connectors.files import write_records
+    from linewatch.connectors.files import UnsupportedFormat, write_records
 
     config = _load(args.config)
     if config.simulation is None:
@@ -235,7 +266,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             count = produce_records(stream, args.to)
             where = args.to
         else:
-            count = write_records(stream, args.out)
+            try:
+                count = write_records(stream, args.out)
+            except UnsupportedFormat as exc:
+                raise UsageError(str(exc)) from exc
             where = str(args.out)
         progress.update(task, completed=args.minutes)
     truth_path = args.truth
@@ -344,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=Path("out/replay"),
-        help="folder for relative sink paths and the report (default out/replay)",
+        help="folder for relative sink paths and the report (default out/replay); the "
+        "report, sink files and dead letters an earlier replay left there are deleted first",
     )
     replay.add_argument("--report", type=Path, help="report path (default OUT/report.md)")
     replay.add_argument(

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +35,7 @@ from pydantic import (
     ValidationError,
 )
 
+from linewatch.connectors.simulator import Simulation
 from linewatch.pipeline.notify.config import NotificationsConfig
 from linewatch.pipeline.strict import (
     COUNT_MAX,
@@ -293,52 +293,6 @@ class FileSourceConfig(_Strict):
     batch_size: Count = 1000
 
 
-class SimulatedCharacteristic(_Strict):
-    name: Identifier
-    mean: Value
-    sigma: Sigma
-    subgroup_size: Annotated[int, Field(ge=1, le=50)] = 1
-
-
-class SimulatedParameter(_Strict):
-    equipment: Identifier
-    name: Identifier
-    mean: Value
-    sigma: Sigma
-    phi: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-
-
-class SimulatedDefect(_Strict):
-    code: Identifier
-    base_rate: Annotated[float, Field(ge=0.0, le=1.0)]
-    driver: str | None = None
-    sensitivity: Annotated[float, Field(ge=-1e6, le=1e6)] = 0.0
-    lag_s: Seconds = 0.0
-    reworkable: bool = False
-
-
-class SimulatedStation(_Strict):
-    name: Identifier
-    characteristics: list[SimulatedCharacteristic] = Field(default_factory=list)
-    parameters: list[SimulatedParameter] = Field(default_factory=list)
-    inspects: bool = False
-    defects: list[SimulatedDefect] = Field(default_factory=list)
-    lot_size: Count | None = None
-
-
-class SimulationConfig(_Strict):
-    """The line the simulator produces (``linewatch simulate`` and the simulator source)."""
-
-    line: Identifier
-    cycle_s: Annotated[float, Field(ge=0.001, le=7 * 24 * 3600.0)] = 30.0
-    station_gap_s: Annotated[float, Field(ge=0.0, le=7 * 24 * 3600.0)] = 5.0
-    jitter_frac: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
-    stations: list[SimulatedStation]
-    faults: list[str] = Field(default_factory=list)
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
-    start: AwareDatetime = datetime.fromisoformat("2026-11-02T06:00:00+00:00")
-
-
 class SimulatorSourceConfig(_Strict):
     """Records made on the fly by the simulator from the ``simulation`` section."""
 
@@ -524,7 +478,8 @@ class Config(_Strict):
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     lateness: LatenessConfig = Field(default_factory=LatenessConfig)
-    simulation: SimulationConfig | None = None
+    # the simulator's own spec type: validated straight into it, no mirrored config class
+    simulation: Simulation | None = None
     report_path: Path | None = None
     #: Who hears of alerts, and when (``pipeline/notify``); None: nobody is notified.
     notifications: NotificationsConfig | None = None
@@ -592,6 +547,8 @@ def parse_config(
             line = _line_of(yaml_root, steps)
             where = f" ({source_name} line {line})" if line and source_name else ""
             message = error["msg"]
+            if error["type"] == "unexpected_keyword_argument":  # a dataclass's word for it
+                message = "Extra inputs are not permitted"
             if error["type"] not in ("missing", "model_type") and not isinstance(
                 error.get("input"), (dict, list)
             ):

@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from linewatch.connectors.console import ConsoleSink
-from linewatch.connectors.files import FileSource, JsonlSink
+from linewatch.connectors.files import FileSource, InputDamaged, JsonlSink, UnsupportedFormat
 from linewatch.connectors.memory import IterableSource
+from linewatch.connectors.simulator import (
+    Simulation,
+    fault_windows,
+    parse_fault,
+    simulate,
+    validate_faults,
+)
 from linewatch.pipeline.checkpoint import LocalStateStore
 from linewatch.pipeline.config import (
     Config,
@@ -26,7 +33,6 @@ from linewatch.pipeline.config import (
     KafkaDeadLetterConfig,
     KafkaSinkConfig,
     KafkaSourceConfig,
-    SimulationConfig,
     SimulatorSourceConfig,
 )
 from linewatch.pipeline.engine import Engine
@@ -36,71 +42,34 @@ from linewatch.pipeline.notify.runtime import Notifier
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
 from linewatch.pipeline.runner import Route, Runner, RunSummary
 
-__all__ = ["Job", "JobError", "build_job", "simulated_records", "simulation_spec"]
+__all__ = ["Job", "JobError", "build_job", "simulated_records"]
 
 
 class JobError(RuntimeError):
     """A job that cannot start (no source, unreadable input, bad fault spec...)."""
 
 
-def simulation_spec(simulation: SimulationConfig) -> Any:
-    """The simulator's line spec built from the config's ``simulation`` section."""
-    from linewatch.connectors import simulator as sim
-
-    stations = tuple(
-        sim.StationSim(
-            name=station.name,
-            characteristics=tuple(
-                sim.CharacteristicSim(c.name, c.mean, c.sigma, c.subgroup_size)
-                for c in station.characteristics
-            ),
-            parameters=tuple(
-                sim.ParameterSim(p.equipment, p.name, p.mean, p.sigma, p.phi)
-                for p in station.parameters
-            ),
-            inspects=station.inspects,
-            defects=tuple(
-                sim.DefectSim(d.code, d.base_rate, d.driver, d.sensitivity, d.lag_s, d.reworkable)
-                for d in station.defects
-            ),
-            lot_size=station.lot_size,
-        )
-        for station in simulation.stations
-    )
-    return sim.LineSim(
-        line=simulation.line,
-        stations=stations,
-        cycle_s=simulation.cycle_s,
-        station_gap_s=simulation.station_gap_s,
-        jitter_frac=simulation.jitter_frac,
-    )
-
-
 def simulated_records(
-    simulation: SimulationConfig,
+    simulation: Simulation,
     minutes: float,
     faults: Sequence[str] | None = None,
     seed: int | None = None,
     start: datetime | None = None,
 ) -> tuple[Iterator[WireRecord], list[dict[str, Any]]]:
-    """The simulator's records and the ground truth of the faults injected in them."""
-    from linewatch.connectors import simulator as sim
+    """The simulator's records and the ground truth of the faults injected in them.
 
-    texts = simulation.faults if faults is None else list(faults)
+    ``faults`` (fault texts), ``seed`` and ``start`` replace the simulation's own.
+    """
     try:
-        line = simulation_spec(simulation)
-    except ValueError as exc:  # e.g. a defect driver that names no parameter
-        raise JobError(f"simulation: {exc}") from exc
-    try:
-        parsed = [sim.parse_fault(text) for text in texts]
-        sim.validate_faults(line, parsed)
+        parsed = list(simulation.faults) if faults is None else [parse_fault(t) for t in faults]
+        validate_faults(simulation, parsed)
     except ValueError as exc:
         raise JobError(f"bad fault: {exc}") from exc
     begin = start or simulation.start
-    records = sim.simulate(
-        line, begin, minutes, parsed, seed=simulation.seed if seed is None else seed
+    records = simulate(
+        simulation, begin, minutes, parsed, seed=simulation.seed if seed is None else seed
     )
-    return records, sim.fault_windows(parsed, begin)
+    return records, fault_windows(parsed, begin)
 
 
 @dataclass
@@ -120,6 +89,12 @@ class Job:
     def run(self) -> RunSummary:
         return self.runner.run()
 
+    @property
+    def damage(self) -> InputDamaged | None:
+        """Why the input file could not be read to its end (the run still finished)."""
+        damage = getattr(self.source, "damage", None)
+        return damage if isinstance(damage, InputDamaged) else None
+
     def finish(self) -> str:
         """Close sinks and source, write the report; returns the report text."""
         if self.notifier is not None and not self.runner.summary.stopped_by_request:
@@ -136,6 +111,7 @@ class Job:
             defect_codes=self.engine.defect_codes,
             faults=self.faults,
             annotations=_annotations(self.config),
+            damage=str(self.damage) if self.damage is not None else None,
         )
         if self.report_path is not None:
             write_report(self.report_path, text)
@@ -319,6 +295,8 @@ def build_job(
         source = _source(config, input_path, start_after, callbacks, source)
     except OSError as exc:
         raise JobError(f"cannot open the input: {exc}") from exc
+    except UnsupportedFormat as exc:
+        raise JobError(str(exc)) from exc
     changelog = None
     if config.checkpoint.changelog is not None and mode == "run":
         from linewatch.connectors.kafka import KafkaStateStore

@@ -147,9 +147,16 @@ def render_report(
     faults: Sequence[FaultWindow] = (),
     title: str = "Linewatch diagnosis report",
     annotations: Sequence[AlertAnnotation] = (),
+    damage: str | None = None,
 ) -> str:
-    """The report as Markdown text."""
+    """The report as Markdown text; ``damage`` says why the input ended early."""
     out: list[str] = [f"# {title}", ""]
+    if damage is not None:
+        out += [
+            f"**The run is incomplete: {damage}.** Every record before the damage was read "
+            "and is counted below; the rest of the file was not read.",
+            "",
+        ]
     first = min((s.first_ts for s in streams if s.first_ts), default=None)
     last = max((s.last_ts for s in streams if s.last_ts), default=None)
     fired = [a for a in summary.alerts if a.status == "firing"]
