@@ -17,6 +17,10 @@ restarted job does; what the notifier told the receiver survives in its state fi
 from __future__ import annotations
 
 import gzip
+import os
+import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,3 +226,35 @@ def test_alerts_pushed_to_a_real_alertmanager_arrive_grouped_and_resolve(
         "rule": "nelson1",
         "severity": "critical",
     }
+
+
+def test_receiver_down_then_the_job_killed_then_restarted_delivers_once(tmp_path: Path) -> None:
+    """The receiver refuses (503): the notification waits in the spool; ``kill -9`` the job
+    while it retries; the receiver comes back; the restarted job (no new records) sends it,
+    exactly once, with the key the refused attempts carried."""
+    with WebhookReceiver(status=503) as hook:
+        config = write_config(
+            tmp_path,
+            [{"name": "lead", "type": "webhook", "url": hook.url}],
+            {"receiver": "lead", "group_by": ["line"], **WAIT},
+        )
+        command = [sys.executable, "-m", "linewatch.pipeline.cli", "run", "--config"]
+        command += [str(config), "--input", str(slice_of(tmp_path, 4000))]
+        env = {**os.environ, "PYTHONPATH": str(repo_root())}
+        job = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+        try:
+            hook.wait_for(2, timeout=90)  # a first attempt and a retry, both refused
+        finally:
+            job.kill()  # SIGKILL: no clean shutdown
+            job.wait(timeout=30)
+        assert job.returncode == -signal.SIGKILL
+        refused = list(hook.received)
+        keys = {r.headers["Idempotency-Key"] for r in refused}
+        assert len(keys) == 1
+        hook.status = 200
+        restarted = subprocess.run(command, env=env, capture_output=True, timeout=120)
+        assert restarted.returncode == 0, restarted.stderr.decode()[-2000:]
+        time.sleep(1.0)
+        accepted = hook.received[len(refused) :]
+    assert [r.headers["Idempotency-Key"] for r in accepted] == list(keys)
+    assert accepted[0].body == refused[0].body and shown(accepted[0].json()) == FIRST
