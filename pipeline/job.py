@@ -98,7 +98,8 @@ class Job:
     def finish(self) -> str:
         """Close sinks and source, write the report; returns the report text."""
         if self.notifier is not None and not self.runner.summary.stopped_by_request:
-            self.notifier.drain()  # a finite input ended: let the last groups go out
+            # A finite input ended: let the last groups go out (SIGTERM cuts it short).
+            self.notifier.drain(lambda: self.runner.summary.stopped_by_request)
         self.runner.close()
         text = render_report(
             self.runner.summary,

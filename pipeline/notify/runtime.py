@@ -192,8 +192,11 @@ class Notifier:
             groups = self.policy.snapshot()["groups"].values()
             return max((datetime.fromisoformat(g["next_look"]) for g in groups), default=None)
 
-    def drain(self) -> None:
-        """End of a finite input: wait for each group's next look and its delivery."""
+    def drain(self, stopped: Callable[[], bool] = lambda: False) -> None:
+        """End of a finite input: wait for each group's next look and its delivery.
+
+        ``stopped`` (SIGTERM arrived meanwhile) ends the wait early.
+        """
         last_look = self._last_look()
         if self._thread is None:
             if last_look is not None and self._event_clock is not None:
@@ -203,7 +206,7 @@ class Notifier:
             self._loop.run_until_complete(self.delivery.send_due())
             return
         deadline = _wall() + timedelta(seconds=self.config.delivery.drain)
-        while _wall() < deadline and self._thread.is_alive():
+        while _wall() < deadline and self._thread.is_alive() and not stopped():
             looked = last_look is None or self.clock() >= last_look
             self.flush()
             if looked and not self._outbox and self.delivery.pending == 0:
