@@ -209,7 +209,8 @@ class Alert(_Out, frozen=True, kw_only=True, tag="alert", tag_field="type"):
     lcl: float | None
     message: str
     occurrences: int = 1
-    #: Processing time the pipeline emitted it (``ts`` is event time); None in old records.
+    #: Processing time the pipeline first emitted it (``ts`` is event time; a resolve keeps
+    #: its firing's); None in old records and where no clock was given.
     emitted_at: AwareDatetime | None = None
 
 
