@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,12 +159,33 @@ def notifications_of(hook: WebhookReceiver, since: int) -> list[dict[str, Any]]:
     return [b for b in bodies if b.get("commonLabels", {}).get("line") == "L3"]
 
 
+@pytest.fixture
+def alertmanager_webhook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as hook:
+        yield hook
+
+
+@pytest.fixture
+def alertmanager_server(
+    tmp_path_factory: pytest.TempPathFactory, alertmanager_webhook: WebhookReceiver
+) -> Iterator[AlertmanagerServer]:
+    """The plugin's Alertmanager, with 5 s waits: a loaded machine still fits a run's
+    alerts in one group_wait."""
+    with AlertmanagerServer(
+        tmp_path_factory.mktemp("am"),
+        webhook_url=alertmanager_webhook.url,
+        group_wait="5s",
+        group_interval="5s",
+    ) as server:
+        yield server
+
+
 def test_alerts_pushed_to_a_real_alertmanager_arrive_grouped_and_resolve(
     tmp_path: Path,
     alertmanager_server: AlertmanagerServer,
     alertmanager_webhook: WebhookReceiver,
 ) -> None:
-    """Linewatch → Alertmanager 0.35 (group_by alertname, 1 s waits) → webhook.
+    """Linewatch → Alertmanager 0.35 (group_by alertname, 5 s waits) → webhook.
 
     The push sets ``startsAt`` to the processing time Linewatch emitted the alert: the
     slice's event times are weeks old, and Alertmanager would send each such alert at
