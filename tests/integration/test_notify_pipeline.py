@@ -38,7 +38,7 @@ from tests.conftest import repo_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-WAIT = {"group_wait": "3s", "group_interval": "8s", "repeat_interval": "1h"}
+WAIT = {"group_wait": "5s", "group_interval": "10s", "repeat_interval": "1h"}
 FIRST = {
     ("resolved", "trim_length_mm", "nelson1"),
     ("resolved", "welder-07", "t2"),
