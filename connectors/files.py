@@ -375,6 +375,17 @@ class JsonlSink:
         self.flush()
         self._file.close()
 
+    def durable_length(self) -> int:
+        """Bytes in the file (call after :meth:`flush`); a checkpoint records it."""
+        return os.fstat(self._file.fileno()).st_size
+
+    def truncate(self, length: int) -> None:
+        """Drop what follows ``length`` bytes: lines a resume is about to write again."""
+        self._buffer.clear()
+        self._file.flush()
+        self._file.truncate(length)
+        os.fsync(self._file.fileno())
+
 
 _CSV_COLUMNS = (
     "kind",

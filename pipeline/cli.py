@@ -7,13 +7,21 @@ reports a GNU tool killed by SIGPIPE). A failure is never a traceback: an unexpe
 exception prints ``error: internal error: ...`` and the traceback only with ``-v``.
 """
 
+# ruff: noqa: E402
 from __future__ import annotations
+
+import signal
+
+# Run as ``python -m``: a SIGINT/SIGTERM during the imports below still ends in a clean stop.
+_EARLY_STOPS: list[int] = []
+if __name__ == "__main__":
+    for _signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_signum, lambda signum, _frame: _EARLY_STOPS.append(signum))
 
 import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +40,7 @@ from rich.progress import (
 )
 
 from linewatch import __version__
-from linewatch.pipeline import analyze_cmd, serve_cmd
+from linewatch.pipeline import analyze_cmd, score_cmd, serve_cmd
 from linewatch.pipeline.config import (
     CharacteristicConfig,
     Config,
@@ -44,7 +52,14 @@ from linewatch.pipeline.config import (
     load_config,
 )
 from linewatch.pipeline.factory import build_capability, build_detector, build_multivariate
-from linewatch.pipeline.job import Job, JobError, build_job, influx_source, simulated_records
+from linewatch.pipeline.job import (
+    Job,
+    JobError,
+    StopLatch,
+    build_job,
+    influx_source,
+    simulated_records,
+)
 from linewatch.pipeline.report import FaultWindow
 from linewatch.pipeline.runner import RunSummary
 
@@ -109,6 +124,8 @@ def _install_stop_handlers(stop: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    if _EARLY_STOPS:
+        handler(_EARLY_STOPS.pop(), None)
 
 
 # -- check-config ------------------------------------------------------------------------
@@ -169,8 +186,17 @@ def _execute(job: Job, show_progress: bool, description: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    stop = StopLatch()  # a stop while the checkpoint loads waits for the runner
+    _install_stop_handlers(stop.request)
     config = _load(args.config)
-    job = build_job(config, mode="run", input_path=args.input, state_dir=args.state_dir)
+    job = build_job(
+        config,
+        mode="run",
+        input_path=args.input,
+        state_dir=args.state_dir,
+        reset_state=args.reset_state,
+    )
+    stop.attach(job.runner.request_stop)
     if job.resumed_from is not None:
         err.print(f"resuming from checkpoint: {job.resumed_from}")
     return _execute(job, show_progress=False, description="run")
@@ -232,6 +258,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         notify=args.notify,
         notify_event_clock=args.notify_clock == "event",
     )
+    if args.export_charts is not None:  # html: charts export
+        if job.charts is None:
+            raise UsageError("--export-charts needs --report ending in .html or .pdf")
+        job.chart_export_dir = args.export_charts
     return _execute(job, show_progress=not args.no_progress, description="replay")
 
 
@@ -352,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="where checkpoints live (default: checkpoint.state_dir of the config)",
     )
+    run.add_argument(
+        "--reset-state",
+        action="store_true",
+        help="forget the saved checkpoint and start from the first record "
+        "(the JSONL outputs start afresh too)",
+    )
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser(
@@ -381,7 +417,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for relative sink paths and the report (default out/replay); the "
         "report, sink files and dead letters an earlier replay left there are deleted first",
     )
-    replay.add_argument("--report", type=Path, help="report path (default OUT/report.md)")
+    replay.add_argument(
+        "--report",
+        type=Path,
+        help="report path (default OUT/report.md); .html: one self-contained file with "
+        "charts, .pdf: the same printed",
+    )
+    replay.add_argument(
+        "--export-charts",
+        type=Path,
+        metavar="DIR",
+        help="with --report *.html or *.pdf: also write each chart as SVG and PNG into DIR",
+    )
     replay.add_argument(
         "--truth", type=Path, help="known faults (JSON from `simulate`) to score detection against"
     )
@@ -458,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     boards.set_defaults(func=cmd_dashboards)
 
     analyze_cmd.add_parser(sub)
+    score_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)  # serve and silence
     return parser
 

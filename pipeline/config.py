@@ -61,6 +61,8 @@ __all__ = [
     "FileSourceConfig",
     "LineConfig",
     "ParameterConfig",
+    "PlausibleRange",
+    "QuarantineConfig",
     "SimulatorSourceConfig",
     "StationConfig",
     "StreamCheck",
@@ -149,6 +151,19 @@ class CapabilityConfig(_Strict):
     alpha: Alpha = 0.05
 
 
+class PlausibleRange(_Strict):
+    """Values outside ``[min, max]`` are dead letters (``implausible value``), never charted."""
+
+    min: Value
+    max: Value
+
+    _checks = ("_ordered",)
+
+    def _ordered(self) -> Iterator[str]:
+        if self.min >= self.max:
+            yield f"plausible min ({self.min}) must be below max ({self.max})"
+
+
 class _Charted(_Strict):
     """What every charted stream shares: limits, rules, sigma estimation, chart options."""
 
@@ -164,6 +179,10 @@ class _Charted(_Strict):
     cusum: CusumConfig = Field(default_factory=CusumConfig)
     ewma: EwmaConfig = Field(default_factory=EwmaConfig)
     unit: str = ""
+    # The value guard (pipeline/engine.py): a hard range, and a bound in sigmas of the
+    # established process (null: off). Far above any chart's limits: it is for garbage.
+    plausible: PlausibleRange | None = None
+    implausible_sigma: Annotated[float, Field(ge=6.0, le=1e6)] | None = 50.0
 
     def _subgroup_fits_chart(self) -> Iterator[str]:
         chart: str = self.chart  # type: ignore[attr-defined]  # each subclass has one
@@ -210,6 +229,10 @@ class CharacteristicConfig(_Charted):
     def _capability_has_specs(self) -> Iterator[str]:
         if self.capability is not None and self.lsl is None and self.usl is None:
             yield "capability needs lsl or usl"
+
+    def _plausible_fits_chart(self) -> Iterator[str]:
+        if self.plausible is not None and self.chart in ATTRIBUTE_CHARTS:
+            yield f"plausible applies to measured values, not to chart {self.chart!r}"
 
     def _parts_fit_chart(self) -> Iterator[str]:
         if self.parts and self.chart != "zmr":
@@ -465,6 +488,17 @@ class LatenessConfig(_Strict):
     """A record older than its stream's newest by more than this is a dead letter."""
 
     allowed_lateness_s: Seconds = 300.0
+    #: A record this far ahead of its line/station's recent median timestamp is a dead
+    #: letter (``future timestamp``) until ``reanchor_after`` such records in a row agree.
+    allowed_future_s: Annotated[float, Field(gt=0.0, le=1e9)] = 86_400.0
+    reanchor_after: Annotated[int, Field(ge=2, le=1000)] = 5
+
+
+class QuarantineConfig(_Strict):
+    """Records whose processing raised: dead letters, until too many say it is a bug."""
+
+    max_failures: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    window_records: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
 
 
 class Config(_Strict):
@@ -478,6 +512,7 @@ class Config(_Strict):
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     lateness: LatenessConfig = Field(default_factory=LatenessConfig)
+    quarantine: QuarantineConfig = Field(default_factory=QuarantineConfig)
     # the simulator's own spec type: validated straight into it, no mirrored config class
     simulation: Simulation | None = None
     report_path: Path | None = None

@@ -31,7 +31,9 @@ class KpiCollector:
     def add(self, item: Output | WireRecord) -> None:
         if not isinstance(item, Kpi):
             return
-        key = (item.line, item.station, item.kpi)
+        # Capability KPIs are per characteristic: two of one station must not merge.
+        name = item.kpi if item.characteristic is None else f"{item.characteristic} {item.kpi}"
+        key = (item.line, item.station, name)
         entry = self.series.get(key)
         if entry is None:
             self.series[key] = {

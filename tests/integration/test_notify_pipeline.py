@@ -10,7 +10,7 @@ alerts (from the JSONL sink of a plain replay, event time, so the same every tim
   (xbar) fire and resolve (phase-I backfill), ``weld_current_ka`` resolves,
   ``hydraulic_pressure_bar`` nelson1 (stdev) and ``nugget_dia_mm`` nelson1 (xbar) fire.
 
-A second ``run`` on the longer slice resumes from the checkpoint of the first one, as a
+A second ``run`` on the grown file resumes from the checkpoint of the first one, as a
 restarted job does; what the notifier told the receiver survives in its state file.
 """
 
@@ -54,7 +54,9 @@ SECOND = {
 
 
 def slice_of(tmp_path: Path, records: int) -> Path:
-    path = tmp_path / f"slice-{records}.jsonl"
+    """The first ``records`` of the demo line, in ONE file that grows (a resumed run
+    must read the file its checkpoint was saved for)."""
+    path = tmp_path / "line.jsonl"
     with gzip.open(repo_root() / "examples" / "welding-line.jsonl.gz", "rt") as source:
         lines = [next(source) for _ in range(records)]
     path.write_text("".join(lines))
