@@ -215,7 +215,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser = subparsers.add_parser(
         "serve",
         help="HTTP API and page: firing alerts, acknowledge, causes, silences",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="A small HTTP API and page for shift leads: firing alerts, acknowledge, "
+        "assignable cause and corrective action, silences. Every /api/ call needs "
+        "'Authorization: Bearer <token>'; the token comes from --token-env and is required.",
     )
     parser.add_argument("--config", type=Path, required=True, help="the YAML config file")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
