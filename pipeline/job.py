@@ -427,7 +427,10 @@ def build_job(
         dead_letters = JsonlSink(_place(config.dead_letters.path, out_dir), append=append)
 
     engine = Engine(config)
-    engine.alerts.clock = _wall_clock  # Alert.emitted_at: processing time
+    if notifier is not None:
+        # Alert.emitted_at (processing time) when the job notifies; without notifications
+        # the outputs stay byte for byte the same across a resume or a second replay.
+        engine.alerts.clock = _wall_clock
     start_after = int(checkpoint.source.get("records", 0)) if checkpoint else 0
     callbacks = _RebalanceCallbacks()
     try:

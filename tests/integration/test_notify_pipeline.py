@@ -82,6 +82,11 @@ def write_config(folder: Path, receivers: list[dict[str, Any]], route: dict[str,
     return path
 
 
+def alerts_in(folder: Path) -> list[dict[str, Any]]:
+    lines = (folder / "alerts.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
 def shown(body: dict[str, Any]) -> set[tuple[str, str, str]]:
     return {
         (a["status"], a["labels"]["characteristic"], a["labels"]["rule"]) for a in body["alerts"]
@@ -149,10 +154,13 @@ def test_replay_sends_nothing_unless_asked(tmp_path: Path) -> None:
         replay = ["replay", "--config", str(config), "--input", str(slice_of(tmp_path, 4000))]
         assert main([*replay, "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
         assert hook.received == [] and not (tmp_path / "spool").exists()
+        # Without notifications no processing time is stamped: outputs are reproducible.
+        assert {a["emitted_at"] for a in alerts_in(tmp_path)} == {None}
         out = tmp_path / "loud"
         assert main([*replay, "--out", str(out), "--no-progress", "--notify"]) == 0
         bodies = [r.json() for r in hook.wait_for(1, timeout=30)]
     assert len(bodies) == 1 and shown(bodies[0]) == FIRST
+    assert None not in {a["emitted_at"] for a in alerts_in(tmp_path)}
     assert (out / "notify" / "notify-state.json").exists()  # beside the replay's outputs
 
 
