@@ -347,6 +347,8 @@ class SimulatorSourceConfig(_Strict):
 
 
 KafkaBootstrap = Annotated[str, Field(min_length=3, pattern=r"^[^\s/]+:\d+(,[^\s/]+:\d+)*$")]
+# The Kafka client: confluent-kafka (librdkafka), or kafka-python for pure-Python installs.
+KafkaTransport = Literal["confluent", "kafka-python"]
 
 
 class KafkaSourceConfig(_Strict):
@@ -358,6 +360,7 @@ class KafkaSourceConfig(_Strict):
 
     type: Literal["kafka"]
     bootstrap: KafkaBootstrap
+    transport: KafkaTransport = "confluent"
     topics: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     group_id: Annotated[str, Field(min_length=1)] = "linewatch"
     batch_size: Count = 5000
@@ -425,6 +428,7 @@ class KafkaSinkConfig(_Strict):
 
     type: Literal["kafka"]
     bootstrap: KafkaBootstrap
+    transport: KafkaTransport = "confluent"
     alerts_topic: str = "linewatch-alerts"
     points_topic: str | None = None
     outputs: list[OutputKind] = Field(default_factory=_alerts_only)
@@ -466,6 +470,7 @@ class KafkaDeadLetterConfig(_Strict):
 
     type: Literal["kafka"]
     bootstrap: KafkaBootstrap
+    transport: KafkaTransport = "confluent"
     topic: str = "linewatch-dead-letters"
 
 
@@ -486,6 +491,7 @@ class KafkaStateConfig(_Strict):
 
     type: Literal["kafka"]
     bootstrap: KafkaBootstrap
+    transport: KafkaTransport = "confluent"
     topic: str = "linewatch-state"
 
 

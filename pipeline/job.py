@@ -6,11 +6,12 @@ only parses arguments and calls in here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec
 
 from linewatch.connectors.console import ConsoleSink
 from linewatch.connectors.files import FileSource, JsonlSink
@@ -33,6 +34,8 @@ from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.models import Sink, Source, WireRecord
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
 from linewatch.pipeline.runner import Route, Runner, RunSummary
+
+_P = ParamSpec("_P")
 
 __all__ = ["Job", "JobError", "build_job", "simulated_records", "simulation_spec"]
 
@@ -174,7 +177,7 @@ def influx_source(
 def _kafka_source(source: KafkaSourceConfig, callbacks: _RebalanceCallbacks) -> Source:
     from linewatch.connectors.kafka import KafkaSource, partition_counts
 
-    counts = partition_counts(source.bootstrap, source.topics)
+    counts = partition_counts(source.bootstrap, source.topics, transport=source.transport)
     if len(set(counts.values())) > 1:
         raise JobError(
             f"source.topics must have the same number of partitions (co-partitioned "
@@ -190,6 +193,7 @@ def _kafka_source(source: KafkaSourceConfig, callbacks: _RebalanceCallbacks) -> 
         on_revoke=callbacks.revoked,
         on_assign=callbacks.assigned,
         consumer_config=source.consumer,
+        transport=source.transport,
     )
 
 
@@ -248,6 +252,20 @@ def _place(path: Path, out_dir: Path | None) -> Path:
     return out_dir / path.name
 
 
+def _client_missing_is_a_job_error(build: Callable[_P, Job]) -> Callable[_P, Job]:
+    """An optional client library that is not installed: one line with its install hint."""
+
+    @functools.wraps(build)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Job:
+        try:
+            return build(*args, **kwargs)
+        except ImportError as exc:
+            raise JobError(str(exc)) from exc
+
+    return wrapper
+
+
+@_client_missing_is_a_job_error
 def build_job(
     config: Config,
     *,
@@ -279,6 +297,7 @@ def build_job(
                 sink_config.alerts_topic,
                 sink_config.points_topic,
                 sink_config.producer,
+                transport=sink_config.transport,
             )
         else:  # pragma: no cover - the config union has no other member
             raise JobError(f"sinks[{number}]: unsupported sink {sink_config!r}")
@@ -289,7 +308,11 @@ def build_job(
     if isinstance(config.dead_letters, KafkaDeadLetterConfig):
         from linewatch.connectors.kafka import KafkaDeadLetterSink
 
-        dead_letters = KafkaDeadLetterSink(config.dead_letters.bootstrap, config.dead_letters.topic)
+        dead_letters = KafkaDeadLetterSink(
+            config.dead_letters.bootstrap,
+            config.dead_letters.topic,
+            transport=config.dead_letters.transport,
+        )
     else:
         dead_letters = JsonlSink(_place(config.dead_letters.path, out_dir), append=append)
 
@@ -309,14 +332,13 @@ def build_job(
 
         if not callbacks.partitions:
             raise JobError("checkpoint.changelog needs a kafka source")
-        changelog = KafkaStateStore(
-            config.checkpoint.changelog.bootstrap, config.checkpoint.changelog.topic
-        )
+        state = config.checkpoint.changelog
+        changelog = KafkaStateStore(state.bootstrap, state.topic, transport=state.transport)
         changelog.ensure_topic(callbacks.partitions)
         from linewatch.connectors.kafka import partition_counts
 
         topic = config.checkpoint.changelog.topic
-        found = partition_counts(config.checkpoint.changelog.bootstrap, [topic])[topic]
+        found = partition_counts(state.bootstrap, [topic], transport=state.transport)[topic]
         if found != callbacks.partitions:
             raise JobError(
                 f"checkpoint.changelog: topic {topic!r} has {found} partitions, the input "
