@@ -244,9 +244,13 @@ class ConfluentProducer:
             extra["headers"] = headers
         if partition is not None:
             extra["partition"] = partition
+        produce = self._producer.produce
         while True:
             try:
-                self._producer.produce(topic, value, key, **extra)
+                if extra:
+                    produce(topic, value, key, **extra)
+                else:
+                    produce(topic, value, key)
                 return
             except BufferError:  # the local queue is full: let deliveries drain it
                 self._producer.poll(0.1)
