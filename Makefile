@@ -36,8 +36,10 @@ demo: install
 servers-install:
 	bash scripts/kafka.sh fetch
 	bash scripts/influxdb.sh install
+	bash scripts/alertmanager.sh install
 	command -v docker-compose >/dev/null || { apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose; }
+	command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
 
 # CI enforces style and types: lint and typecheck run before the suite.
 test: install-dev servers-install

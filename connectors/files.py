@@ -2,10 +2,16 @@
 
 Text files may be gzip-compressed (``.jsonl.gz``, ``.csv.gz``). Every record keeps its
 origin (``line.jsonl:42``, ``line.csv:17``, ``line.parquet:row 9``) so that an error or a
-dead letter names the file line it came from.
+dead letter names the file line it came from (numbered from 1, as editors count).
 
 CSV columns are the wire fields (``kind,ts,line,station,...``); an empty cell means the
-field is absent, and ``defect_codes`` holds codes separated by ``|``.
+field is absent, and ``defect_codes`` holds codes separated by ``|``. A CSV record is one
+line: a row that is not UTF-8, whose quoting is broken, or whose cell count differs from
+the header's becomes a dead letter that keeps the line's bytes, and the next line is read
+on its own. A row's payload carries its bytes under ``__original__`` (and the reason it is
+unusable under ``__error__``), which :mod:`linewatch.pipeline.decode` understands.
+
+Parquet is written with :func:`parquet_schema`, one column per wire field for every kind.
 
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -13,31 +19,65 @@ field is absent, and ``defect_codes`` holds codes separated by ``|``.
 >>> source = FileSource(folder / "a.jsonl")
 >>> [(r.origin, r.payload) for r in source.poll(0.0)]
 [('a.jsonl:1', b'{"kind":"x"}'), ('a.jsonl:3', b'{"kind":"y"}')]
->>> source.exhausted
-True
+>>> source.exhausted, source.damage
+(True, None)
+>>> _ = (folder / "b.csv").write_bytes(b'kind,line\\nx,"L3\\ny,L\\xff3\\n')
+>>> [r.payload.get("__error__") for r in FileSource(folder / "b.csv").poll(0.0)]
+['a quote opened at character 3 is never closed (Linewatch CSV has one record per line) - in column `line` (cell 2)', 'not UTF-8 text (byte 3 of the line) - in column `line` (cell 2)']
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import io
 import os
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
+from linewatch.connectors.lines import (
+    GZIP_MAGIC,
+    CsvLineError,
+    InputDamaged,
+    physical_lines,
+    split_csv_line,
+)
 from linewatch.pipeline.models import Output, RawRecord, WireRecord
 
-__all__ = ["FileSource", "JsonlSink", "detect_format", "write_records"]
+__all__ = [
+    "SUPPORTED_FORMATS",
+    "FileSource",
+    "InputDamaged",
+    "JsonlSink",
+    "UnsupportedFormat",
+    "detect_format",
+    "parquet_schema",
+    "write_records",
+]
 
 FileFormat = Literal["jsonl", "csv", "parquet"]
+SUPPORTED_FORMATS = ".jsonl, .ndjson, .json, .csv (each optionally .gz), .parquet, .pq"
+_SUFFIXES: dict[str, FileFormat] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+#: Keys a CSV row's payload reserves: the line's bytes as read, and why it is unusable.
+ORIGINAL_KEY, ERROR_KEY = "__original__", "__error__"
 
 
 class MissingDependencyError(ImportError):
     """An optional dependency is not installed; the message says how to install it."""
+
+
+class UnsupportedFormat(ValueError):
+    """A file whose name names no format Linewatch reads; the message lists the ones it does."""
 
 
 def detect_format(path: Path) -> FileFormat:
@@ -45,16 +85,28 @@ def detect_format(path: Path) -> FileFormat:
 
     >>> detect_format(Path("line.jsonl.gz")), detect_format(Path("x.CSV")), detect_format(Path("p.parquet"))
     ('jsonl', 'csv', 'parquet')
+    >>> try:
+    ...     detect_format(Path("sheet.xlsx"))
+    ... except UnsupportedFormat as error:
+    ...     print(error)
+    sheet.xlsx: unsupported format '.xlsx' (Excel workbooks are not read: save the sheet as CSV); supported: .jsonl, .ndjson, .json, .csv (each optionally .gz), .parquet, .pq
     """
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    last = suffixes[-1] if suffixes else ""
-    if last in (".jsonl", ".ndjson", ".json"):
-        return "jsonl"
-    if last == ".csv":
-        return "csv"
-    if last in (".parquet", ".pq"):
-        return "parquet"
-    raise ValueError(f"{path}: cannot tell the format from the name; use .jsonl, .csv or .parquet")
+    suffixes = [s.lower() for s in path.suffixes]
+    gzipped = bool(suffixes) and suffixes[-1] == ".gz"
+    last = (suffixes[-2] if len(suffixes) > 1 else "") if gzipped else (suffixes or [""])[-1]
+    found = _SUFFIXES.get(last)
+    if found == "parquet" and gzipped:
+        hint = " (Parquet compresses inside the file: give the .parquet itself)"
+    elif found is not None:
+        return found
+    elif last in (".xlsx", ".xls", ".xlsm", ".ods"):
+        hint = " (Excel workbooks are not read: save the sheet as CSV)"
+    else:
+        hint = ""
+    shown = "".join(path.suffixes) or "no suffix"
+    raise UnsupportedFormat(
+        f"{path}: unsupported format {shown!r}{hint}; supported: {SUPPORTED_FORMATS}"
+    )
 
 
 def _require_pyarrow() -> Any:
@@ -67,28 +119,14 @@ def _require_pyarrow() -> Any:
     return pq
 
 
-class _CountingReader(io.RawIOBase):
-    """Counts bytes read from the file on disk, for progress through gzip."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        count = self.raw.readinto(buffer)  # type: ignore[attr-defined]
-        self.bytes_read += count or 0
-        return count or 0
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
-
-
 class FileSource:
-    """Reads wire records from a file in batches; ``start_after`` skips records on resume."""
+    """Reads wire records from a file in batches; ``start_after`` skips records on resume.
+
+    Every non-blank line of a JSONL or CSV file (after the CSV header) is one record, and
+    every Parquet row. A damaged file ends the source early: every record before the
+    damage is handed out, then :attr:`damage` holds the :class:`InputDamaged` and the
+    source is exhausted. Gzip is recognised by its name (``.gz``) or its first bytes.
+    """
 
     def __init__(
         self,
@@ -103,9 +141,12 @@ class FileSource:
         self.start_after = start_after
         self._format: FileFormat = detect_format(self.path) if format == "auto" else format
         self._total_bytes = self.path.stat().st_size
+        self._bytes_read = 0
         self._rows_read = 0
         self._total_rows = 0
-        self._counter = _CountingReader(self.path.open("rb"))
+        self._file = self.path.open("rb")
+        #: Why the file could not be read to its end, once that is known.
+        self.damage: InputDamaged | None = None
         self._records = self._iterate()
         self._consumed = 0
         self._committed = start_after
@@ -145,18 +186,38 @@ class FileSource:
         """How far the source is: bytes of the file read and its size (rows for Parquet)."""
         if self._format == "parquet":
             return self._rows_read, self._total_rows
-        return self._counter.bytes_read, self._total_bytes
+        return self._bytes_read, self._total_bytes
 
     def close(self) -> None:
-        self._counter.close()
+        self._file.close()
 
     # -- readers -----------------------------------------------------------------------
 
-    def _binary(self) -> IO[bytes]:
-        buffered = io.BufferedReader(self._counter, buffer_size=1 << 16)
-        if self.path.suffix.lower() == ".gz":
-            return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
-        return buffered
+    def _read(self, size: int) -> bytes:
+        data = self._file.read(size)
+        self._bytes_read += len(data)
+        return data
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, bytes) of every non-blank line; records damage and stops."""
+        head = self._file.read(2)
+        self._file.seek(0)
+        gzipped = self.path.suffix.lower() == ".gz" or head == GZIP_MAGIC
+        number = 0
+        try:
+            for number, line in enumerate(physical_lines(self._read, gzipped), start=1):
+                if line.strip():
+                    yield number, line
+        except InputDamaged as damage:
+            if damage.partial:
+                damage = InputDamaged(
+                    damage.byte_offset,
+                    f"{damage.reason}; the {len(damage.partial)} byte(s) of the incomplete "
+                    f"line {number + 1} before it are not a whole record and were not read",
+                )
+            self.damage = damage
+        except OSError as error:
+            self.damage = InputDamaged(self._bytes_read, f"cannot read the file ({error})")
 
     def _iterate(self) -> Iterator[RawRecord]:
         if self._format == "jsonl":
@@ -167,39 +228,123 @@ class FileSource:
 
     def _jsonl(self) -> Iterator[RawRecord]:
         name = self.path.name
-        for number, line in enumerate(self._binary(), start=1):
-            payload = line.rstrip(b"\r\n")
-            if payload.strip():
-                yield RawRecord(payload=payload, origin=f"{name}:{number}", position=number)
+        for number, line in self._lines():
+            yield RawRecord(payload=line, origin=f"{name}:{number}", position=number)
 
     def _csv(self) -> Iterator[RawRecord]:
         name = self.path.name
-        text = io.TextIOWrapper(self._binary(), encoding="utf-8", errors="replace", newline="")
-        reader = csv.DictReader(text)
-        for row in reader:
-            cells: dict[str, Any] = {}
-            for column, cell in row.items():
-                if column is None:  # more cells than the header has columns
-                    cells["__extra_cells__"] = cell
-                elif cell not in (None, ""):
+        lines = self._lines()
+        header: list[str] = []
+        for number, line in lines:
+            try:
+                header = _csv_header(line)
+            except ValueError as exc:
+                self.damage = InputDamaged(0, f"the CSV header on line {number} {exc}")
+                return
+            break
+        width = len(header)
+        for number, line in lines:
+            origin = f"{name}:{number}"
+            cells: dict[str, Any] = {ORIGINAL_KEY: line}
+            try:
+                values = split_csv_line(line.decode("utf-8"))
+            except UnicodeDecodeError as bad:
+                column = _column_at(line, bad.start, header)
+                cells[ERROR_KEY] = f"not UTF-8 text (byte {bad.start} of the line) - in {column}"
+                yield RawRecord(payload=cells, origin=origin, position=number)
+                continue
+            except CsvLineError as bad:
+                cells[ERROR_KEY] = f"{bad} - in {_column(bad.field, header)}"
+                yield RawRecord(payload=cells, origin=origin, position=number)
+                continue
+            if len(values) != width:
+                cells[ERROR_KEY] = _width_error(len(values), header)
+                yield RawRecord(payload=cells, origin=origin, position=number)
+                continue
+            for column, cell in zip(header, values, strict=True):
+                if cell:
                     cells[column] = cell.split("|") if column == "defect_codes" else cell
-            if cells:
-                yield RawRecord(
-                    payload=cells, origin=f"{name}:{reader.line_num}", position=reader.line_num
-                )
+            yield RawRecord(payload=cells, origin=origin, position=number)
 
     def _parquet(self) -> Iterator[RawRecord]:
         pq = _require_pyarrow()
+        import pyarrow as pa
+
         name = self.path.name
-        parquet = pq.ParquetFile(self.path)
-        self._total_rows = parquet.metadata.num_rows
-        for batch in parquet.iter_batches(batch_size=self.batch_size):
-            for row in batch.to_pylist():
-                self._rows_read += 1
-                cells = {k: v for k, v in row.items() if v is not None}
-                yield RawRecord(
-                    payload=cells, origin=f"{name}:row {self._rows_read}", position=self._rows_read
-                )
+        group = 0
+        offset = 0
+        try:
+            parquet = pq.ParquetFile(self._file)
+            metadata = parquet.metadata
+            self._total_rows = metadata.num_rows
+            for group in range(metadata.num_row_groups):
+                offset = _row_group_offset(metadata.row_group(group))
+                for batch in parquet.iter_batches(batch_size=self.batch_size, row_groups=[group]):
+                    for row in batch.to_pylist():
+                        self._rows_read += 1
+                        cells = {k: v for k, v in row.items() if v is not None}
+                        yield RawRecord(
+                            payload=cells,
+                            origin=f"{name}:row {self._rows_read}",
+                            position=self._rows_read,
+                        )
+        except (pa.ArrowException, OSError, ValueError) as error:
+            where = f"row group {group}" if self._total_rows else "the file"
+            self.damage = InputDamaged(
+                offset,
+                f"{where} cannot be read as Parquet ({type(error).__name__}: {error})",
+            )
+
+
+def _row_group_offset(group: Any) -> int:
+    columns = [group.column(i) for i in range(group.num_columns)]
+    starts = [
+        c.dictionary_page_offset if c.has_dictionary_page else c.data_page_offset for c in columns
+    ]
+    return int(min(starts)) if starts else 0
+
+
+def _csv_header(line: bytes) -> list[str]:
+    try:
+        text = line.decode("utf-8").removeprefix("\ufeff")  # a BOM from spreadsheet tools
+    except UnicodeDecodeError as bad:
+        raise ValueError(f"is not UTF-8 text (byte {bad.start + 1})") from None
+    try:
+        header = [cell.strip() for cell in split_csv_line(text)]
+    except CsvLineError as bad:
+        raise ValueError(f"cannot be split: {bad}") from None
+    seen: set[str] = set()
+    for column in header:
+        if not column:
+            raise ValueError("has an empty column name")
+        if column in seen:
+            raise ValueError(f"names column {column!r} twice")
+        seen.add(column)
+    return header
+
+
+def _column(index: int, header: list[str]) -> str:
+    if index < len(header):
+        return f"column `{header[index]}` (cell {index + 1})"
+    return f"cell {index + 1}, beyond the last column `{header[-1]}`"
+
+
+def _column_at(line: bytes, byte: int, header: list[str]) -> str:
+    # Commas are ASCII, so counting them in the bytes before the bad byte finds its cell
+    # (quoted commas aside, which the wire fields do not hold).
+    return _column(line.count(b",", 0, byte), header)
+
+
+def _width_error(cells: int, header: list[str]) -> str:
+    if cells > len(header):
+        return (
+            f"the row has {cells} cells, the header {len(header)} columns - "
+            f"{_column(len(header), header)} is extra"
+        )
+    return (
+        f"the row has {cells} cells, the header {len(header)} columns - "
+        f"column `{header[cells]}` and after are missing"
+    )
 
 
 class JsonlSink:
@@ -229,6 +374,17 @@ class JsonlSink:
     def close(self) -> None:
         self.flush()
         self._file.close()
+
+    def durable_length(self) -> int:
+        """Bytes in the file (call after :meth:`flush`); a checkpoint records it."""
+        return os.fstat(self._file.fileno()).st_size
+
+    def truncate(self, length: int) -> None:
+        """Drop what follows ``length`` bytes: lines a resume is about to write again."""
+        self._buffer.clear()
+        self._file.flush()
+        self._file.truncate(length)
+        os.fsync(self._file.fileno())
 
 
 _CSV_COLUMNS = (
@@ -286,11 +442,56 @@ def _csv_row(record: WireRecord) -> dict[str, Any]:
     return row
 
 
+def parquet_schema() -> Any:
+    """The one Parquet schema of every wire record kind: a column per wire field.
+
+    A field a kind does not have is null in its rows (and absent when read back). Event
+    times are UTC microseconds, as precise as the wire's.
+    """
+    import pyarrow as pa
+
+    text = pa.string()
+    return pa.schema(
+        [
+            ("kind", text),
+            ("ts", pa.timestamp("us", tz="UTC")),
+            ("line", text),
+            ("station", text),
+            ("equipment", text),
+            ("name", text),
+            ("characteristic", text),
+            ("value", pa.float64()),
+            ("subgroup", text),
+            ("part_id", text),
+            ("product", text),
+            ("result", text),
+            ("defects", pa.int64()),
+            ("defect_codes", pa.list_(text)),
+            ("rework", pa.bool_()),
+            ("inspected", pa.int64()),
+            ("nonconforming", pa.int64()),
+        ]
+    )
+
+
+#: Rows a Parquet row group is written with (and held in memory at once).
+PARQUET_ROWS_PER_GROUP = 50_000
+
+
 def _write_parquet(records: Iterable[WireRecord], target: Path) -> int:
     pq = _require_pyarrow()
     import pyarrow as pa
 
-    rows = [msgspec.to_builtins(record) for record in records]
-    table = pa.Table.from_pylist(rows)
-    pq.write_table(table, target)
-    return len(rows)
+    schema = parquet_schema()
+    count = 0
+    rows: list[dict[str, Any]] = []
+    with pq.ParquetWriter(target, schema) as writer:
+        for record in records:
+            rows.append(msgspec.to_builtins(record, builtin_types=(datetime,)))
+            count += 1
+            if len(rows) >= PARQUET_ROWS_PER_GROUP:
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                rows.clear()
+        if rows or not count:
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+    return count

@@ -6,6 +6,14 @@ nothing of lines, stations, Kafka or InfluxDB; ``pipeline/`` attaches that ident
 Constructor arguments are stored as given (river's convention), and all learned state
 is built from them, so ``clone()`` gives a fresh detector with the same parameters and
 ``snapshot()``/``restore()`` round-trip the learned state through plain JSON bytes.
+
+**Values the statistics can hold.** Every number a detector takes goes through
+:func:`finite`, which refuses NaN, inf and any value beyond ±:data:`MAX_MAGNITUDE`
+(1e100) with :class:`DetectorInputError` ("implausible value"). No measurement, count or
+size of a real line comes near 1e100, and with that bound squares (<= 4e200), sums of
+squares and moving ranges of any realistic number of values stay finite, so the
+estimators never overflow. A refused value is refused before it touches any state.
+Likewise a phase-I sigma estimate below :data:`MIN_SIGMA` (1e-100) counts as zero.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from datetime import datetime
 from typing import Any, Self
 
 __all__ = [
+    "MAX_MAGNITUDE",
+    "MIN_SIGMA",
     "Detector",
     "DetectorInputError",
     "Evaluation",
@@ -30,6 +40,13 @@ __all__ = [
     "SnapshotError",
     "zone_of",
 ]
+
+#: Largest magnitude :func:`finite` accepts: beyond it, squares and sums could overflow.
+MAX_MAGNITUDE = 1e100
+
+#: Smallest sigma a chart estimates limits from: below it, sigma squared underflows and
+#: z-scores of ordinary values overflow (phase I refuses such a window as if constant).
+MIN_SIGMA = 1e-100
 
 #: What a detector consumes: one value, a subgroup of values, or named values.
 Observation = float | Sequence[float] | Mapping[str, float]
@@ -218,13 +235,25 @@ def empty_evaluation() -> Evaluation:
 
 
 def finite(value: float, what: str = "value") -> float:
-    """``value`` as float, or :class:`DetectorInputError` if it is NaN, inf or not a number."""
+    """``value`` as float, or :class:`DetectorInputError` if NaN, inf, implausible or no number.
+
+    >>> finite(5e-324), finite(-1e100)
+    (5e-324, -1e+100)
+    >>> finite(1e200)
+    Traceback (most recent call last):
+    ...
+    linewatch.detectors.base.DetectorInputError: implausible value: value 1e+200 is beyond ±1e+100
+    """
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
         raise DetectorInputError(f"{what} must be a number, got {value!r}") from exc
     if not math.isfinite(number):
         raise DetectorInputError(f"{what} must be finite, got {number!r}")
+    if abs(number) > MAX_MAGNITUDE:
+        raise DetectorInputError(
+            f"implausible value: {what} {number!r} is beyond ±{MAX_MAGNITUDE!r}"
+        )
     return number
 
 

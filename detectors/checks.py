@@ -14,6 +14,7 @@ over every detector; a new detector only has to be added to that list.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -25,6 +26,7 @@ __all__ = [
     "check_bounded_memory",
     "check_clone_independence",
     "check_pure_scoring",
+    "check_score_without_deepcopy",
     "check_snapshot_round_trip",
     "check_update_many_matches_update",
 ]
@@ -99,9 +101,36 @@ def check_update_many_matches_update(detector: Detector, stream: Stream) -> None
     assert batch == one_by_one, "update_many() differs from update() one by one"
 
 
+def check_score_without_deepcopy(detector: Detector, stream: Stream) -> None:
+    """A learned model (``copy_free_score = True``) scores without deep-copying itself.
+
+    The base ``score`` deep-copies the detector, fine for a chart's few numbers but not for
+    a forest; detectors that declare ``copy_free_score`` are held to it. Others pass.
+    """
+    if not getattr(detector, "copy_free_score", False):
+        return
+    calls = 0
+    original = copy.deepcopy
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    copy.deepcopy = counting  # type: ignore[assignment]
+    try:
+        for ts, x in stream:
+            detector.score(ts, x)
+            detector.update(ts, x)
+    finally:
+        copy.deepcopy = original
+    assert calls == 0, f"score() deep-copied {calls} time(s) over {len(stream)} observations"
+
+
 ALL_CHECKS: tuple[Callable[[Detector, Stream], None], ...] = (
     check_before_any_data,
     check_pure_scoring,
+    check_score_without_deepcopy,
     check_clone_independence,
     check_snapshot_round_trip,
     check_bounded_memory,

@@ -198,6 +198,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ArithmeticError as exc:  # a last guard: the charts refuse what would overflow
+        print(f"error: {args.input}: numbers out of range: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

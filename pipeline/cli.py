@@ -7,13 +7,21 @@ reports a GNU tool killed by SIGPIPE). A failure is never a traceback: an unexpe
 exception prints ``error: internal error: ...`` and the traceback only with ``-v``.
 """
 
+# ruff: noqa: E402
 from __future__ import annotations
+
+import signal
+
+# Run as ``python -m``: a SIGINT/SIGTERM during the imports below still ends in a clean stop.
+_EARLY_STOPS: list[int] = []
+if __name__ == "__main__":
+    for _signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_signum, lambda signum, _frame: _EARLY_STOPS.append(signum))
 
 import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -32,17 +40,26 @@ from rich.progress import (
 )
 
 from linewatch import __version__
-from linewatch.pipeline import analyze_cmd
+from linewatch.pipeline import analyze_cmd, score_cmd
 from linewatch.pipeline.config import (
     CharacteristicConfig,
     Config,
     ConfigError,
+    JsonlDeadLetterConfig,
+    JsonlSinkConfig,
     MultivariateConfig,
     StreamSpec,
     load_config,
 )
 from linewatch.pipeline.factory import build_capability, build_detector, build_multivariate
-from linewatch.pipeline.job import Job, JobError, build_job, influx_source, simulated_records
+from linewatch.pipeline.job import (
+    Job,
+    JobError,
+    StopLatch,
+    build_job,
+    influx_source,
+    simulated_records,
+)
 from linewatch.pipeline.report import FaultWindow
 from linewatch.pipeline.runner import RunSummary
 
@@ -107,6 +124,8 @@ def _install_stop_handlers(stop: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    if _EARLY_STOPS:
+        handler(_EARLY_STOPS.pop(), None)
 
 
 # -- check-config ------------------------------------------------------------------------
@@ -154,12 +173,30 @@ def _execute(job: Job, show_progress: bool, description: str) -> int:
         summary = job.run()
     job.finish()
     _print_summary(summary, job)
+    if job.damage is not None:
+        # Outputs and report are written; the run is still a failure, said in one line.
+        err.print(
+            f"error: {job.damage} ({summary.records_read} records before it were read)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
     return 130 if summary.stopped_by_request else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    stop = StopLatch()  # a stop while the checkpoint loads waits for the runner
+    _install_stop_handlers(stop.request)
     config = _load(args.config)
-    job = build_job(config, mode="run", input_path=args.input, state_dir=args.state_dir)
+    job = build_job(
+        config,
+        mode="run",
+        input_path=args.input,
+        state_dir=args.state_dir,
+        reset_state=args.reset_state,
+    )
+    stop.attach(job.runner.request_stop)
     if job.resumed_from is not None:
         err.print(f"resuming from checkpoint: {job.resumed_from}")
     return _execute(job, show_progress=False, description="run")
@@ -174,12 +211,32 @@ def _faults(path: Path | None) -> list[FaultWindow]:
         raise JobError(f"{path}: cannot read known faults: {exc}") from exc
 
 
+def _clear_previous_outputs(config: Config, out_dir: Path, report: Path) -> None:
+    """Delete what an earlier replay into ``out_dir`` left: its report, sinks, dead letters.
+
+    Done before anything else, so a replay that fails never leaves the last run's report
+    looking like its own. Only the files this config writes are touched (relative sink
+    paths land in ``out_dir`` under their file name, as the job places them).
+    """
+    paths = [report]
+    sinks = [s.path for s in config.sinks if isinstance(s, JsonlSinkConfig)]
+    if isinstance(config.dead_letters, JsonlDeadLetterConfig):
+        sinks.append(config.dead_letters.path)
+    paths += [path if path.is_absolute() else out_dir / path.name for path in sinks]
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise JobError(f"cannot clear the previous output {path}: {exc}") from exc
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.from_url is None and (args.start is not None or args.stop is not None):
         raise UsageError("--start and --stop select a time range of --from influx://...")
     config = _load(args.config)
     out_dir: Path = args.out
     report = args.report or out_dir / "report.md"
+    _clear_previous_outputs(config, out_dir, report)
     source = None
     if args.from_url is not None:
         if args.input is not None:
@@ -199,6 +256,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         faults=_faults(args.truth),
         source=source,
     )
+    if args.export_charts is not None:  # html: charts export
+        if job.charts is None:
+            raise UsageError("--export-charts needs --report ending in .html or .pdf")
+        job.chart_export_dir = args.export_charts
     return _execute(job, show_progress=not args.no_progress, description="replay")
 
 
@@ -215,7 +276,7 @@ def _with_progress(
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from linewatch.connectors.files import write_records
+    from linewatch.connectors.files import UnsupportedFormat, write_records
 
     config = _load(args.config)
     if config.simulation is None:
@@ -233,7 +294,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             count = produce_records(stream, args.to)
             where = args.to
         else:
-            count = write_records(stream, args.out)
+            try:
+                count = write_records(stream, args.out)
+            except UnsupportedFormat as exc:
+                raise UsageError(str(exc)) from exc
             where = str(args.out)
         progress.update(task, completed=args.minutes)
     truth_path = args.truth
@@ -316,6 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="where checkpoints live (default: checkpoint.state_dir of the config)",
     )
+    run.add_argument(
+        "--reset-state",
+        action="store_true",
+        help="forget the saved checkpoint and start from the first record "
+        "(the JSONL outputs start afresh too)",
+    )
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser(
@@ -342,9 +412,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=Path("out/replay"),
-        help="folder for relative sink paths and the report (default out/replay)",
+        help="folder for relative sink paths and the report (default out/replay); the "
+        "report, sink files and dead letters an earlier replay left there are deleted first",
     )
-    replay.add_argument("--report", type=Path, help="report path (default OUT/report.md)")
+    replay.add_argument(
+        "--report",
+        type=Path,
+        help="report path (default OUT/report.md); .html: one self-contained file with "
+        "charts, .pdf: the same printed",
+    )
+    replay.add_argument(
+        "--export-charts",
+        type=Path,
+        metavar="DIR",
+        help="with --report *.html or *.pdf: also write each chart as SVG and PNG into DIR",
+    )
     replay.add_argument(
         "--truth", type=Path, help="known faults (JSON from `simulate`) to score detection against"
     )
@@ -409,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     boards.set_defaults(func=cmd_dashboards)
 
     analyze_cmd.add_parser(sub)
+    score_cmd.add_parser(sub)
     return parser
 
 

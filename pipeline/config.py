@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +35,7 @@ from pydantic import (
     ValidationError,
 )
 
+from linewatch.connectors.simulator import Simulation
 from linewatch.pipeline.strict import (
     COUNT_MAX,
     YEAR_S,
@@ -60,6 +60,8 @@ __all__ = [
     "FileSourceConfig",
     "LineConfig",
     "ParameterConfig",
+    "PlausibleRange",
+    "QuarantineConfig",
     "SimulatorSourceConfig",
     "StationConfig",
     "StreamCheck",
@@ -148,6 +150,19 @@ class CapabilityConfig(_Strict):
     alpha: Alpha = 0.05
 
 
+class PlausibleRange(_Strict):
+    """Values outside ``[min, max]`` are dead letters (``implausible value``), never charted."""
+
+    min: Value
+    max: Value
+
+    _checks = ("_ordered",)
+
+    def _ordered(self) -> Iterator[str]:
+        if self.min >= self.max:
+            yield f"plausible min ({self.min}) must be below max ({self.max})"
+
+
 class _Charted(_Strict):
     """What every charted stream shares: limits, rules, sigma estimation, chart options."""
 
@@ -163,6 +178,10 @@ class _Charted(_Strict):
     cusum: CusumConfig = Field(default_factory=CusumConfig)
     ewma: EwmaConfig = Field(default_factory=EwmaConfig)
     unit: str = ""
+    # The value guard (pipeline/engine.py): a hard range, and a bound in sigmas of the
+    # established process (null: off). Far above any chart's limits: it is for garbage.
+    plausible: PlausibleRange | None = None
+    implausible_sigma: Annotated[float, Field(ge=6.0, le=1e6)] | None = 50.0
 
     def _subgroup_fits_chart(self) -> Iterator[str]:
         chart: str = self.chart  # type: ignore[attr-defined]  # each subclass has one
@@ -209,6 +228,10 @@ class CharacteristicConfig(_Charted):
     def _capability_has_specs(self) -> Iterator[str]:
         if self.capability is not None and self.lsl is None and self.usl is None:
             yield "capability needs lsl or usl"
+
+    def _plausible_fits_chart(self) -> Iterator[str]:
+        if self.plausible is not None and self.chart in ATTRIBUTE_CHARTS:
+            yield f"plausible applies to measured values, not to chart {self.chart!r}"
 
     def _parts_fit_chart(self) -> Iterator[str]:
         if self.parts and self.chart != "zmr":
@@ -290,52 +313,6 @@ class FileSourceConfig(_Strict):
     path: Path
     format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
     batch_size: Count = 1000
-
-
-class SimulatedCharacteristic(_Strict):
-    name: Identifier
-    mean: Value
-    sigma: Sigma
-    subgroup_size: Annotated[int, Field(ge=1, le=50)] = 1
-
-
-class SimulatedParameter(_Strict):
-    equipment: Identifier
-    name: Identifier
-    mean: Value
-    sigma: Sigma
-    phi: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-
-
-class SimulatedDefect(_Strict):
-    code: Identifier
-    base_rate: Annotated[float, Field(ge=0.0, le=1.0)]
-    driver: str | None = None
-    sensitivity: Annotated[float, Field(ge=-1e6, le=1e6)] = 0.0
-    lag_s: Seconds = 0.0
-    reworkable: bool = False
-
-
-class SimulatedStation(_Strict):
-    name: Identifier
-    characteristics: list[SimulatedCharacteristic] = Field(default_factory=list)
-    parameters: list[SimulatedParameter] = Field(default_factory=list)
-    inspects: bool = False
-    defects: list[SimulatedDefect] = Field(default_factory=list)
-    lot_size: Count | None = None
-
-
-class SimulationConfig(_Strict):
-    """The line the simulator produces (``linewatch simulate`` and the simulator source)."""
-
-    line: Identifier
-    cycle_s: Annotated[float, Field(ge=0.001, le=7 * 24 * 3600.0)] = 30.0
-    station_gap_s: Annotated[float, Field(ge=0.0, le=7 * 24 * 3600.0)] = 5.0
-    jitter_frac: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
-    stations: list[SimulatedStation]
-    faults: list[str] = Field(default_factory=list)
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
-    start: AwareDatetime = datetime.fromisoformat("2026-11-02T06:00:00+00:00")
 
 
 class SimulatorSourceConfig(_Strict):
@@ -516,6 +493,17 @@ class LatenessConfig(_Strict):
     """A record older than its stream's newest by more than this is a dead letter."""
 
     allowed_lateness_s: Seconds = 300.0
+    #: A record this far ahead of its line/station's recent median timestamp is a dead
+    #: letter (``future timestamp``) until ``reanchor_after`` such records in a row agree.
+    allowed_future_s: Annotated[float, Field(gt=0.0, le=1e9)] = 86_400.0
+    reanchor_after: Annotated[int, Field(ge=2, le=1000)] = 5
+
+
+class QuarantineConfig(_Strict):
+    """Records whose processing raised: dead letters, until too many say it is a bug."""
+
+    max_failures: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    window_records: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
 
 
 class Config(_Strict):
@@ -529,7 +517,9 @@ class Config(_Strict):
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     lateness: LatenessConfig = Field(default_factory=LatenessConfig)
-    simulation: SimulationConfig | None = None
+    quarantine: QuarantineConfig = Field(default_factory=QuarantineConfig)
+    # the simulator's own spec type: validated straight into it, no mirrored config class
+    simulation: Simulation | None = None
     report_path: Path | None = None
     _checks = ("_unique_lines", "_simulator_has_simulation", "_changelog_has_kafka")
 
@@ -595,6 +585,8 @@ def parse_config(
             line = _line_of(yaml_root, steps)
             where = f" ({source_name} line {line})" if line and source_name else ""
             message = error["msg"]
+            if error["type"] == "unexpected_keyword_argument":  # a dataclass's word for it
+                message = "Extra inputs are not permitted"
             if error["type"] not in ("missing", "model_type") and not isinstance(
                 error.get("input"), (dict, list)
             ):

@@ -2,7 +2,13 @@
 
 No exception escapes :func:`decode`: malformed bytes, wrong types, naive timestamps,
 impossible counts all become a :class:`~linewatch.pipeline.models.DeadLetter` that keeps the
-original payload and says why, naming the field.
+original payload and says why, naming the field (```$.value```; ```$``` when the damage
+comes before the first field, e.g. a record that is not a JSON object). Byte offsets
+count from 0, as msgspec's do.
+
+A CSV row (a ``dict`` of cells) may carry the bytes of its line under ``__original__``;
+its dead letter then keeps those bytes, not the cells. A row the file reader could not
+split carries the reason under ``__error__`` and is a dead letter as it stands.
 
 >>> from linewatch.pipeline.models import RawRecord
 >>> letter = decode(RawRecord(b'{"kind":"parameter","ts":"2026-11-23T08:00:00Z"}', "a.jsonl:7"))
@@ -10,11 +16,16 @@ original payload and says why, naming the field.
 'a.jsonl:7: Object missing required field `line`'
 >>> decode(RawRecord(b'\\xff\\xfe', "a.jsonl:8")).payload_encoding
 'base64'
+>>> decode(RawRecord(b'{"kind":"parameter","line":"L\\xff3"}', "a.jsonl:9")).reason
+'a.jsonl:9: not UTF-8 text (byte 29) - in `$.line`'
+>>> decode(RawRecord(b'{"kind":"parameter","value":5,4}', "a.jsonl:10")).reason
+'a.jsonl:10: JSON is malformed: object keys must be strings (byte 30) - near `$.value`'
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,9 +47,8 @@ def decode(raw: RawRecord) -> WireRecord | DeadLetter:
             decoded: WireRecord = _json_decoder.decode(payload)
             return decoded
         if isinstance(payload, dict):
-            if "__extra_cells__" in payload:
-                extra = payload["__extra_cells__"]
-                return dead_letter(raw, f"the row has {len(extra)} more cell(s) than the header")
+            if _ERROR_KEY in payload:
+                return dead_letter(raw, str(payload[_ERROR_KEY]))
             record: WireRecord = msgspec.convert(payload, WireRecord, strict=False)
             return record
         if isinstance(payload, _WIRE_TYPES):
@@ -49,23 +59,52 @@ def decode(raw: RawRecord) -> WireRecord | DeadLetter:
     except (msgspec.ValidationError, ValueError, TypeError) as exc:
         return dead_letter(raw, str(exc))
     except RecursionError:
-        return dead_letter(raw, "JSON is nested too deeply")
+        return dead_letter(raw, "JSON is nested too deeply - at `$`")
+
+
+_ORIGINAL_KEY, _ERROR_KEY = "__original__", "__error__"  # see connectors/files.py
+_KEY = re.compile(rb'"((?:[^"\\]|\\.){1,200})"\s*:')
+_AT_BYTE = re.compile(r"\(byte (\d+)\)")
+
+
+def _field_near(payload: bytes, byte: int) -> str:
+    """The JSON path of the last key that starts before ``byte``; ``$`` if none does."""
+    last = None
+    for last in _KEY.finditer(payload, 0, byte):  # noqa: B007
+        pass
+    if last is None:
+        return "`$`"
+    return f"`$.{last.group(1).decode('utf-8', errors='backslashreplace')}`"
 
 
 def _explain_decode_error(exc: msgspec.DecodeError, payload: Any) -> str:
+    """msgspec's syntax error, with the field it happened in."""
     message = str(exc)
-    if isinstance(payload, bytes):
-        try:
-            payload.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            return f"not UTF-8 text (byte {bad.start}): {message}"
-    return message
+    if isinstance(exc, msgspec.ValidationError):
+        # Checks of the whole record name their fields first (`nonconforming` (11) exceeds...).
+        named = "- at `$" in message or "field `" in message or message.startswith("`")
+        return message if named else f"{message} - at `$`"
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        return f"{message} - at `$`"
+    data = bytes(payload)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not UTF-8 text (byte {bad.start}) - in {_field_near(data, bad.start)}"
+    at_byte = _AT_BYTE.search(message)
+    if at_byte is not None:
+        return f"{message} - near {_field_near(data, int(at_byte.group(1)))}"
+    if "truncated" in message:
+        return f"{message} - near {_field_near(data, len(data))}"
+    return f"{message} - at `$`"
 
 
 def dead_letter(raw: RawRecord, reason: str) -> DeadLetter:
     """A dead letter that keeps ``raw``'s payload whole; ``reason`` is prefixed with its origin."""
     payload = raw.payload
     encoding: Any
+    if isinstance(payload, dict) and isinstance(payload.get(_ORIGINAL_KEY), bytes):
+        payload = payload[_ORIGINAL_KEY]
     if isinstance(payload, bytes | bytearray | memoryview):
         data = bytes(payload)
         try:

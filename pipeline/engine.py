@@ -5,18 +5,25 @@ A *stream* is one charted quantity: a characteristic of a station (``L3/weld-2``
 state lives here, keyed by ``(line, station, characteristic)``, and nowhere else.
 
 Late and out-of-order records follow one documented rule: records are processed in the
-order they arrive, never reordered. A record whose timestamp is older than the newest one
-already seen for its line/station by more than ``lateness.allowed_lateness_s`` is refused
-(a :class:`RecordRejected`, which the runner sends to the dead letters with the reason).
+order they arrive, never reordered. A record older than its line/station's event-time
+reference (the median of its last accepted timestamps) by more than
+``lateness.allowed_lateness_s``, or ahead of it by more than ``lateness.allowed_future_s``,
+is refused (a :class:`RecordRejected`, which the runner sends to the dead letters with the
+reason); so is an implausible value (see :mod:`linewatch.pipeline.guards`).
+
+A record changes the key's clock and the stream's value guard only once it went through
+whole: a refused record moves no watermark. If processing a record raises anything else
+(a bug), the runner rebuilds that key's state with :meth:`Engine.rebuild_key`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -39,6 +46,7 @@ from linewatch.pipeline.config import (
     StationConfig,
 )
 from linewatch.pipeline.factory import build_capability, build_detector, build_multivariate
+from linewatch.pipeline.guards import EventClock, ValueGuard
 from linewatch.pipeline.models import (
     Alert,
     Attribute,
@@ -96,6 +104,7 @@ class _Stream:
     pending_ts: datetime | None = None  # of the newest value in ``pending``
     # Multivariate groups: values per part (part id, or timestamp without one), oldest first.
     vectors: dict[str, dict[str, float]] = field(default_factory=dict)
+    guard: ValueGuard | None = None
 
     @property
     def subgroup_size(self) -> int:
@@ -106,9 +115,15 @@ def _new_stream(identity: StreamIdentity, spec: Spec) -> _Stream:
     if isinstance(spec, MultivariateConfig):
         return _Stream(identity, spec, build_multivariate(spec), StreamStats(identity, "t2"))
     capability = build_capability(spec) if isinstance(spec, CharacteristicConfig) else None
-    return _Stream(
+    stream = _Stream(
         identity, spec, build_detector(spec), StreamStats(identity, spec.chart), capability
     )
+    if spec.chart not in ATTRIBUTE_CHARTS:
+        sigmas = None if spec.chart == "zmr" else spec.implausible_sigma
+        plausible = (spec.plausible.min, spec.plausible.max) if spec.plausible else None
+        if sigmas is not None or plausible is not None:
+            stream.guard = ValueGuard(plausible, sigmas)
+    return stream
 
 
 @dataclass(slots=True)
@@ -182,8 +197,10 @@ class Engine:
             raise ConfigError(problems)
         self._streams: dict[tuple[str, str, str], _Stream] = {}
         self._kpi_windows: dict[tuple[str, str], _KpiWindow] = {}
-        self._watermarks: dict[str, datetime] = {}
-        self._lateness = timedelta(seconds=config.lateness.allowed_lateness_s)
+        self._clocks: dict[str, EventClock] = {}
+        self._lateness_s = config.lateness.allowed_lateness_s
+        self._future_s = config.lateness.allowed_future_s
+        self._reanchor_after = config.lateness.reanchor_after
         self.records_by_kind: Counter[str] = Counter()
         self.unconfigured: Counter[str] = Counter()
         self.defect_codes: Counter[str] = Counter()
@@ -191,13 +208,45 @@ class Engine:
         self.refused: Counter[str] = Counter()
         self.refused_reasons: dict[str, str] = {}
         self.incomplete_vectors: Counter[str] = Counter()
+        self._guarded: tuple[ValueGuard, float] | None = None  # of the record in process
 
     # -- processing --------------------------------------------------------------------
 
     def process(self, record: WireRecord) -> list[Output]:
         """Outputs (chart points, alerts, KPIs) caused by one record, in order."""
-        self._check_lateness(record)
+        ts = record.ts.timestamp()
+        clock = self._clocks.get(record.stream_key)
+        reanchor = False if clock is None else self._check_time(record, ts, clock)
+        self._guarded = None
+        outputs = self._dispatch(record)  # a value guard refuses before any update
+        # The record went through whole: only now does it count for the clock and guard.
+        if clock is None:
+            clock = self._clocks[record.stream_key] = EventClock()
+        clock.commit(ts, reanchor)
+        guarded = self._take_guarded()
+        if guarded is not None:
+            guarded[0].commit(guarded[1])
         self.records_by_kind[type(record).__name__.lower()] += 1
+        return outputs
+
+    def _take_guarded(self) -> tuple[ValueGuard, float] | None:
+        guarded, self._guarded = self._guarded, None
+        return guarded
+
+    def _guard(self, stream: _Stream, record: WireRecord, value: float) -> None:
+        """Refuse an implausible ``value`` (before the stream changes); else remember it."""
+        guard = stream.guard
+        if guard is None:
+            return
+        why = guard.check(value)
+        if why is not None:
+            raise RecordRejected(
+                f"implausible value: `value` {value:g} of {record.stream_key}/"
+                f"{stream.identity.characteristic} {why}"
+            )
+        self._guarded = (guard, value)
+
+    def _dispatch(self, record: WireRecord) -> list[Output]:
         if isinstance(record, Measurement):
             return self._measurement(record)
         if isinstance(record, Parameter):
@@ -232,6 +281,7 @@ class Engine:
                     f"{record.characteristic} is charted as 'zmr', which needs "
                     "the `product` (part number) of each measurement"
                 )
+            self._guard(stream, record, record.value)
             x: Observation = {"value": record.value, "part": record.product}  # type: ignore[dict-item]
             return self._observe(stream, record, x)
         return self._chart(record, record.characteristic, record.value, record.subgroup)
@@ -268,17 +318,31 @@ class Engine:
         del stream.vectors[part]
         return self._observe(stream, record, values)
 
-    def _check_lateness(self, record: WireRecord) -> None:
-        key = record.stream_key
-        newest = self._watermarks.get(key)
-        if newest is None or record.ts > newest:
-            self._watermarks[key] = record.ts
-        elif newest - record.ts > self._lateness:
+    def _check_time(self, record: WireRecord, ts: float, clock: EventClock) -> bool:
+        """Refuses a late or future record; ``True`` if it re-anchors the key's clock."""
+        reference = clock.reference
+        assert reference is not None
+        if ts > reference + self._future_s:
+            run = clock.future_run
+            if run and abs(ts - run[-1]) > self._future_s:
+                run.clear()  # it does not agree with the jump before it: a new candidate
+            if len(run) + 1 >= self._reanchor_after:
+                return True
+            run.append(ts)
             raise RecordRejected(
-                f"late record: ts {record.ts.isoformat()} is {(newest - record.ts).total_seconds():g} s "
-                f"older than the newest of {key} ({newest.isoformat()}); allowed lateness is "
-                f"{self._lateness.total_seconds():g} s"
+                f"future timestamp: ts {record.ts.isoformat()} is {ts - reference:.6g} s ahead "
+                f"of the recent median of {record.stream_key} ({_iso(reference)}); allowed "
+                f"future is {self._future_s:g} s ({self._reanchor_after} such records in a "
+                "row re-anchor the clock)"
             )
+        clock.future_run.clear()
+        if reference - ts > self._lateness_s:
+            raise RecordRejected(
+                f"late record: ts {record.ts.isoformat()} is {reference - ts:.6g} s older than "
+                f"the recent median of {record.stream_key} ({_iso(reference)}); allowed "
+                f"lateness is {self._lateness_s:g} s"
+            )
+        return False
 
     def _stream(self, record: WireRecord, name: str) -> _Stream | None:
         key = (record.line, record.station, name)
@@ -299,6 +363,7 @@ class Engine:
         stream = self._stream(record, name)
         if stream is None:
             return []
+        self._guard(stream, record, value)
         outputs: list[Output] = []
         if stream.subgroup_size == 1:
             outputs = self._observe(stream, record, value)
@@ -433,14 +498,14 @@ class Engine:
         """Every ``line/station`` key the engine holds state for."""
         found = {f"{line}/{station}" for line, station, _ in self._streams}
         found.update(f"{line}/{station}" for line, station in self._kpi_windows)
-        found.update(self._watermarks)
+        found.update(self._clocks)
         found.update(f"{a.line}/{a.station}" for a in self.alerts.firing)
         return sorted(found)
 
     def snapshot_key(self, key: str) -> dict[str, Any]:
         """The learned state of one ``line/station``, JSON-able."""
         line, _, station = key.partition("/")
-        watermark = self._watermarks.get(key)
+        clock = self._clocks.get(key)
         window = self._kpi_windows.get((line, station))
         return {
             "streams": {
@@ -453,6 +518,7 @@ class Engine:
                     "pending_id": stream.pending_id,
                     "pending_ts": stream.pending_ts.isoformat() if stream.pending_ts else None,
                     "vectors": {part: dict(values) for part, values in stream.vectors.items()},
+                    "guard": None if stream.guard is None else stream.guard.state(),
                 }
                 for (at_line, at_station, name), stream in self._streams.items()
                 if (at_line, at_station) == (line, station)
@@ -463,7 +529,7 @@ class Engine:
                 "parts": [[p[0].isoformat(), *p[1:]] for p in window.parts],
                 "next_emit": window.next_emit.isoformat() if window.next_emit else None,
             },
-            "watermark": watermark.isoformat() if watermark else None,
+            "clock": None if clock is None else clock.state(),
             "alerts": self.alerts.snapshot(lambda a: (a.line, a.station) == (line, station)),
         }
 
@@ -484,6 +550,8 @@ class Engine:
             pending_ts = saved["pending_ts"]
             stream.pending_ts = datetime.fromisoformat(pending_ts) if pending_ts else None
             stream.vectors = {part: dict(values) for part, values in saved["vectors"].items()}
+            if stream.guard is not None and saved.get("guard") is not None:
+                stream.guard.restore(saved["guard"])
             self._streams[(line, station, name)] = stream
         saved_window = state["kpi_window"]
         if saved_window is not None:
@@ -495,8 +563,11 @@ class Engine:
             next_emit = saved_window["next_emit"]
             window.next_emit = datetime.fromisoformat(next_emit) if next_emit else None
             self._kpi_windows[(line, station)] = window
-        if state["watermark"] is not None:
-            self._watermarks[key] = datetime.fromisoformat(state["watermark"])
+        if state.get("clock") is not None:
+            self._clocks[key] = EventClock.from_state(state["clock"])
+        elif state.get("watermark") is not None:  # state saved before the robust clock
+            self._clocks[key] = clock = EventClock()
+            clock.commit(datetime.fromisoformat(state["watermark"]).timestamp())
         self.alerts.restore(state["alerts"])
 
     def drop_key(self, key: str) -> None:
@@ -505,8 +576,45 @@ class Engine:
         for stream_key in [k for k in self._streams if (k[0], k[1]) == (line, station)]:
             del self._streams[stream_key]
         self._kpi_windows.pop((line, station), None)
-        self._watermarks.pop(key, None)
+        self._clocks.pop(key, None)
         self.alerts.forget(lambda a: (a.line, a.station) == (line, station))
+
+    def rebuild_key(
+        self, key: str, base: Mapping[str, Any] | None, records: Sequence[WireRecord]
+    ) -> None:
+        """Reset ``key`` to ``base`` (its :meth:`snapshot_key`; ``None``: nothing learned yet)
+        and apply ``records`` again, their outputs discarded.
+
+        After a record's processing raised half-way, this gives the key exactly the state
+        it would have without that record (detectors are deterministic, and their
+        snapshot/restore round trip is exact). The report's counters are kept as they were.
+        """
+        line, _, station = key.partition("/")
+        counters = (
+            self.records_by_kind,
+            self.unconfigured,
+            self.defect_codes,
+            self.before_limits,
+            self.refused,
+            self.incomplete_vectors,
+        )
+        saved_counters = [counter.copy() for counter in counters]
+        saved_reasons = dict(self.refused_reasons)
+        stats = {k: s.stats for k, s in self._streams.items() if (k[0], k[1]) == (line, station)}
+        if base is None:
+            self.drop_key(key)
+        else:
+            self.restore_key(key, base)
+        for record in records:
+            with contextlib.suppress(RecordRejected):
+                self.process(record)
+        for counter, saved in zip(counters, saved_counters, strict=True):
+            counter.clear()
+            counter.update(saved)
+        self.refused_reasons = saved_reasons
+        for stream_key, stream in self._streams.items():
+            if stream_key in stats:
+                stream.stats = stats[stream_key]
 
     def snapshot(self) -> dict[str, Any]:
         """All learned state, JSON-able, per ``line/station`` key."""
@@ -533,6 +641,10 @@ def _chart_point(identity: StreamIdentity, point: PlotPoint) -> ChartPoint:
         limits_version=point.limits_version,
         violations=list(point.rules),
     )
+
+
+def _iso(posix: float) -> str:
+    return datetime.fromtimestamp(posix, UTC).isoformat()
 
 
 def _float(value: float | None) -> float | None:

@@ -2,21 +2,39 @@
 
 This is where ``pipeline/`` wires ``connectors/`` and ``detectors/`` together; the CLI
 only parses arguments and calls in here.
+
+Resuming (``run`` with a state dir) trusts a checkpoint only if it is whole (see
+:mod:`linewatch.pipeline.checkpoint`) and was saved for this input: the same file (path,
+size at least the saved one, same first block) or the same Kafka topics and group. The
+JSONL sinks are then cut back to their length at the checkpoint, so the lines written after
+it, which the resumed records write again, are not duplicated. A run without a checkpoint
+saves one before its first record, so a crash before the first periodic checkpoint is
+covered too. ``reset_state`` forgets the checkpoint and starts the JSONL outputs afresh.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, ParamSpec
 
+from pydantic import TypeAdapter
+
 from linewatch.connectors.console import ConsoleSink
-from linewatch.connectors.files import FileSource, JsonlSink
+from linewatch.connectors.files import FileSource, InputDamaged, JsonlSink, UnsupportedFormat
 from linewatch.connectors.memory import IterableSource
-from linewatch.pipeline.checkpoint import LocalStateStore
+from linewatch.connectors.simulator import (
+    Simulation,
+    fault_windows,
+    parse_fault,
+    simulate,
+    validate_faults,
+)
+from linewatch.pipeline.checkpoint import RESET_HINT, Checkpoint, CheckpointError, LocalStateStore
 from linewatch.pipeline.config import (
     Config,
     ConsoleSinkConfig,
@@ -27,81 +45,76 @@ from linewatch.pipeline.config import (
     KafkaDeadLetterConfig,
     KafkaSinkConfig,
     KafkaSourceConfig,
-    SimulationConfig,
     SimulatorSourceConfig,
 )
 from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.models import Sink, Source, WireRecord
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
-from linewatch.pipeline.runner import Route, Runner, RunSummary
+from linewatch.pipeline.report_data import ChartCollector, collector_for
+from linewatch.pipeline.runner import QuarantineExceeded, Route, Runner, RunSummary
+
+__all__ = [
+    "CHART_REPORT_SUFFIXES",
+    "Job",
+    "JobError",
+    "StopLatch",
+    "build_job",
+    "input_identity",
+    "simulated_records",
+]
+
+#: Bytes of an input file hashed to recognise it on resume.
+HEAD_BYTES = 1 << 16
+
+#: Report paths that get the charted (HTML) report instead of Markdown.
+CHART_REPORT_SUFFIXES = frozenset({".html", ".htm", ".pdf"})
 
 _P = ParamSpec("_P")
-
-__all__ = ["Job", "JobError", "build_job", "simulated_records", "simulation_spec"]
 
 
 class JobError(RuntimeError):
     """A job that cannot start (no source, unreadable input, bad fault spec...)."""
 
 
-def simulation_spec(simulation: SimulationConfig) -> Any:
-    """The simulator's line spec built from the config's ``simulation`` section."""
-    from linewatch.connectors import simulator as sim
+class StopLatch:
+    """A stop asked for before the runner exists (SIGTERM while a resume loads) is kept."""
 
-    stations = tuple(
-        sim.StationSim(
-            name=station.name,
-            characteristics=tuple(
-                sim.CharacteristicSim(c.name, c.mean, c.sigma, c.subgroup_size)
-                for c in station.characteristics
-            ),
-            parameters=tuple(
-                sim.ParameterSim(p.equipment, p.name, p.mean, p.sigma, p.phi)
-                for p in station.parameters
-            ),
-            inspects=station.inspects,
-            defects=tuple(
-                sim.DefectSim(d.code, d.base_rate, d.driver, d.sensitivity, d.lag_s, d.reworkable)
-                for d in station.defects
-            ),
-            lot_size=station.lot_size,
-        )
-        for station in simulation.stations
-    )
-    return sim.LineSim(
-        line=simulation.line,
-        stations=stations,
-        cycle_s=simulation.cycle_s,
-        station_gap_s=simulation.station_gap_s,
-        jitter_frac=simulation.jitter_frac,
-    )
+    def __init__(self) -> None:
+        self.requested = False
+        self._target: Callable[[], None] | None = None
+
+    def request(self) -> None:
+        self.requested = True
+        if self._target is not None:
+            self._target()
+
+    def attach(self, target: Callable[[], None]) -> None:
+        self._target = target
+        if self.requested:
+            target()
 
 
 def simulated_records(
-    simulation: SimulationConfig,
+    simulation: Simulation,
     minutes: float,
     faults: Sequence[str] | None = None,
     seed: int | None = None,
     start: datetime | None = None,
 ) -> tuple[Iterator[WireRecord], list[dict[str, Any]]]:
-    """The simulator's records and the ground truth of the faults injected in them."""
-    from linewatch.connectors import simulator as sim
+    """The simulator's records and the ground truth of the faults injected in them.
 
-    texts = simulation.faults if faults is None else list(faults)
+    ``faults`` (fault texts), ``seed`` and ``start`` replace the simulation's own.
+    """
     try:
-        line = simulation_spec(simulation)
-    except ValueError as exc:  # e.g. a defect driver that names no parameter
-        raise JobError(f"simulation: {exc}") from exc
-    try:
-        parsed = [sim.parse_fault(text) for text in texts]
-        sim.validate_faults(line, parsed)
+        parsed = list(simulation.faults) if faults is None else [parse_fault(t) for t in faults]
+        validate_faults(simulation, parsed)
     except ValueError as exc:
         raise JobError(f"bad fault: {exc}") from exc
     begin = start or simulation.start
-    records = sim.simulate(
-        line, begin, minutes, parsed, seed=simulation.seed if seed is None else seed
+    records = simulate(
+        simulation, begin, minutes, parsed, seed=simulation.seed if seed is None else seed
     )
-    return records, sim.fault_windows(parsed, begin)
+    return records, fault_windows(parsed, begin)
 
 
 @dataclass
@@ -116,9 +129,21 @@ class Job:
     report_path: Path | None
     faults: list[FaultWindow] = field(default_factory=list)
     resumed_from: dict[str, Any] | None = None
+    charts: ChartCollector | None = None  # for an HTML or PDF report
+    chart_export_dir: Path | None = None  # replay --export-charts
 
     def run(self) -> RunSummary:
-        return self.runner.run()
+        try:
+            return self.runner.run()
+        except QuarantineExceeded as exc:
+            self.finish()  # the report and the closed sinks still show what happened
+            raise JobError(str(exc)) from None
+
+    @property
+    def damage(self) -> InputDamaged | None:
+        """Why the input file could not be read to its end (the run still finished)."""
+        damage = getattr(self.source, "damage", None)
+        return damage if isinstance(damage, InputDamaged) else None
 
     def finish(self) -> str:
         """Close sinks and source, write the report; returns the report text."""
@@ -133,8 +158,24 @@ class Job:
             },
             defect_codes=self.engine.defect_codes,
             faults=self.faults,
+            damage=str(self.damage) if self.damage is not None else None,
         )
-        if self.report_path is not None:
+        if self.report_path is not None and self.charts is not None:
+            from linewatch.pipeline.report_export import write_report_file
+            from linewatch.pipeline.report_html import ReportError, build_html_report
+
+            report = build_html_report(
+                self.runner.summary,
+                self.engine.stream_stats,
+                self.charts,
+                defect_codes=dict(self.engine.defect_codes),
+                faults=self.faults,
+            )
+            try:
+                write_report_file(report, self.report_path, self.chart_export_dir)
+            except (ReportError, OSError) as exc:
+                raise JobError(f"report {self.report_path}: {exc}") from exc
+        elif self.report_path is not None:
             write_report(self.report_path, text)
         return text
 
@@ -246,6 +287,67 @@ def _source(
     raise JobError(f"unsupported source {source!r}")
 
 
+def input_identity(config: Config, source: Source) -> dict[str, Any]:
+    """What the source is, saved with a checkpoint and checked on resume."""
+    if isinstance(source, FileSource):
+        path = source.path.resolve()
+        size = path.stat().st_size
+        with path.open("rb") as file:
+            head = file.read(HEAD_BYTES)
+        return {
+            "kind": "file",
+            "path": str(path),
+            "size": size,
+            "head_bytes": len(head),
+            "head_sha256": hashlib.sha256(head).hexdigest(),
+        }
+    configured = config.source
+    if isinstance(configured, KafkaSourceConfig):
+        return {"kind": "kafka", "topics": sorted(configured.topics), "group": configured.group_id}
+    if isinstance(configured, SimulatorSourceConfig) and config.simulation is not None:
+        text = TypeAdapter(Simulation).dump_json(config.simulation)
+        return {"kind": "simulator", "simulation_sha256": hashlib.sha256(text).hexdigest()}
+    if isinstance(configured, InfluxSourceConfig):
+        return {
+            "kind": "influx",
+            "start": configured.start.isoformat(),
+            "stop": configured.stop.isoformat(),
+        }
+    return {"kind": type(source).__name__}
+
+
+def _identity_problem(saved: dict[str, Any], current: dict[str, Any]) -> str | None:
+    if saved.get("kind") != current.get("kind"):
+        return f"saved for a {saved.get('kind')!r} source, this one is {current.get('kind')!r}"
+    if current["kind"] != "file":
+        different = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        if different:
+            return f"saved for another {current['kind']} source ({', '.join(different)} differ)"
+        return None
+    if saved.get("path") != current["path"]:
+        return f"saved for input {saved.get('path')}, not {current['path']}"
+    size, head_bytes = saved.get("size"), saved.get("head_bytes")
+    if not isinstance(size, int) or not isinstance(head_bytes, int) or size < 0:
+        return "the saved input identity is not valid"
+    if current["size"] < size:
+        return f"{current['path']} is now {current['size']} bytes, at the checkpoint {size}"
+    with Path(current["path"]).open("rb") as file:
+        head = file.read(head_bytes)
+    if hashlib.sha256(head).hexdigest() != saved.get("head_sha256"):
+        return (
+            f"{current['path']} is not the file the checkpoint was saved for (first block differs)"
+        )
+    return None
+
+
+def _records_bound(identity: dict[str, Any]) -> int | None:
+    """Most records a file input can hold: a line per two bytes (deflate packs 1032:1)."""
+    if identity.get("kind") != "file":
+        return None
+    size = int(identity["size"])
+    return size * 1032 if str(identity["path"]).lower().endswith(".gz") else size
+
+
 def _place(path: Path, out_dir: Path | None) -> Path:
     if out_dir is None or path.is_absolute():
         return path
@@ -277,9 +379,18 @@ def build_job(
     faults: Sequence[FaultWindow] = (),
     console: ConsoleSink | None = None,
     source: Source | None = None,
+    reset_state: bool = False,
 ) -> Job:
     """Assemble source, engine, sinks and state for ``run`` (resumable) or ``replay`` (fresh)."""
     append = mode == "run"
+    store_dir = state_dir or config.checkpoint.state_dir
+    store = LocalStateStore(store_dir) if store_dir is not None else None
+    if reset_state and store is not None and mode == "run":
+        store.clear()
+    try:
+        checkpoint = store.load() if (store is not None and mode == "run") else None
+    except CheckpointError as exc:
+        raise JobError(str(exc)) from None
     routes: list[Route] = []
     for number, sink_config in enumerate(config.sinks):
         sink: Sink
@@ -304,6 +415,12 @@ def build_job(
         routes.append(Route(sink, frozenset(sink_config.outputs), f"sinks[{number}]"))
     kpis = KpiCollector()
     routes.append(Route(kpis, frozenset({"kpis"}), "report"))
+    if report_path is None and config.report_path is not None:
+        report_path = _place(config.report_path, out_dir)
+    charts = None
+    if report_path is not None and report_path.suffix.lower() in CHART_REPORT_SUFFIXES:
+        charts = collector_for(config)
+        routes.append(Route(charts, frozenset({"points", "alerts", "kpis", "records"}), "report"))
     dead_letters: Sink
     if isinstance(config.dead_letters, KafkaDeadLetterConfig):
         from linewatch.connectors.kafka import KafkaDeadLetterSink
@@ -317,15 +434,20 @@ def build_job(
         dead_letters = JsonlSink(_place(config.dead_letters.path, out_dir), append=append)
 
     engine = Engine(config)
-    store_dir = state_dir or config.checkpoint.state_dir
-    store = LocalStateStore(store_dir) if store_dir is not None else None
-    checkpoint = store.load() if (store is not None and mode == "run") else None
     start_after = int(checkpoint.source.get("records", 0)) if checkpoint else 0
     callbacks = _RebalanceCallbacks()
     try:
         source = _source(config, input_path, start_after, callbacks, source)
+        identity = input_identity(config, source)
     except OSError as exc:
         raise JobError(f"cannot open the input: {exc}") from exc
+    except UnsupportedFormat as exc:
+        raise JobError(str(exc)) from exc
+    if checkpoint is not None:
+        assert store is not None
+        _check_resume(checkpoint, identity, store, routes, dead_letters)
+    elif reset_state:
+        _truncate_sinks([*(r.sink for r in routes), dead_letters], None)
     changelog = None
     if config.checkpoint.changelog is not None and mode == "run":
         from linewatch.connectors.kafka import KafkaStateStore
@@ -353,12 +475,22 @@ def build_job(
         changelog=changelog,
         checkpoint_every_records=config.checkpoint.every_records,
         checkpoint_every_seconds=config.checkpoint.every_seconds,
+        max_failures=config.quarantine.max_failures,
+        failure_window_records=config.quarantine.window_records,
+        input_identity=identity,
     )
     callbacks.runner = runner
     if checkpoint is not None:
-        runner.restore(checkpoint)
-    if report_path is None and config.report_path is not None:
-        report_path = _place(config.report_path, out_dir)
+        assert store is not None
+        try:
+            runner.restore(checkpoint)
+        except Exception as exc:  # a forged or foreign state: never a traceback
+            raise JobError(
+                f"{store.path}: engine state is not valid ({type(exc).__name__}: {exc}); "
+                f"{RESET_HINT}"
+            ) from None
+    elif store is not None and mode == "run" and changelog is None and identity["kind"] != "kafka":
+        runner.save_state()  # a crash before the first checkpoint resumes from here
     return Job(
         config,
         engine,
@@ -368,4 +500,33 @@ def build_job(
         report_path,
         list(faults),
         checkpoint.source if checkpoint else None,
+        charts,
     )
+
+
+def _check_resume(
+    checkpoint: Checkpoint,
+    identity: dict[str, Any],
+    store: LocalStateStore,
+    routes: Sequence[Route],
+    dead_letters: Sink,
+) -> None:
+    """Refuse a checkpoint saved for another input; cut the JSONL sinks back to it."""
+    problem = _identity_problem(checkpoint.input, identity)
+    if problem is None:
+        records = checkpoint.source.get("records", 0)
+        bound = _records_bound(identity)
+        if bound is not None and records > bound:
+            problem = f"source.records {records} is more than {identity['path']} can hold"
+    if problem is not None:
+        raise JobError(f"{store.path}: {problem}; {RESET_HINT} (or give the original input)")
+    _truncate_sinks([*(r.sink for r in routes), dead_letters], checkpoint.sinks)
+
+
+def _truncate_sinks(sinks: Sequence[Sink], lengths: dict[str, int] | None) -> None:
+    """Cut file sinks back to ``lengths`` (``None``: empty them)."""
+    for sink in sinks:
+        if isinstance(sink, JsonlSink):
+            length = 0 if lengths is None else lengths.get(str(sink.path))
+            if length is not None and sink.durable_length() > length:
+                sink.truncate(length)

@@ -36,6 +36,7 @@ __all__ = [
     "Inspection",
     "Kpi",
     "Measurement",
+    "Notification",
     "Output",
     "Parameter",
     "PartitionOffset",
@@ -44,6 +45,8 @@ __all__ = [
     "SinkError",
     "Source",
     "WireRecord",
+    "alert_annotations",
+    "alert_labels",
 ]
 
 #: Timestamps must carry a zone: a naive one on the wire is a validation error.
@@ -205,6 +208,49 @@ class Alert(_Out, frozen=True, kw_only=True, tag="alert", tag_field="type"):
     lcl: float | None
     message: str
     occurrences: int = 1
+    #: Processing time the pipeline emitted it (``ts`` is event time); None in old records.
+    emitted_at: AwareDatetime | None = None
+
+
+def alert_labels(alert: Alert) -> dict[str, str]:
+    """Alertmanager-style labels of an alert: what routes, groups and silences match on."""
+    return {
+        "alertname": alert.rule,
+        "line": alert.line,
+        "station": alert.station,
+        "characteristic": alert.characteristic,
+        "chart": alert.chart,
+        "rule": alert.rule,
+        "severity": alert.severity,
+    }
+
+
+def alert_annotations(alert: Alert) -> dict[str, str]:
+    """Alertmanager-style annotations: the message and the numbers, as text."""
+    notes = {"summary": alert.message, "value": f"{alert.value:g}"}
+    for name, limit in (("cl", alert.cl), ("ucl", alert.ucl), ("lcl", alert.lcl)):
+        if limit is not None:
+            notes[name] = f"{limit:g}"
+    return notes
+
+
+class Notification(msgspec.Struct, frozen=True, kw_only=True):
+    """One notification of a group of alerts to one receiver (what receivers format).
+
+    ``key`` is the idempotency key: the same notification re-sent after a crash or a retry
+    carries the same key. ``truncated`` alerts were left out (the receiver's ``max_alerts``).
+    """
+
+    key: str
+    receiver: str
+    status: Literal["firing", "resolved"]
+    group_key: str
+    group_labels: dict[str, str]
+    common_labels: dict[str, str]
+    common_annotations: dict[str, str]
+    alerts: list[Alert]
+    truncated: int = 0
+    created_at: AwareDatetime
 
 
 class Kpi(_Out, frozen=True, kw_only=True, tag="kpi", tag_field="type"):

@@ -31,7 +31,9 @@ class KpiCollector:
     def add(self, item: Output | WireRecord) -> None:
         if not isinstance(item, Kpi):
             return
-        key = (item.line, item.station, item.kpi)
+        # Capability KPIs are per characteristic: two of one station must not merge.
+        name = item.kpi if item.characteristic is None else f"{item.characteristic} {item.kpi}"
+        key = (item.line, item.station, name)
         entry = self.series.get(key)
         if entry is None:
             self.series[key] = {
@@ -131,9 +133,16 @@ def render_report(
     defect_codes: Counter[str] | None = None,
     faults: Sequence[FaultWindow] = (),
     title: str = "Linewatch diagnosis report",
+    damage: str | None = None,
 ) -> str:
-    """The report as Markdown text."""
+    """The report as Markdown text; ``damage`` says why the input ended early."""
     out: list[str] = [f"# {title}", ""]
+    if damage is not None:
+        out += [
+            f"**The run is incomplete: {damage}.** Every record before the damage was read "
+            "and is counted below; the rest of the file was not read.",
+            "",
+        ]
     first = min((s.first_ts for s in streams if s.first_ts), default=None)
     last = max((s.last_ts for s in streams if s.last_ts), default=None)
     fired = [a for a in summary.alerts if a.status == "firing"]

@@ -5,15 +5,34 @@ detector state with the source position, and only then commits the source. A rec
 effects are therefore durable before its offset is committed (at-least-once). A sink that
 raises :class:`~linewatch.pipeline.models.BackpressureError` is retried after its ``retry_after``,
 and meanwhile the runner neither polls nor commits.
+
+**Poison pills.** Any exception while one record is decoded or processed (engine,
+detector, alert manager) sends that record to the dead letters as ``internal error:
+<type>: <message>`` and the job goes on. The record may have raised half-way through an
+update, so its ``line/station`` key is rebuilt: restored from the key's state at the last
+checkpoint and the key's records since then applied again (their outputs, already emitted,
+are discarded); the key ends exactly as if the record had never come. That costs nothing
+on the happy path but keeping the key's records since the last checkpoint (a list append
+of the raw bytes)
+and, without a state store, one engine snapshot per checkpoint. More than
+``quarantine.max_failures`` such records within ``quarantine.window_records`` records is a
+bug, not bad data: the runner checkpoints (so a restart goes on after the failed records,
+which are dead letters) and raises :class:`QuarantineExceeded`.
+
+**File sinks.** A checkpoint records the byte length of every sink that can tell it
+(``durable_length``, the JSONL sinks); a resume truncates them back to it, so the lines
+written between a checkpoint's flush and its save are not duplicated when their records
+are processed again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -31,11 +50,16 @@ from linewatch.pipeline.models import (
     RawRecord,
     Sink,
     Source,
+    WireRecord,
 )
 
-__all__ = ["Route", "RunSummary", "Runner", "output_kind"]
+__all__ = ["QuarantineExceeded", "Route", "RunSummary", "Runner", "output_kind", "sink_lengths"]
 
 log = logging.getLogger(__name__)
+
+
+class QuarantineExceeded(RuntimeError):
+    """Too many records raised while being processed: a bug, not bad data."""
 
 
 def output_kind(item: Output) -> str:
@@ -78,6 +102,7 @@ class RunSummary:
     backpressure_waits: int = 0
     seconds: float = 0.0
     stopped_by_request: bool = False
+    internal_errors: int = 0
 
 
 class Runner:
@@ -97,6 +122,9 @@ class Runner:
         poll_timeout: float = 0.5,
         on_batch: Callable[[RunSummary], None] | None = None,
         keep_dead_letter_reasons: int = 1000,
+        max_failures: int = 100,
+        failure_window_records: int = 10_000,
+        input_identity: dict[str, Any] | None = None,
     ) -> None:
         self.engine = engine
         self.source = source
@@ -117,6 +145,19 @@ class Runner:
         self.on_batch = on_batch
         self.keep_dead_letter_reasons = keep_dead_letter_reasons
         self.summary = RunSummary()
+        self.max_failures = max_failures
+        self.failure_window_records = failure_window_records
+        self.input_identity = input_identity or {}
+        #: Called between the sinks' flush and the state save of a checkpoint (tests).
+        self.after_flush: Callable[[], None] | None = None
+        # Poison pills: per key its state at the last checkpoint and its records since.
+        self._base: dict[str, Any] = {}
+        # Raw bytes where the record came as bytes (not tracked by the garbage collector:
+        # tens of thousands of live records would slow every full collection down).
+        self._since_base: dict[str, list[bytes | WireRecord]] = {}
+        self._handled = 0
+        self._failures: deque[int] = deque()
+        self._quarantine_message: str | None = None
         self._stop_requested = False
         self._routes_by_kind: dict[str, list[Sink]] = {}
         for route in self.routes:
@@ -133,6 +174,7 @@ class Runner:
     def restore(self, checkpoint: Checkpoint) -> None:
         """Resume from a checkpoint: state comes in explicitly, before the first poll."""
         self.engine.restore(checkpoint.engine)
+        self._base = dict(checkpoint.engine["keys"])
         self._applied = {k: dict(v) for k, v in checkpoint.applied.items()}
         self._key_partition = dict(checkpoint.key_partition)
 
@@ -145,6 +187,9 @@ class Runner:
                 batch = self.source.poll(self.poll_timeout)
                 for raw in batch:
                     self._handle(raw)
+                if self._quarantine_message is not None:
+                    self.checkpoint()  # a restart goes on after the failed records
+                    raise QuarantineExceeded(self._quarantine_message)
                 since_checkpoint += len(batch)
                 self.summary.records_read += len(batch)
                 if self.on_batch is not None:
@@ -163,7 +208,14 @@ class Runner:
         return self.summary
 
     def _handle(self, raw: RawRecord) -> None:
-        record = decode(raw)
+        self._handled += 1
+        try:
+            record = decode(raw)
+        except MemoryError:
+            raise
+        except Exception as exc:  # decode promises none escapes; a bug is quarantined
+            self._poisoned(raw, exc, None)
+            return
         if isinstance(record, DeadLetter):
             self._dead(record)
             return
@@ -178,10 +230,22 @@ class Runner:
             applied[topic_partition] = position[2] + 1
             self._key_partition[key] = position[1]
             self._dirty.add(key)
+        key = record.stream_key
+        since = self._since_base.get(key)
+        if since is None:
+            since = self._since_base[key] = []
+        payload = raw.payload
+        since.append(payload if type(payload) is bytes else record)
         try:
             outputs = self.engine.process(record)
         except RecordRejected as exc:
             self._dead(dead_letter(raw, str(exc)))
+            return
+        except MemoryError:
+            raise
+        except Exception as exc:
+            since.pop()
+            self._poisoned(raw, exc, key)
             return
         self.summary.records_processed += 1
         for sink in self._record_sinks:
@@ -197,6 +261,35 @@ class Runner:
             for sink in self._routes_by_kind.get(kind, ()):
                 sink.add(item)
 
+    def _poisoned(self, raw: RawRecord, exc: Exception, key: str | None) -> None:
+        """A record whose processing raised: dead letter it and rebuild its key's state."""
+        what = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+        log.warning("%s: internal error: %s", raw.origin, what, exc_info=exc)
+        self.summary.internal_errors += 1
+        self._dead(dead_letter(raw, f"internal error: {what}"))
+        if key is not None:
+            records = [
+                item if not isinstance(item, bytes) else _decode_again(item)
+                for item in self._since_base.pop(key, [])
+            ]
+            try:
+                self.engine.rebuild_key(key, self._base.get(key), records)
+            except Exception as again:  # pragma: no cover - a rebuild replays good records
+                log.error("%s: cannot rebuild its state (%s); starting it afresh", key, again)
+                self.engine.drop_key(key)
+            self._base[key] = self.engine.snapshot_key(key)
+        failures = self._failures
+        failures.append(self._handled)
+        while failures and failures[0] <= self._handled - self.failure_window_records:
+            failures.popleft()
+        if len(failures) > self.max_failures and self._quarantine_message is None:
+            self._quarantine_message = (
+                f"stopped: {len(failures)} records raised internal errors within "
+                f"{self.failure_window_records} records (quarantine.max_failures is "
+                f"{self.max_failures}); this is a bug, not bad data; the last, at "
+                f"{raw.origin}: {what}; the failed records are in the dead letters"
+            )
+
     def _dead(self, letter: DeadLetter) -> None:
         self.summary.dead_letters += 1
         if len(self.summary.dead_letter_reasons) < self.keep_dead_letter_reasons:
@@ -205,17 +298,16 @@ class Runner:
 
     def checkpoint(self) -> None:
         """Flush every sink, save state with the source position, then commit the source."""
-        for sink in [*(route.sink for route in self.routes), self.dead_letters]:
+        sinks = [*(route.sink for route in self.routes), self.dead_letters]
+        for sink in sinks:
             self._flush(sink)
+        if self.after_flush is not None:
+            self.after_flush()
         if self.state_store is not None:
-            self.state_store.save(
-                Checkpoint(
-                    source=self.source.position(),
-                    engine=self.engine.snapshot(),
-                    applied=self._applied,
-                    key_partition=self._key_partition,
-                )
-            )
+            self.save_state()
+        else:
+            self._base = self.engine.snapshot()["keys"]
+        self._since_base.clear()
         if self.changelog is not None and self._dirty:
             self.changelog.save(
                 (self._key_partition[key], key, self._key_state(key)) for key in sorted(self._dirty)
@@ -223,6 +315,24 @@ class Runner:
             self._dirty.clear()
         self.source.commit()
         self.summary.checkpoints += 1
+
+    def save_state(self) -> None:
+        """Save a checkpoint of the current state and position, without flush or commit."""
+        if self.state_store is None:
+            return
+        sinks = [*(route.sink for route in self.routes), self.dead_letters]
+        engine_state = self.engine.snapshot()
+        self.state_store.save(
+            Checkpoint(
+                source=self.source.position(),
+                engine=engine_state,
+                applied=self._applied,
+                key_partition=self._key_partition,
+                input=self.input_identity,
+                sinks=sink_lengths(sinks),
+            )
+        )
+        self._base = engine_state["keys"]
 
     def _key_state(self, key: str) -> bytes:
         return msgspec.json.encode(
@@ -253,6 +363,8 @@ class Runner:
             )
         for key in keys:
             self.engine.drop_key(key)
+            self._base.pop(key, None)
+            self._since_base.pop(key, None)
             del self._key_partition[key]
             self._applied.pop(key, None)
             self._dirty.discard(key)
@@ -266,6 +378,8 @@ class Runner:
         for partition, key, blob in self.changelog.load(numbers):
             saved = msgspec.json.decode(blob)
             self.engine.restore_key(key, saved["state"])
+            self._base[key] = saved["state"]
+            self._since_base.pop(key, None)
             self._applied[key] = {tp: int(o) for tp, o in saved["applied"].items()}
             self._key_partition[key] = partition
             self.summary.keys_restored += 1
@@ -286,3 +400,20 @@ class Runner:
         self.source.close()  # first: a Kafka consumer's last revoke still flushes the sinks
         for sink in [*(route.sink for route in self.routes), self.dead_letters]:
             sink.close()
+
+
+def sink_lengths(sinks: Iterable[Sink]) -> dict[str, int]:
+    """Durable byte length of every sink that can tell it, by its path."""
+    lengths: dict[str, int] = {}
+    for sink in sinks:
+        measure = getattr(sink, "durable_length", None)
+        if measure is not None:
+            lengths[str(sink.path)] = int(measure())  # type: ignore[attr-defined]
+    return lengths
+
+
+def _decode_again(payload: bytes) -> WireRecord:
+    """A record kept as raw bytes for a rebuild (it decoded before, so it does again)."""
+    record = decode(RawRecord(payload=payload, origin="rebuild"))
+    assert not isinstance(record, DeadLetter)
+    return record

@@ -38,7 +38,7 @@
 #   INFLUXDB_START_TIMEOUT  seconds to wait for /ping (default 60)
 #   INFLUXDB_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (default 30)
 #
-# tests/servers/influxdb.py (Influx1Server, Influx11Server,
+# linewatch.connectors.testing.influxdb (Influx1Server, Influx11Server,
 # VictoriaMetricsServer) does the same from Python with the same config
 # template (scripts/influxdb/influxdb.conf.in) and data-dir layout.
 set -euo pipefail

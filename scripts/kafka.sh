@@ -22,7 +22,7 @@
 #   KAFKA_START_TIMEOUT  seconds to wait for readiness (default 60)
 #   KAFKA_STOP_TIMEOUT   seconds between SIGTERM and SIGKILL (default 30)
 #
-# tests/servers/kafka.py (class KafkaBroker) does the same from Python, with
+# linewatch.connectors.testing.kafka (class KafkaBroker) does the same from Python, with
 # the same templates and data-dir layout; this script calls its stdlib-only
 # `probe` command for the readiness check (a real Metadata request).
 set -euo pipefail
@@ -30,9 +30,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TPL="$ROOT/scripts/kafka"
 POM="$TPL/pom.xml"
-PROBE="$ROOT/tests/servers/kafka.py"
 PYTHON="${PYTHON:-python3}"
 JAVA="${JAVA:-java}"
+# The probe is stdlib-only Python in the package, run from this checkout.
+PROBE=(env "PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m linewatch.connectors.testing.kafka)
 
 pom_version() { sed -n 's:.*<kafka\.version>\(.*\)</kafka\.version>.*:\1:p' "$POM" | head -n1; }
 VERSION="${KAFKA_VERSION:-$(pom_version)}"
@@ -174,7 +175,7 @@ cmd_start() {
     echo "$pid" >"$dir/kafka.pid"
 
     local deadline=$((SECONDS + START_TIMEOUT))
-    until "$PYTHON" "$PROBE" probe "127.0.0.1:$port" --timeout 2 >/dev/null 2>&1; do
+    until "${PROBE[@]}" probe "127.0.0.1:$port" --timeout 2 >/dev/null 2>&1; do
         if ! kill -0 "$pid" 2>/dev/null; then
             tail -n 40 "$dir/broker.log" >&2
             rm -f "$dir/kafka.pid"
@@ -221,7 +222,7 @@ cmd_status() {
     fi
     local bootstrap
     bootstrap="$(cat "$dir/bootstrap" 2>/dev/null || true)"
-    if [[ -n "$bootstrap" ]] && "$PYTHON" "$PROBE" probe "$bootstrap" --timeout 2 >/dev/null 2>&1; then
+    if [[ -n "$bootstrap" ]] && "${PROBE[@]}" probe "$bootstrap" --timeout 2 >/dev/null 2>&1; then
         echo "running: pid $pid, bootstrap $bootstrap, data $dir"
         return 0
     fi

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from linewatch.detectors.base import Detector, DetectorInputError, Observation
+from linewatch.detectors.base import (
+    Detector,
+    DetectorInputError,
+    Observation,
+    as_values,
+    finite,
+)
 from linewatch.detectors.spc.attributes import (
     CChart,
     LaneyPChart,
@@ -271,6 +277,16 @@ def analyze(
         raise ValueError(f"unknown chart {chart!r}; choose from {CHART_TYPES}")
     n = len(data)
     if chart == "capability":
+        for i, x in enumerate(data):
+            try:  # each value checked here so that a refusal names its observation
+                if isinstance(x, Mapping):
+                    raise DetectorInputError(f"capability takes numbers or subgroups, got {x!r}")
+                if isinstance(x, Sequence):
+                    as_values(x, "value")
+                else:
+                    finite(x, "value")
+            except DetectorInputError as exc:
+                raise AnalysisInputError(i, str(exc)) from None
         result = capability(
             list(data),
             lsl=options.get("lsl"),
@@ -299,6 +315,9 @@ def analyze(
         try:
             evaluation = detector.update(ts, x)
         except DetectorInputError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, DetectorInputError):  # phase I failed; a batch has no "later"
+                raise AnalysisInputError(i, f"phase I cannot set limits: {cause}") from None
             raise AnalysisInputError(i, str(exc)) from None
         for point in evaluation.points:
             s = series.setdefault(point.chart, ChartSeries())

@@ -19,6 +19,13 @@ laney_u    c/n          u-bar                                sigma_u(n) * sigma_
 Laney (2002): z_i = (x_i - center)/sigma_i over phase I and sigma_z = MR-bar(z)/d2(2),
 the moving ranges of consecutive kept z (an excluded subgroup drops both its MRs).
 sigma_z > 1 widens the limits for over-dispersed large-n data, < 1 narrows them.
+
+Implausible sizes (p, np, u and Laney): a lot larger than :data:`SIZE_RATIO` (1000) times
+the median size of the phase-I lots would dominate p-bar or u-bar (one lot of 10^29 items
+drives p-bar to ~0 and every later lot beyond its limits). Such phase-I lots are excluded
+from the estimates (listed in ``excluded``, still plotted), and the limit ``max_size``
+(1000 x that median, kept in ``params``) refuses later lots beyond it with
+DetectorInputError ("implausible size"), before they change any state.
 """
 
 from __future__ import annotations
@@ -33,7 +40,19 @@ from linewatch.detectors.spc.constants import d2
 from linewatch.detectors.spc.estimators import moving_ranges
 from linewatch.detectors.spc.rules import RuleSet
 
-__all__ = ["CChart", "LaneyPChart", "LaneyUChart", "NPChart", "PChart", "UChart", "check_counts"]
+__all__ = [
+    "SIZE_RATIO",
+    "CChart",
+    "LaneyPChart",
+    "LaneyUChart",
+    "NPChart",
+    "PChart",
+    "UChart",
+    "check_counts",
+]
+
+#: A lot larger than this times the median phase-I size is implausible (see above).
+SIZE_RATIO = 1000.0
 
 
 def check_counts(x: Observation, proportion: bool, need_size: bool = True) -> list[float]:
@@ -82,7 +101,27 @@ class _AttributeChart(PhaseIChart):
         self._init_state()
 
     def _check(self, x: Observation) -> list[float]:
-        return check_counts(x, self.proportion, self.chart_name != "c")
+        obs = check_counts(x, self.proportion, self.chart_name != "c")
+        cap = None if self._params is None else self._params.get("max_size")
+        if cap is not None and obs[1] > cap:
+            raise DetectorInputError(
+                f"implausible size: {obs[1]!r} is more than {SIZE_RATIO:g} times the median "
+                f"size of the phase-I lots (at most {cap!r})"
+            )
+        return obs
+
+    def _max_size(self, observations: Sequence[Any]) -> float | None:
+        """``SIZE_RATIO`` times the median phase-I size; ``None`` for the c chart (no size)."""
+        if self.chart_name == "c" or not observations:
+            return None
+        sizes = sorted(n for _, n in observations)
+        mid = len(sizes) // 2
+        median = sizes[mid] if len(sizes) % 2 else (sizes[mid - 1] + sizes[mid]) / 2.0
+        return SIZE_RATIO * float(median)
+
+    def _screen(self, observations: Sequence[Any]) -> list[bool]:
+        cap = self._max_size(observations)
+        return [cap is None or n <= cap for _, n in observations]
 
     def _known(self) -> dict[str, Any] | None:
         if self.limits is not None:
@@ -92,15 +131,19 @@ class _AttributeChart(PhaseIChart):
         return None
 
     def _estimate(self, observations: Sequence[Any], keep: Sequence[bool]) -> dict[str, Any]:
+        cap = self._max_size(observations)
+        screen = {} if cap is None else {"max_size": cap}
         if self.center is not None:
-            return {"center": _check_center(float(self.center), self.proportion)}
+            return {"center": _check_center(float(self.center), self.proportion), **screen}
         kept = [o for o, k in zip(observations, keep, strict=True) if k]
+        if not kept:
+            raise DetectorInputError("no plausible phase-I lot to estimate the center from")
         total = math.fsum(c for c, _ in kept)
         if self.chart_name == "c":
             center = total / len(kept)
         else:
             center = total / math.fsum(n for _, n in kept)
-        return {"center": _check_center(center, self.proportion)}
+        return {"center": _check_center(center, self.proportion), **screen}
 
     def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
         count, size = obs
@@ -229,9 +272,11 @@ class _LaneyChart(_AttributeChart):
         return super()._known()
 
     def _estimate(self, observations: Sequence[Any], keep: Sequence[bool]) -> dict[str, Any]:
-        center = super()._estimate(observations, keep)["center"]
+        estimated = super()._estimate(observations, keep)
+        center = estimated["center"]
+        screen = {"max_size": estimated["max_size"]}
         if self.sigma_z is not None:
-            return {"center": center, "sigma_z": float(self.sigma_z)}
+            return {"center": center, "sigma_z": float(self.sigma_z), **screen}
         base = "p" if self.proportion else "u"
         zs = []
         for count, size in observations:
@@ -247,7 +292,7 @@ class _LaneyChart(_AttributeChart):
         sigma_z = (math.fsum(mrs) / len(mrs)) / d2(2)
         if not sigma_z > 0:
             raise DetectorInputError("Laney's sigma_z is 0: all phase-I proportions are equal")
-        return {"center": center, "sigma_z": sigma_z}
+        return {"center": center, "sigma_z": sigma_z, **screen}
 
     def _center_sigma(self, params: dict[str, Any], size: float) -> tuple[float, float]:
         center = params["center"]

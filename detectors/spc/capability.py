@@ -12,6 +12,11 @@ With N values, mean mu, within sigma s_w and overall sigma s_o (see
   (defaults to the spec midpoint).
 
 One-sided specifications give only the indices that exist (Cpu or Cpl, Cpk = that one).
+
+Overflow: squares are taken only where they cannot overflow (``math.hypot`` otherwise), and
+indices that still are not finite (a sigma so small that the specification width over it
+overflows) are refused: :func:`capability_indices` raises DetectorInputError, and
+:class:`CapabilityChart` skips such a window as it skips a constant one.
 """
 
 from __future__ import annotations
@@ -35,7 +40,12 @@ from linewatch.detectors.base import (
     finite,
 )
 from linewatch.detectors.spc.constants import d2
-from linewatch.detectors.spc.estimators import mr_sigma, overall_sigma, subgroup_sigma
+from linewatch.detectors.spc.estimators import (
+    mean_of,
+    mr_sigma,
+    overall_sigma,
+    subgroup_sigma,
+)
 
 __all__ = ["CapabilityChart", "CapabilityResult", "Index", "capability", "capability_indices"]
 
@@ -78,14 +88,25 @@ def _chi_ci(value: float, dof: float, alpha: float) -> Index:
     chi2 = stats.chi2(dof)
     return Index(
         value,
-        value * math.sqrt(chi2.ppf(alpha / 2) / dof),
-        value * math.sqrt(chi2.ppf(1 - alpha / 2) / dof),
+        value * math.sqrt(float(chi2.ppf(alpha / 2)) / dof),
+        value * math.sqrt(float(chi2.ppf(1 - alpha / 2)) / dof),
     )
 
 
 def _bissell(value: float, n: int, alpha: float) -> Index:
-    half = stats.norm.ppf(1 - alpha / 2) * math.sqrt(1.0 / (9 * n) + value**2 / (2 * (n - 1)))
+    if abs(value) < 1e150:
+        spread = math.sqrt(1.0 / (9 * n) + value**2 / (2 * (n - 1)))
+    else:  # value**2 would overflow
+        spread = math.hypot(1.0 / math.sqrt(9 * n), value / math.sqrt(2 * (n - 1)))
+    half = float(stats.norm.ppf(1 - alpha / 2)) * spread
     return Index(value, value - half, value + half)
+
+
+def _boyles_dof(n: int, a: float) -> float:
+    """``n (1+a^2)^2 / (1+2a^2)`` without overflowing for a large ``a``."""
+    if abs(a) < 1e50:  # (1 + a^2)^2 stays far below the float range
+        return n * (1 + a * a) ** 2 / (1 + 2 * a * a)
+    return n * (a / math.sqrt(2.0)) * (a / math.sqrt(2.0))  # the limit, ~ n a^2 / 2
 
 
 def capability_indices(
@@ -126,8 +147,19 @@ def capability_indices(
     if usl is not None and lsl is not None:
         aim = (usl + lsl) / 2 if target is None else target
         a = (mean - aim) / sigma_within
-        cpm = (usl - lsl) / (6 * math.sqrt(sigma_within**2 + (mean - aim) ** 2))
-        out["cpm"] = _chi_ci(cpm, n * (1 + a * a) ** 2 / (1 + 2 * a * a), alpha)
+        try:
+            spread = math.sqrt(sigma_within**2 + (mean - aim) ** 2)
+        except OverflowError:
+            spread = math.hypot(sigma_within, mean - aim)
+        if not spread > 0.0:  # the squares underflowed (a subnormal sigma)
+            spread = math.hypot(sigma_within, mean - aim)
+        out["cpm"] = _chi_ci((usl - lsl) / (6 * spread), _boyles_dof(n, a), alpha)
+    for name, index in out.items():
+        if not all(math.isfinite(v) for v in (index.value, index.lower, index.upper)):
+            raise DetectorInputError(
+                f"capability index {name} is not finite (sigma within {sigma_within!r}, "
+                f"overall {sigma_overall!r}, mean {mean!r}): the values are implausible"
+            )
     return CapabilityResult(n, mean, sigma_within, sigma_overall, alpha, out)
 
 
@@ -154,7 +186,7 @@ def capability(
     if sigma_within is None:
         method = sigma_method or ("mr" if individuals else "rbar")
         sigma_within = mr_sigma(values) if method == "mr" else subgroup_sigma(method, groups)
-    mean = math.fsum(values) / len(values)
+    mean = mean_of(values)
     return capability_indices(
         len(values), mean, sigma_within, overall_sigma(values), lsl, usl, target, alpha
     )
@@ -226,9 +258,12 @@ class CapabilityChart(Detector):
         self._reset()
         if not (sigma_within > 0 and sigma_overall > 0):
             return empty_evaluation()  # documented skip: a constant window has no capability
-        result = capability_indices(
-            n, mean, sigma_within, sigma_overall, self.lsl, self.usl, self.target, self.alpha
-        )
+        try:
+            result = capability_indices(
+                n, mean, sigma_within, sigma_overall, self.lsl, self.usl, self.target, self.alpha
+            )
+        except DetectorInputError:
+            return empty_evaluation()  # documented skip: indices that are not finite
         points, signals = [], []
         for name in ("cp", "cpk", "pp", "ppk"):
             got = result.indices.get(name)

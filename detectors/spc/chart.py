@@ -17,6 +17,13 @@ statistics an observation plots (:meth:`PhaseIChart._stats`); this base does the
   are (re)established, effective from the timestamp of the observation that completed the
   window (``None`` for limits given in the constructor). :meth:`restart_phase1` starts a new
   window; the earlier points keep the version they were plotted with.
+* **Values that overflow.** A phase-II observation whose statistic or limits would not be
+  finite (a z of a value far beyond a tiny sigma, say) is refused with
+  :class:`~linewatch.detectors.base.DetectorInputError` before it changes any state. When
+  the phase-I window cannot be estimated (all values equal, a singular covariance, no
+  nonconforming item) the completing observation is reported with DetectorInputError and
+  the window slides: its oldest observation is dropped (its index is skipped), so phase I
+  never holds more than ``phase1`` and an outlier leaves the window after ``phase1`` more.
 * **Rules.** Each plotted chart has its own :class:`~linewatch.detectors.spc.rules.RuleState`; rule
   state carries on from phase I into phase II, so run tests see one continuous sequence.
 """
@@ -30,6 +37,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from linewatch.detectors.base import (
     Detector,
+    DetectorInputError,
     Evaluation,
     Observation,
     PlotPoint,
@@ -119,6 +127,10 @@ class PhaseIChart(Detector):
     def _estimate(self, observations: Sequence[Any], keep: Sequence[bool]) -> dict[str, Any]:
         """Parameters from the phase-I observations whose ``keep`` is true."""
         raise NotImplementedError
+
+    def _screen(self, observations: Sequence[Any]) -> list[bool]:
+        """Which phase-I observations may enter the estimate at all (the others are excluded)."""
+        return [True] * len(observations)
 
     def _known(self) -> dict[str, Any] | None:
         """Parameters given in the constructor, or ``None`` to estimate them in phase I."""
@@ -213,8 +225,19 @@ class PhaseIChart(Detector):
 
     def _complete_phase1(self, ts: datetime) -> Evaluation:
         observations, stamps = self._buffer, self._buffer_ts
-        keep = [True] * len(observations)
-        params = self._estimate(observations, keep)
+        keep = self._screen(observations)
+        try:
+            params = self._estimate(observations, keep)
+        except DetectorInputError as exc:
+            # The window slides: drop its oldest observation (its index is skipped), so
+            # the buffer never outgrows ``phase1`` and one outlier that makes the window
+            # inestimable (a singular covariance, say) leaves it after ``phase1`` more.
+            del observations[0], stamps[0]
+            self._count += 1
+            raise DetectorInputError(
+                f"phase I cannot set limits yet: {exc} (its oldest observation is dropped "
+                "and phase I goes on)"
+            ) from exc
         considered = self.exclusion_charts
         for _ in range(int(getattr(self, "phase1_passes", 0))):
             carry = self._new_carry(params)
@@ -243,15 +266,34 @@ class PhaseIChart(Detector):
         for obs, stamp in zip(observations, stamps, strict=True):
             index = self._count
             self._count += 1
-            self._judge(stamp, index, obs, points, signals)
+            try:
+                self._judge(stamp, index, obs, points, signals)
+            except DetectorInputError:
+                continue  # its statistic overflows: not plotted (it did enter the estimate)
         return Evaluation(tuple(points), tuple(signals))
 
     def _judge(
         self, ts: datetime, index: int, obs: Any, points: list[PlotPoint], signals: list[Signal]
     ) -> None:
+        """Plot and judge ``obs``; refuses it, changing nothing, if a statistic overflows."""
         assert self._params is not None
         version = self.limits_version
-        for stat in self._stats(obs, self._params, self._carry):
+        carry = dict(self._carry)
+        stats = self._stats(obs, self._params, carry)
+        for stat in stats:  # plain expressions: this runs for every point
+            lcl, ucl = stat.lcl, stat.ucl
+            if (
+                math.isinf(stat.value)
+                or not math.isfinite(stat.center)
+                or (lcl is not None and not math.isfinite(lcl))
+                or (ucl is not None and not math.isfinite(ucl))
+            ):
+                raise DetectorInputError(
+                    f"implausible value: its {stat.chart} statistic overflows "
+                    f"({stat.value!r} against center {stat.center!r})"
+                )
+        self._carry = carry
+        for stat in stats:
             chart, value, center, sigma, lcl, ucl = stat
             if math.isnan(value):
                 continue  # nothing to plot yet (e.g. the first moving range)

@@ -13,6 +13,12 @@ method     estimate
 ``overall`` sample SD of all values (n-1 denominator, no c4), as qcc uses for Pp
 ========== ====================================================================
 
+Overflow: callers pass values within ±1e100 (see :func:`linewatch.detectors.base.finite`),
+and on top of that the sums here cannot overflow for any finite floats: :func:`mean_of`
+falls back to a scaled sum when :func:`math.fsum` overflows, and :func:`sample_sd` divides
+the deviations by a power of two before squaring them when the plain squares would
+overflow or underflow (subnormal data).
+
 >>> round(mr_sigma([10.0, 12.0, 11.0, 13.0]), 6)
 1.477541
 >>> rbar_sigma([0.023], [5]) == 0.023 / 2.326
@@ -22,19 +28,21 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from linewatch.detectors.base import DetectorInputError
 from linewatch.detectors.spc.constants import c4, d2, d3
 
 __all__ = [
     "SUBGROUP_METHODS",
+    "mean_of",
     "median_mr_sigma",
     "moving_ranges",
     "mr_sigma",
     "overall_sigma",
     "pooled_sigma",
     "rbar_sigma",
+    "sample_sd",
     "sbar_sigma",
     "subgroup_sigma",
 ]
@@ -42,6 +50,55 @@ __all__ = [
 SUBGROUP_METHODS = ("rbar", "sbar", "pooled", "overall")
 
 MEDIAN_MR_D4 = 0.954  # median of the span-2 moving range of unit normals (Minitab)
+
+_SHRINK = 2.0**-64  # a power of two: scaling by it is exact
+
+
+def safe_fsum(values: Iterable[float]) -> float:
+    """``math.fsum``, but ±inf instead of OverflowError (and NaN for inf - inf).
+
+    >>> safe_fsum([1e308, 1e308]), safe_fsum([1e308, -1e308, 1.0])
+    (inf, 1.0)
+    """
+    items = list(values)
+    try:
+        return math.fsum(items)
+    except OverflowError:
+        return math.fsum(v * _SHRINK for v in items) / _SHRINK
+    except ValueError:  # inf and -inf among the values
+        return math.nan
+
+
+def mean_of(values: Sequence[float]) -> float:
+    """Mean by ``fsum``; finite for any finite values (a scaled sum when fsum overflows).
+
+    >>> mean_of([1.0, 2.0]), mean_of([1e308, 1e308, -1e308])
+    (1.5, 3.333333333333333e+307)
+    """
+    try:
+        return math.fsum(values) / len(values)
+    except OverflowError:
+        return math.fsum(v * _SHRINK for v in values) / len(values) / _SHRINK
+
+
+def sample_sd(values: Sequence[float], mean: float) -> float:
+    """SD about ``mean`` (n-1 denominator), deviations scaled by a power of two first.
+
+    >>> sample_sd([1.0, 3.0], 2.0), sample_sd([-1e308, 1e308], 0.0)
+    (1.4142135623730951, 1.4142135623730951e+308)
+    """
+    deviations = [v - mean for v in values]
+    try:  # the plain formula, when its squares neither overflow nor underflow
+        squares = math.fsum(d * d for d in deviations)
+    except OverflowError:
+        squares = math.inf
+    if 1e-280 < squares < math.inf:
+        return math.sqrt(squares / (len(values) - 1))
+    largest = max((abs(d) for d in deviations), default=0.0)
+    if largest == 0.0 or not math.isfinite(largest):
+        return 0.0 if largest == 0.0 else math.inf
+    scale = math.ldexp(1.0, math.frexp(largest)[1] - 1)  # 2^k > largest/2: squares < 4
+    return math.sqrt(math.fsum((d / scale) ** 2 for d in deviations) / (len(values) - 1)) * scale
 
 
 def moving_ranges(values: Sequence[float], keep: Sequence[bool] | None = None) -> list[float]:
@@ -59,7 +116,7 @@ def mr_sigma(
     mrs = moving_ranges(values, keep)
     if not mrs:
         raise DetectorInputError("sigma from moving ranges needs at least 2 consecutive values")
-    return (math.fsum(mrs) / len(mrs)) / d2(2, constants)
+    return mean_of(mrs) / d2(2, constants)
 
 
 def median_mr_sigma(values: Sequence[float], keep: Sequence[bool] | None = None) -> float:
@@ -75,8 +132,7 @@ def overall_sigma(values: Sequence[float]) -> float:
     n = len(values)
     if n < 2:
         raise DetectorInputError("the overall SD needs at least 2 values")
-    mean = math.fsum(values) / n
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    return sample_sd(values, mean_of(values))
 
 
 def rbar_sigma(ranges: Sequence[float], sizes: Sequence[int], constants: str = "table") -> float:
@@ -105,8 +161,12 @@ def pooled_sigma(sds: Sequence[float], sizes: Sequence[int]) -> float:
     dof = sum(n - 1 for n in sizes)
     if dof < 1:
         raise DetectorInputError("the pooled SD needs at least one subgroup of 2 or more")
-    pooled = math.sqrt(math.fsum((n - 1) * s * s for s, n in zip(sds, sizes, strict=True)) / dof)
-    return pooled / c4(dof + 1)
+    scale = max(sds, default=0.0)
+    if not 0.0 < scale < math.inf:
+        return scale
+    scale = math.ldexp(1.0, math.frexp(scale)[1] - 1)  # a power of two: exact
+    shrunk = math.fsum((n - 1) * (s / scale) * (s / scale) for s, n in zip(sds, sizes, strict=True))
+    return math.sqrt(shrunk / dof) * scale / c4(dof + 1)
 
 
 def subgroup_sigma(

@@ -6,6 +6,10 @@ Phase I (m observations, p variables, mean x-bar and sample covariance S):
 Phase II, for a new observation: ``UCL = p(m+1)(m-1)/(m^2 - m p) * F_{1-alpha}(p, m-p)``.
 With ``mean`` and ``covariance`` given, ``UCL = chi2_{1-alpha}(p)``. LCL is 0 and the
 plotted center is the median of the reference distribution; the rule is ``t2``.
+
+A phase-I window whose covariance is singular or ill-conditioned (numerically rank
+deficient, e.g. one value of 1e50 among readings near 400) is refused, and the window
+slides past it (see :mod:`linewatch.detectors.spc.chart`); a T² that overflows is refused.
 """
 
 from __future__ import annotations
@@ -131,9 +135,13 @@ class HotellingT2Chart(PhaseIChart):
     def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
         diff = [x - m for x, m in zip(obs, params["mean"], strict=True)]
         inverse = params["inverse"]
-        t2 = math.fsum(
+        terms = [
             diff[i] * inverse[i][j] * diff[j] for i in range(len(diff)) for j in range(len(diff))
-        )
+        ]
+        try:
+            t2 = math.fsum(terms)
+        except (OverflowError, ValueError):  # inf among the terms: the chart refuses it
+            t2 = math.inf
         phase1 = carry["judged"] < params["phase1_n"]
         carry["judged"] += 1
         ucl, center = (

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from linewatch.detectors.base import (
+    MAX_MAGNITUDE,
+    MIN_SIGMA,
     DetectorInputError,
     Evaluation,
     Observation,
@@ -126,8 +128,11 @@ class IMRChart(PhaseIChart):
             sigma = median_mr_sigma(observations, keep)
         else:
             sigma = overall_sigma(kept)
-        if not sigma > 0:
-            raise DetectorInputError(f"phase I gives sigma = {sigma!r}; are all values equal?")
+        if not sigma >= MIN_SIGMA:
+            raise DetectorInputError(
+                f"phase I gives sigma = {sigma!r}; are all values equal?"
+                f" (sigma must be >= {MIN_SIGMA!r})"
+            )
         return {"center": center, "sigma": sigma}
 
     def _new_carry(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +237,8 @@ class IMRChart(PhaseIChart):
 
     def update(self, ts: datetime, x: Observation) -> Evaluation:
         fast = self._fast
-        if fast is None or type(x) is not float or x - x != 0.0:
+        # x - x is 0.0 only for a finite x; the magnitude check mirrors ``finite``
+        if fast is None or type(x) is not float or x - x != 0.0 or abs(x) > MAX_MAGNITUDE:
             return super().update(ts, x)
         plan, mr_plan = fast
         index = self._count
@@ -272,7 +278,7 @@ class IMRChart(PhaseIChart):
             values = list(xs[i:])
             if all(type(v) is float for v in values):
                 array = np.array(values, dtype=np.float64)
-                if np.isfinite(array).all():
+                if np.isfinite(array).all() and (np.abs(array) <= MAX_MAGNITUDE).all():
                     # The results hold no reference cycles, but creating ~3 objects per sample
                     # that all stay alive triggers repeated full cyclic-GC passes over them
                     # (3-4x the cost of the loop); pause the collector while they are built.

@@ -15,9 +15,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from linewatch.detectors.base import DetectorInputError, Observation, as_values
+from linewatch.detectors.base import MIN_SIGMA, DetectorInputError, Observation, as_values
 from linewatch.detectors.spc.chart import PhaseIChart, Stat
-from linewatch.detectors.spc.estimators import SUBGROUP_METHODS, mr_sigma, subgroup_sigma
+from linewatch.detectors.spc.estimators import (
+    SUBGROUP_METHODS,
+    mean_of,
+    mr_sigma,
+    subgroup_sigma,
+)
 
 __all__ = ["CusumChart", "EwmaChart"]
 
@@ -76,8 +81,11 @@ class _TimeWeighted(PhaseIChart):
             sigma = mr_sigma([g[0] for g in observations], keep)
         else:
             sigma = subgroup_sigma(method, groups)
-        if not sigma > 0:
-            raise DetectorInputError(f"phase I gives sigma = {sigma!r}; are all values equal?")
+        if not sigma >= MIN_SIGMA:
+            raise DetectorInputError(
+                f"phase I gives sigma = {sigma!r}; are all values equal?"
+                f" (sigma must be >= {MIN_SIGMA!r})"
+            )
         return {"target": target, "sigma": sigma}
 
 
@@ -136,7 +144,7 @@ class CusumChart(_TimeWeighted):
 
     def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
         n = len(obs)
-        mean = obs[0] if n == 1 else math.fsum(obs) / n
+        mean = obs[0] if n == 1 else mean_of(obs)
         z = (mean - params["target"]) / (params["sigma"] / math.sqrt(n))
         upper = max(0.0, carry["upper"] + z - self.k)
         lower = max(0.0, carry["lower"] - z - self.k)
@@ -205,7 +213,7 @@ class EwmaChart(_TimeWeighted):
 
     def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
         n = len(obs)
-        mean = obs[0] if n == 1 else math.fsum(obs) / n
+        mean = obs[0] if n == 1 else mean_of(obs)
         lam, target, sigma = self.lam, params["target"], params["sigma"]
         z = lam * mean + (1.0 - lam) * carry["z"]
         keep = 1.0 - lam

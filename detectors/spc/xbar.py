@@ -18,10 +18,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from linewatch.detectors.base import DetectorInputError, Observation, as_values
+from linewatch.detectors.base import MIN_SIGMA, DetectorInputError, Observation, as_values
 from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
 from linewatch.detectors.spc.constants import MAX_N, c4, d2, d3
-from linewatch.detectors.spc.estimators import SUBGROUP_METHODS, subgroup_sigma
+from linewatch.detectors.spc.estimators import (
+    SUBGROUP_METHODS,
+    mean_of,
+    sample_sd,
+    subgroup_sigma,
+)
 from linewatch.detectors.spc.rules import RuleSet
 
 __all__ = ["XbarRChart", "XbarSChart", "check_subgroup"]
@@ -99,8 +104,11 @@ class _XbarChart(PhaseIChart):
             if self.sigma is not None
             else subgroup_sigma(method, kept, self.constants)
         )
-        if not sigma > 0:
-            raise DetectorInputError(f"phase I gives sigma = {sigma!r}; all subgroups constant?")
+        if not sigma >= MIN_SIGMA:
+            raise DetectorInputError(
+                f"phase I gives sigma = {sigma!r}; all subgroups constant?"
+                f" (sigma must be >= {MIN_SIGMA!r})"
+            )
         return {"center": center, "sigma": sigma}
 
     def _dispersion(self, values: list[float], sigma: float, k: float) -> Stat:
@@ -108,7 +116,7 @@ class _XbarChart(PhaseIChart):
 
     def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
         n = len(obs)
-        mean = math.fsum(obs) / n
+        mean = mean_of(obs)
         given = params.get("given")
         if given is not None:
             dispersion = self._dispersion_value(obs, mean)
@@ -189,14 +197,14 @@ class XbarSChart(_XbarChart):
     default_method = "sbar"
 
     def _dispersion_value(self, values: list[float], mean: float) -> float:
-        return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        return sample_sd(values, mean)
 
     def _dispersion(self, values: list[float], sigma: float, k: float) -> Stat:
         n = len(values)
         c = c4(n)
         center = c * sigma
         spread = math.sqrt(1.0 - c * c) * sigma
-        value = self._dispersion_value(values, math.fsum(values) / n)
+        value = self._dispersion_value(values, mean_of(values))
         return Stat(
             "stdev", value, center, spread, max(0.0, center - k * spread), center + k * spread
         )

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from linewatch.detectors.base import DetectorInputError, Observation, finite
+from linewatch.detectors.base import MIN_SIGMA, DetectorInputError, Observation, finite
 from linewatch.detectors.spc.chart import PhaseIChart, Stat
 from linewatch.detectors.spc.constants import d2, d3
 from linewatch.detectors.spc.rules import RuleSet
@@ -104,8 +104,8 @@ class ZMRChart(PhaseIChart):
                     f"part {part!r} needs at least 2 phase-I values to estimate its sigma"
                 )
             sigma = (math.fsum(ranges) / len(ranges)) / d2(2)
-            if not sigma > 0:
-                raise DetectorInputError(f"part {part!r} has sigma 0 (constant values)")
+            if not sigma >= MIN_SIGMA:
+                raise DetectorInputError(f"part {part!r} has sigma {sigma!r} (constant values?)")
             params[part] = [mean, sigma]
         return {"parts": params}
 

@@ -26,6 +26,7 @@ import msgspec
 import pytest
 import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from pydantic import TypeAdapter
 
 from linewatch.connectors.kafka import (
     TRANSPORTS,
@@ -36,7 +37,8 @@ from linewatch.connectors.kafka import (
 )
 from linewatch.connectors.kafka.clients import check_transport
 from linewatch.connectors.memory import IterableSource, ListSink
-from linewatch.pipeline.config import SimulationConfig, parse_config
+from linewatch.connectors.simulator import Simulation
+from linewatch.pipeline.config import parse_config
 from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.job import simulated_records
 from linewatch.pipeline.models import Alert, WireRecord
@@ -52,8 +54,8 @@ BAD = 1_000
 PARTITIONS = 3
 
 
-def line_simulation(line: str, seed: int) -> SimulationConfig:
-    return SimulationConfig.model_validate(
+def line_simulation(line: str, seed: int) -> Simulation:
+    return TypeAdapter(Simulation).validate_python(
         {
             "line": line,
             "cycle_s": 30,

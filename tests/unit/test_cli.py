@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,12 @@ simulation:
       characteristics:
         - {name: height_mm, mean: 20.0, sigma: 0.1}
 """
+
+
+def saved_checkpoint(state: Path) -> dict[str, Any]:
+    """The body of a checkpoint file (its second line; the first is the checksum header)."""
+    body: dict[str, Any] = json.loads((state / "checkpoint.json").read_bytes().split(b"\n", 1)[1])
+    return body
 
 
 @pytest.fixture
@@ -156,13 +163,16 @@ def test_sigterm_checkpoints_and_a_second_run_resumes(tmp_path: Path, config: Pa
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 60
-    while not (state / "checkpoint.json").exists() and time.monotonic() < deadline:
+    # The run saves a checkpoint before its first record; wait for one with progress.
+    while time.monotonic() < deadline and not (
+        (state / "checkpoint.json").exists() and saved_checkpoint(state)["source"]["records"]
+    ):
         time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "SIGTERM: stopping" in stderr
-    first = json.loads((state / "checkpoint.json").read_text())
+    first = saved_checkpoint(state)
     done = first["source"]["records"]
     assert done > 0
     points = (tmp_path / "points.jsonl").read_text().splitlines()
@@ -175,11 +185,11 @@ def test_sigterm_checkpoints_and_a_second_run_resumes(tmp_path: Path, config: Pa
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        current = json.loads((state / "checkpoint.json").read_text())
+        current = saved_checkpoint(state)
         if current["source"]["records"] > done:
             break
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert f"resuming from checkpoint: {{'name': 'simulator', 'records': {done}}}" in stderr
-    assert json.loads((state / "checkpoint.json").read_text())["source"]["records"] > done
+    assert saved_checkpoint(state)["source"]["records"] > done

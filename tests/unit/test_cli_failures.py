@@ -303,3 +303,22 @@ def test_an_unexpected_exception_is_one_line_and_a_traceback_only_with_v(
     assert err.endswith(
         "KeyError: 'lsl'\nerror: internal error: KeyError: 'lsl' (run with -v for the traceback)\n"
     )
+
+
+def test_simulate_to_a_file_of_unknown_format_is_one_error_line(tmp_path: Path) -> None:
+    result = linewatch_cli(
+        "simulate",
+        "--config",
+        EXAMPLE,
+        "--minutes",
+        "1",
+        "--out",
+        tmp_path / "x.txt",
+        "--no-progress",
+    )
+    assert_one_error_line(
+        result,
+        2,
+        f"{tmp_path / 'x.txt'}: unsupported format '.txt'; supported: .jsonl, .ndjson, .json, "
+        ".csv (each optionally .gz), .parquet, .pq",
+    )

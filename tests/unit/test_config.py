@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from datetime import timedelta
@@ -258,6 +259,18 @@ def _models(base: type[BaseModel]) -> list[type[BaseModel]]:
     return found
 
 
+def _dataclasses_in(annotation: Any, found: dict[str, type]) -> None:
+    """The dataclasses an annotation holds (the simulator's specs), and those they hold."""
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+        if annotation.__qualname__ not in found:
+            found[annotation.__qualname__] = annotation
+            for hint in typing.get_type_hints(annotation, include_extras=True).values():
+                _dataclasses_in(hint, found)
+        return
+    for arg in typing.get_args(annotation):
+        _dataclasses_in(arg, found)
+
+
 def test_every_number_of_every_config_model_has_both_bounds() -> None:
     models = _models(config_module._Strict)
     assert config_module.Config in models and config_module.StationConfig in models
@@ -266,6 +279,20 @@ def test_every_number_of_every_config_model_has_both_bounds() -> None:
         for model in models
         for name, field in model.model_fields.items()
         for kind in _unbounded(field.annotation, list(field.metadata))
+    ]
+    assert unbounded == []
+    # the simulation section validates into the simulator's dataclasses: their numbers too
+    specs: dict[str, type] = {}
+    for model in models:
+        for field in model.model_fields.values():
+            _dataclasses_in(field.annotation, specs)
+    assert {"Simulation", "StationSim", "CharacteristicSim", "DefectSim", "FaultSim"} <= set(specs)
+    unbounded = [
+        f"{spec.__name__}.{name}: {kind}"
+        for spec in specs.values()
+        for name, hint in typing.get_type_hints(spec, include_extras=True).items()
+        if not name.startswith("__")
+        for kind in _unbounded(hint, [])
     ]
     assert unbounded == []
 

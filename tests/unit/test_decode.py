@@ -165,7 +165,12 @@ def test_reasons_name_the_field() -> None:
         b'{"kind":"attribute","ts":"2026-11-23T08:00:00Z","line":"L","station":"s",'
         b'"characteristic":"p","inspected":10,"nonconforming":11}': "`nonconforming` (11) exceeds `inspected` (10)",
         b'{"kind":"weld"}': "Invalid value 'weld' - at `$.kind`",
-        b'{"kind":"parameter"': "Input data was truncated",
+        b'{"kind":"parameter"': "Input data was truncated - near `$.kind`",
+        b"[1, 2]": "Expected `object`, got `array` - at `$`",
+        b'{"kind":"parameter","value":5,4}': "JSON is malformed: object keys must be strings "
+        "(byte 30) - near `$.value`",
+        b'{"kind":"parameter","line":"L\xff3"}': "not UTF-8 text (byte 29) - in `$.line`",
+        b"\xff{}": "not UTF-8 text (byte 0) - in `$`",
     }
     for payload, reason in cases.items():
         letter = decode(RawRecord(payload, "line.jsonl:9"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import socket
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -20,7 +21,6 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from linewatch.connectors import influxdb
 from linewatch.connectors.influxdb import (
     InfluxSink,
     LineProtocolError,
@@ -35,10 +35,12 @@ from linewatch.connectors.influxdb import (
     split_lines,
     to_ns,
 )
+from linewatch.connectors.influxdb.writers import WriteFailed
 from linewatch.pipeline.models import (
     STORAGE_SCHEMA,
     Alert,
     Attribute,
+    BackpressureError,
     ChartPoint,
     DeadLetter,
     Inspection,
@@ -417,37 +419,95 @@ def test_bad_urls_say_what_is_wrong(url: str, says: str) -> None:
     ],
 )
 def test_write_failures_are_classified(status: int | None, message: str, kind: str) -> None:
-    assert influxdb._WriteFailed(status, message).kind == kind
+    assert WriteFailed(status, message).kind == kind
 
 
-def test_spool_keeps_order_across_a_restart_and_adopts_an_unlocked_slot(tmp_path: Path) -> None:
-    root = tmp_path / "spool"
-    first = influxdb._Spool(root, max_bytes=1 << 20)
-    for k in range(3):
-        first.put(gzip.compress(f"m v={k} {k}".encode()), 1)
-    (first.dir / "000000000099-1.lp.gz.tmp").write_bytes(b"half a write")
-    second = influxdb._Spool(root, max_bytes=1 << 20)  # first holds slot-0's lock
-    assert second.dir == root / "slot-1" and len(second) == 0
-    second.put(gzip.compress(b"m v=9 9"), 1)
-    first.close()  # as if both processes had died
+def _closed_url() -> str:
+    with socket.socket() as probe:  # a port nobody listens on: connection refused at once
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def _kpis(first: int, count: int) -> list[Kpi]:
+    return [
+        Kpi(
+            ts=from_ns(10**18 + k),
+            line="L3",
+            station="final",
+            kpi="fpy",
+            value=k / 100,
+            window_s=3600,
+        )
+        for k in range(first, first + count)
+    ]
+
+
+def _spooled_bodies(sink: InfluxSink) -> list[list[str]]:
+    spool = sink._spool
+    return [split_lines(gzip.decompress(spool.read(e)).decode()) for e in spool]
+
+
+def test_sink_spools_in_order_and_a_restart_and_an_unlocked_slot_are_replayed_first(
+    tmp_path: Path,
+) -> None:
+    url, root = _closed_url(), tmp_path / "spool"
+    options: dict[str, Any] = {"api": "v1", "spool_dir": root, "check": False,
+                               "batch_size": 2, "retry_for_s": 0.0, "timeout_s": 1.0}  # fmt: skip
+    first = InfluxSink(url, "lw", **options)
+    for item in _kpis(0, 5):
+        first.add(item)
+    first.flush()  # the server is away: three batches (2 + 2 + 1 lines) spooled
+    assert (first.spooled_batches, first.spooled_lines, first.pending_lines) == (3, 5, 0)
+    assert first.written_lines == 0 and first.spool_dir == root / "slot-0"
+    assert sorted(p.name for p in first.spool_dir.glob("*.lp.gz")) == [
+        "000000000000.lp.gz",
+        "000000000001.lp.gz",
+        "000000000002.lp.gz",
+    ]
+    second = InfluxSink(url, "lw", **options)  # first holds slot-0's lock
+    assert second.spool_dir == root / "slot-1" and second.spooled_batches == 0
+    second.add(_kpis(9, 1)[0])
+    second.flush()
+    first.close()  # the server is still away: both keep their batches
     second.close()
-    third = influxdb._Spool(root, max_bytes=1 << 20)
-    assert third.dir == root / "slot-0" and len(third) == 4  # its own three, then slot-1's
-    assert not list(root.rglob("*.tmp")) and not list((root / "slot-1").glob("*.gz"))
-    bodies = []
-    while len(third):
-        bodies.append(gzip.decompress(third.oldest()[1]).decode())
-        third.remove_oldest()
-    assert bodies == ["m v=0 0", "m v=1 1", "m v=2 2", "m v=9 9"]
-    assert third.bytes == 0 and not list(root.rglob("*.gz"))
+    third = InfluxSink(url, "lw", **options)
+    assert third.spool_dir == root / "slot-0" and third.spooled_batches == 4
+    expected = [item_line(k) for k in _kpis(0, 5) + _kpis(9, 1)]
+    assert _spooled_bodies(third) == [expected[0:2], expected[2:4], expected[4:5], expected[5:6]]
+    assert not list((root / "slot-1").glob("*.lp.gz"))
     third.close()
 
 
-def test_spool_bound_lets_an_empty_spool_take_one_batch(tmp_path: Path) -> None:
-    spool = influxdb._Spool(tmp_path, max_bytes=10)
-    assert spool.fits(1000)
-    spool.put(b"x" * 1000, 5)
-    assert not spool.fits(1) and spool.bytes == 1000 and spool.lines == 5
+def test_sink_spool_bound_lets_an_empty_spool_take_one_batch(tmp_path: Path) -> None:
+    sink = InfluxSink(_closed_url(), "lw", api="v1", spool_dir=tmp_path, check=False,
+                      batch_size=10, retry_for_s=0.0, spool_max_bytes=10)  # fmt: skip
+    for item in _kpis(0, 10):
+        sink.add(item)
+    sink.flush()  # far over 10 bytes, but the spool was empty
+    assert (sink.spooled_batches, sink.spooled_lines, sink.pending_lines) == (1, 10, 0)
+    sink.add(_kpis(10, 1)[0])
+    with pytest.raises(BackpressureError, match=r"unavailable \(connection refused.* is full"):
+        sink.flush()
+    assert (sink.spooled_batches, sink.pending_lines) == (1, 1)  # held, not dropped
+    with pytest.raises(BackpressureError):
+        sink.close()
+
+
+def test_sink_takes_over_batches_spooled_in_the_old_format(tmp_path: Path) -> None:
+    lines = [line for k in _kpis(0, 3) if (line := item_line(k)) is not None]
+    assert len(lines) == 3
+    (tmp_path / "slot-0").mkdir()
+    (tmp_path / "slot-2").mkdir()
+    old = gzip.compress("\n".join(lines[:2]).encode())
+    (tmp_path / "slot-0" / "000000000007-2.lp.gz").write_bytes(old)
+    (tmp_path / "slot-2" / "000000000000-1.lp.gz").write_bytes(gzip.compress(lines[2].encode()))
+    sink = InfluxSink(_closed_url(), "lw", api="v1", spool_dir=tmp_path, check=False,
+                      retry_for_s=0.0)  # fmt: skip
+    assert (sink.spooled_batches, sink.spooled_lines) == (2, 3)
+    assert _spooled_bodies(sink) == [lines[:2], lines[2:]]
+    assert not list(tmp_path.rglob("*-*.lp.gz"))
+    sink.close()  # the server is away: the batches stay
+    assert sink.spooled_batches == 2
 
 
 def test_missing_influxdb_client_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:

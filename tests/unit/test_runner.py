@@ -88,7 +88,7 @@ def test_three_malformed_lines_among_ten_thousand(tmp_path: Path) -> None:
         "line.jsonl:5001",
         "line.jsonl:10000",
     ]
-    assert letters[0]["reason"] == "line.jsonl:1235: Input data was truncated"
+    assert letters[0]["reason"] == "line.jsonl:1235: Input data was truncated - near `$.ts`"
     assert letters[1]["reason"].startswith("line.jsonl:5001: JSON is malformed")
     assert letters[2]["reason"] == "line.jsonl:10000: Expected `float`, got `str` - at `$.value`"
     assert letters[1]["payload"] == "not json at all"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import islice, pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,15 +23,20 @@ from linewatch.connectors.simulator import (
     FaultSim,
     LineSim,
     ParameterSim,
+    Simulation,
     StationSim,
     fault_windows,
     format_fault,
     parse_fault,
     simulate,
+    specs,
     validate_faults,
     welding_faults,
     welding_line,
 )
+from linewatch.pipeline import strict
+from linewatch.pipeline.config import ConfigError, load_config
+from linewatch.pipeline.job import simulated_records
 from linewatch.pipeline.models import Attribute, Inspection, Measurement, Parameter, WireRecord
 
 START = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
@@ -621,3 +629,180 @@ def test_fault_windows_and_default_faults() -> None:
     unnamed = fault_windows([parse_fault("shift:s/x@1h+30m*2")], START)
     assert unnamed[0]["name"] == "shift:s/x@1h+30m*2"
     assert unnamed[0]["end"] == "2026-11-02T07:30:00+00:00"
+
+
+# --------------------------------------------------------------------------- the config
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_config_validates_into_the_spec_types() -> None:
+    simulation = load_config(ROOT / "examples" / "welding-line.yaml").simulation
+    assert type(simulation) is Simulation
+    assert isinstance(simulation, LineSim)  # simulate() takes it as it is
+    # the example is the default line with white-noise parameters and lots of 200
+    white = tuple(
+        replace(
+            station,
+            parameters=tuple(replace(p, phi=0.0) for p in station.parameters),
+            lot_size=200 if station.lot_size else None,
+        )
+        for station in welding_line().stations
+    )
+    fields = {f.name: getattr(simulation, f.name) for f in dataclasses.fields(LineSim)}
+    assert LineSim(**fields) == replace(welding_line(), stations=white)
+    assert simulation.faults == tuple(replace(f, name="") for f in welding_faults())
+    assert (simulation.seed, simulation.start) == (20261123, START)
+    assert simulation.drivers() == {"weld-2/welder-07/tip_temp_c": ("final/porosity",)}
+
+
+def test_the_config_and_python_give_the_same_records() -> None:
+    simulation = load_config(ROOT / "examples" / "welding-line.yaml").simulation
+    assert simulation is not None
+    records, truth = simulated_records(simulation, 90, seed=5)
+    assert list(records) == list(simulate(simulation, START, 90, simulation.faults, seed=5))
+    assert truth == fault_windows(simulation.faults, START)
+    assert list(simulation.records(30)) == list(
+        simulate(simulation, START, 30, simulation.faults, seed=20261123)
+    )
+
+
+BAD_SIMULATION = """\
+lines:
+  - name: L1
+    stations:
+      - name: press
+simulation:
+  line: L1
+  cycle_s: 0.0001
+  seeds: 3
+  faults:
+    - shift:press/height_mm@1h+1h*2
+    - drift:press/height_mm@1h+1h
+  stations:
+    - name: press
+      characteristics:
+        - {name: height_mm, mean: 20.0, sigma: 0.1, subgroup: 5}
+      parameters:
+        - {equipment: ram, name: force_kn, mean: 1.0, sigma: 0.1, phi: 1.5}
+      defects:
+        - {code: dent, base_rate: 0.1, driver: ram/force_kn}
+"""
+
+
+def test_simulation_errors_name_the_yaml_path_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "plant.yaml"
+    path.write_text(BAD_SIMULATION)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        "simulation.stations[0].characteristics[0].subgroup (plant.yaml line 15): "
+        "Extra inputs are not permitted (got 5)",
+        "simulation.stations[0].parameters[0].phi (plant.yaml line 17): "
+        "Input should be less than 1 (got 1.5)",
+        "simulation.stations[0].defects[0] (plant.yaml line 19): Value error, defect 'dent': "
+        "driver must be 'station/equipment/name', got 'ram/force_kn'",
+        "simulation.cycle_s (plant.yaml line 7): "
+        "Input should be greater than or equal to 0.001 (got 0.0001)",
+        "simulation.faults[1] (plant.yaml line 11): Value error, bad fault "
+        "'drift:press/height_mm@1h+1h': unknown kind 'drift'; expected one of shift, trend, "
+        "variance, cycle, mixture, stratification (got 'drift:press/height_mm@1h+1h')",
+        "simulation.seeds (plant.yaml line 8): Extra inputs are not permitted (got 3)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            ("driver: press/ram/force_kn", "driver: press/ram/speed"),
+            "simulation (plant.yaml line 6): Value error, line 'L1': defect 'dent' at station "
+            "'press' has driver 'press/ram/speed', which is not a parameter of the line "
+            "(parameters: press/ram/force_kn)",
+        ),
+        (
+            ("shift:press/height_mm@", "shift:press/width_mm@"),
+            "simulation (plant.yaml line 6): Value error, fault 'shift:press/width_mm@1h+1h*2': "
+            "target 'press/width_mm' is not a characteristic or parameter of line 'L1'; known "
+            "targets: press/height_mm, press/ram/force_kn",
+        ),
+        (
+            (
+                "      parameters:\n",
+                "        - {name: height_mm, mean: 1, sigma: 1}\n      parameters:\n",
+            ),
+            "simulation.stations[0] (plant.yaml line 10): Value error, duplicate characteristic "
+            "at station 'press': 'height_mm'",
+        ),
+    ],
+)
+def test_cross_checks_of_the_line_are_config_errors(
+    tmp_path: Path, change: tuple[str, str], problem: str
+) -> None:
+    valid = (
+        BAD_SIMULATION.replace("  cycle_s: 0.0001\n  seeds: 3\n", "")
+        .replace(", subgroup: 5", "")
+        .replace("phi: 1.5", "phi: -0.5")
+        .replace("    - drift:press/height_mm@1h+1h\n", "")
+        .replace("driver: ram/force_kn", "driver: press/ram/force_kn")
+    )
+    path = tmp_path / "plant.yaml"
+    path.write_text(valid)
+    assert load_config(path).simulation is not None  # negative phi is a stationary AR(1)
+    assert change[0] in valid
+    path.write_text(valid.replace(*change))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [problem]
+
+
+def test_the_bounds_are_the_configs() -> None:
+    assert (specs.VALUE_MAX, specs.SIGMA_MIN, specs.COUNT_MAX, specs.YEAR_S) == (
+        strict.VALUE_MAX,
+        strict.SIGMA_MIN,
+        strict.COUNT_MAX,
+        strict.YEAR_S,
+    )
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: ParameterSim("e", "p", 2e15, 1.0),
+            "parameter e/p: mean must be <= 1000000000000000, got 2000000000000000.0",
+        ),
+        (
+            lambda: CharacteristicSim("x", 1.0, 1e-13),
+            "characteristic 'x': sigma must be >= 1e-12, got 1e-13",
+        ),
+        (
+            lambda: CharacteristicSim("x", 1.0, 1.0, subgroup_size=51),
+            "characteristic 'x': subgroup_size must be <= 50, got 51",
+        ),
+        (
+            lambda: DefectSim("d", 0.1, sensitivity=-2e6),
+            "defect 'd': sensitivity must be >= -1000000, got -2000000.0",
+        ),
+        (
+            lambda: LineSim("L", (StationSim("s"),), cycle_s=8 * 24 * 3600.0),
+            "line 'L': cycle_s must be <= 604800, got 691200.0",
+        ),
+        (
+            lambda: FaultSim("shift", "s/x", 2e9, 1),
+            "fault 'shift:s/x': start_min must be <= 1000000000, got 2000000000.0",
+        ),
+        (
+            lambda: CharacteristicSim("x" * 201, 1.0, 1.0),
+            "characteristic name must be non-empty, without '/' or whitespace, at most 200 "
+            f"characters, got {'x' * 201!r}",
+        ),
+    ],
+)
+def test_construction_checks_the_same_bounds_as_the_config(
+    build: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(ValueError) as error:
+        build()
+    assert str(error.value) == message

@@ -27,7 +27,7 @@ def test_orange_juice_p_chart() -> None:
     chart = PChart(phase1=30)
     points = run(chart, JUICE[:30])
     # Montgomery: p-bar = 0.2313, UCL = 0.4102, LCL = 0.0524; samples 15 and 23 above UCL
-    assert chart.params == {"center": 347 / 1500}
+    assert chart.params == {"center": 347 / 1500, "max_size": 1000 * 50.0}
     assert (round(points[0].center, 4), round(points[0].ucl, 4), round(points[0].lcl, 4)) == (
         0.2313,
         0.4102,
@@ -42,7 +42,7 @@ def test_orange_juice_revised_limits() -> None:
     chart = PChart(phase1=30, phase1_passes=1)
     points = run(chart, JUICE[:30])
     assert chart.excluded == (14, 22)
-    assert chart.params == {"center": 301 / 1400}
+    assert chart.params == {"center": 301 / 1400, "max_size": 1000 * 50.0}
     assert (round(points[0].ucl, 4), round(points[0].lcl, 4)) == (0.3893, 0.0407)
     assert [p.index + 1 for p in points if p.rules] == [15, 21, 23]
 
@@ -102,7 +102,7 @@ def test_laney_p_hand_computed() -> None:
     sigma_z = sum(abs(z[i] - z[i - 1]) for i in range(1, 5)) / 4 / 1.128
     chart = LaneyPChart(phase1=5)
     points = run(chart, obs)
-    assert chart.params == {"center": pbar, "sigma_z": sigma_z}
+    assert chart.params == {"center": pbar, "sigma_z": sigma_z, "max_size": 1000 * 1000.0}
     assert [p.ucl for p in points] == [pbar + 3 * (s * sigma_z) for s in sig]
     assert sigma_z > 1  # over-dispersed: wider than the p chart's limits
     assert not any(p.rules for p in points)
