@@ -1,19 +1,19 @@
-"""The Kafka source: a consumer group, committed by hand, with rebalance hooks.
+"""The Kafka source: a consumer group, committed by hand, with its per-key state tracker.
 
-At-least-once: the source never auto-commits. :meth:`KafkaSource.commit` commits the
-next offset of everything polled so far, and the runner calls it only after every sink
-has flushed. Before partitions are revoked ``on_revoke`` runs (the runner checkpoints
-there: flush, save the revoked keys' state); after partitions are assigned ``on_assign``
-runs before any of their records is returned (the runner restores their keys there).
-Both transports behave the same: confluent-kafka could commit inside its revoke
-callback, but the state saved with its applied offsets already makes a replayed record
-a no-op, whichever client reads it.
+At-least-once: the source never auto-commits. :meth:`KafkaSource.commit` saves the
+changed keys to the changelog (if any) and then commits the next offset of everything
+polled so far; the runner calls it only after every sink has flushed. Rebalances are the
+source's own business (:class:`~linewatch.connectors.kafka.tracker.KafkaStateTracker`):
+the runner only answers :meth:`should_apply` per record and lends its per-key state
+through :meth:`attach`. Both transports behave the same: confluent-kafka could commit
+inside its revoke callback, but the state saved with its applied offsets already makes a
+replayed record a no-op, whichever client reads it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from linewatch.connectors.kafka.clients import (
@@ -22,7 +22,9 @@ from linewatch.connectors.kafka.clients import (
     Transport,
     check_transport,
 )
-from linewatch.pipeline.models import RawRecord
+from linewatch.connectors.kafka.state import KafkaStateStore
+from linewatch.connectors.kafka.tracker import KafkaStateTracker
+from linewatch.pipeline.models import KeyedStateHost, RawRecord
 
 __all__ = ["KafkaSource"]
 
@@ -30,9 +32,9 @@ __all__ = ["KafkaSource"]
 class KafkaSource:
     """Consumes wire records from topics in a consumer group, committing by hand.
 
-    ``on_revoke(partitions)`` runs before partitions are taken away (checkpoint there);
-    ``on_assign(partitions)`` runs after new ones arrive and before their records are
-    returned (restore state there). Partitions are ``(topic, partition)`` pairs.
+    ``resume`` is what :meth:`snapshot` gave at the last local checkpoint (the applied
+    offsets and partition of every key; the committed offsets stay in Kafka).
+    ``changelog`` moves per-key state between the workers of the group.
     ``idle_exit_s`` makes a bounded run: the source is exhausted after that many seconds
     without a record (``None``: run until stopped). ``consumer_config`` goes to the
     transport's client as it is (librdkafka's dotted names for ``confluent``,
@@ -47,8 +49,8 @@ class KafkaSource:
         *,
         batch_size: int = 5000,
         idle_exit_s: float | None = None,
-        on_revoke: Callable[[list[tuple[str, int]]], None] | None = None,
-        on_assign: Callable[[list[tuple[str, int]]], None] | None = None,
+        changelog: KafkaStateStore | None = None,
+        resume: Mapping[str, Any] | None = None,
         consumer_config: Mapping[str, Any] | None = None,
         transport: Transport = "confluent",
     ) -> None:
@@ -57,10 +59,9 @@ class KafkaSource:
         self.group_id = group_id
         self.batch_size = batch_size
         self.idle_exit_s = idle_exit_s
-        self.on_revoke = on_revoke
-        self.on_assign = on_assign
         self.consumer_config = consumer_config
         self.transport = check_transport(transport)
+        self.tracker = KafkaStateTracker(changelog, resume)
         self._next: dict[TopicPartitionKey, int] = {}  # next offset to commit, per partition
         self._last_record_at = time.monotonic()
         self._exhausted = False
@@ -80,14 +81,20 @@ class KafkaSource:
         )
 
     def _revoked(self, partitions: list[TopicPartitionKey]) -> None:
-        if self.on_revoke is not None:
-            self.on_revoke(partitions)
+        self.tracker.revoked(partitions)
         for partition in partitions:  # uncommitted: the next owner starts at the last commit
             self._next.pop(partition, None)
 
     def _assigned(self, partitions: list[TopicPartitionKey]) -> None:
-        if self.on_assign is not None:
-            self.on_assign(partitions)
+        self.tracker.assigned(partitions)
+
+    # -- KeyedSource: the runner's side ---------------------------------------------------
+
+    def attach(self, host: KeyedStateHost) -> None:
+        self.tracker.attach(host)
+
+    def should_apply(self, key: str, raw: RawRecord) -> bool:
+        return self.tracker.should_apply(key, raw)
 
     def poll(self, timeout: float) -> list[RawRecord]:
         batch, next_offsets = self._client.poll(timeout, self.batch_size)
@@ -102,11 +109,12 @@ class KafkaSource:
     def commit(self, retry_for_s: float = 120.0) -> None:
         """Commit the next offset of every partition polled so far (synchronously).
 
-        Retriable errors (a broker restarting, a coordinator moving) are retried for up to
+        The changed keys go to the changelog first. Retriable errors (a broker restarting, a coordinator moving) are retried for up to
         ``retry_for_s``. A commit refused because the group rebalanced is logged and
         dropped: the new owner of those partitions reprocesses from the last commit, which
         at-least-once allows.
         """
+        self.tracker.save()
         if self._next:
             self._client.commit(dict(self._next), retry_for_s)
 
@@ -114,11 +122,14 @@ class KafkaSource:
     def exhausted(self) -> bool:
         return self._exhausted
 
-    def position(self) -> dict[str, Any]:
-        return {"offsets": {f"{t}/{p}": o for (t, p), o in sorted(self._next.items())}}
+    def snapshot(self) -> dict[str, Any]:
+        offsets = {f"{t}/{p}": o for (t, p), o in sorted(self._next.items())}
+        return {"offsets": offsets, **self.tracker.snapshot()}
 
     def assignment(self) -> list[tuple[str, int]]:
         return self._client.assignment()
 
     def close(self) -> None:
-        self._client.close()
+        self._client.close()  # its last revoke still saves the changed keys
+        if self.tracker.changelog is not None:
+            self.tracker.changelog.close()
