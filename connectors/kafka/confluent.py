@@ -79,6 +79,16 @@ _FENCED = (
     "FENCED_INSTANCE_ID",
     "_ASSIGNMENT_LOST",
 )
+# The group coordinator is away or moving. librdkafka rejoins the group only while the
+# application polls, so a commit that keeps waiting for it is deferred after a while: the
+# next checkpoint commits these offsets too (kafka-python's CommitFailedError case).
+_COORDINATOR_AWAY = (
+    "_WAIT_COORD",
+    "NOT_COORDINATOR",
+    "COORDINATOR_NOT_AVAILABLE",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+)
+COORDINATOR_WAIT_S = 20.0
 # Worth retrying while a broker restarts or the coordinator moves.
 _TRANSIENT = (
     "_TRANSPORT",
@@ -117,6 +127,7 @@ class ConfluentConsumer:
         self._revoked_in_poll = False
         self._fenced = _codes(_FENCED)
         self._transient = _codes(_TRANSIENT)
+        self._coordinator_away = _codes(_COORDINATOR_AWAY)
         self._consumer = confluent.Consumer(settings, logger=log)
         self._consumer.subscribe(list(topics), on_assign=self._assign_cb, on_revoke=self._revoke_cb)
 
@@ -170,7 +181,8 @@ class ConfluentConsumer:
     def commit(self, offsets: Mapping[TopicPartitionKey, int], retry_for_s: float) -> None:
         confluent = self._confluent
         wanted = [confluent.TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-        deadline = time.monotonic() + retry_for_s
+        started = time.monotonic()
+        deadline = started + retry_for_s
         delay = 0.1
         while True:
             try:
@@ -185,6 +197,12 @@ class ConfluentConsumer:
                 log.warning(
                     "commit refused after a rebalance; the new owner reprocesses: %s", error
                 )
+                return
+            if (
+                error.code() in self._coordinator_away
+                and time.monotonic() - started > COORDINATOR_WAIT_S
+            ):
+                log.warning("commit deferred to the next checkpoint: %s", error)
                 return
             transient = error.retriable() or error.code() in self._transient
             if not transient or time.monotonic() > deadline:

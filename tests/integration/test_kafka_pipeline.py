@@ -383,7 +383,7 @@ class InProcessWorker:
             stream.bootstrap,
             [stream.topic],
             group,
-            batch_size=500,
+            batch_size=100,
             idle_exit_s=8.0,
             changelog=changelog,
             transport=transport,
@@ -397,7 +397,8 @@ class InProcessWorker:
             # No checkpoint of its own: only the revoke saves state, and nothing is committed.
             checkpoint_every_records=10**9,
             checkpoint_every_seconds=3600.0,
-            on_batch=lambda summary: time.sleep(0.05),
+            # Slow after the first 20,000 records, so that the handover is mid-stream.
+            on_batch=lambda summary: time.sleep(0.05 if summary.records_read >= 20_000 else 0),
         )
         return cls(runner, alerts, changelog)
 
@@ -432,6 +433,7 @@ def test_a_revoke_saves_the_state_that_the_next_owner_restores(
     assert errors == []
     summaries = [first.runner.summary, second.runner.summary]
     assert first.runner.summary.rebalances >= 1
+    assert 0 < second.runner.summary.records_processed < stream.processed  # mid-stream
     assert second.runner.summary.keys_restored > 0  # the state the first saved on revoke
     # Nothing was committed, so the records applied before the revoke were read again;
     # the restored state's applied offsets skip them: each record applied exactly once.
