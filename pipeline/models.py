@@ -35,6 +35,8 @@ __all__ = [
     "ChartPoint",
     "DeadLetter",
     "Inspection",
+    "KeyedSource",
+    "KeyedStateHost",
     "Kpi",
     "Measurement",
     "Notification",
@@ -382,7 +384,11 @@ class BackpressureError(SinkError):
 
 @runtime_checkable
 class Source(Protocol):
-    """Where records come from. ``commit`` is called only after every sink flushed."""
+    """Where records come from. ``commit`` is called only after every sink flushed.
+
+    A source is built with its resume state: its constructor takes ``resume=``, the
+    plain data its :meth:`snapshot` gave at the last checkpoint (None: from the start).
+    """
 
     def poll(self, timeout: float) -> list[RawRecord]:
         """Up to one batch of records; an empty list when none are ready."""
@@ -397,11 +403,39 @@ class Source(Protocol):
         """True once a finite source (a file, a bounded replay) has nothing more."""
         ...
 
-    def position(self) -> dict[str, Any]:
-        """Where the source stands, JSON-able, for a checkpoint."""
+    def snapshot(self) -> dict[str, Any]:
+        """Its resume state, JSON-able plain data, saved with a checkpoint."""
         ...
 
     def close(self) -> None: ...
+
+
+class KeyedStateHost(Protocol):
+    """What a :class:`KeyedSource` may ask of the runner: per-key detector state."""
+
+    def revoking(self) -> None:
+        """Keys are about to leave this worker: flush every sink first."""
+        ...
+
+    def snapshot_key(self, key: str) -> Any: ...
+
+    def restore_key(self, key: str, state: Any) -> None: ...
+
+    def drop_key(self, key: str) -> None: ...
+
+
+@runtime_checkable
+class KeyedSource(Source, Protocol):
+    """A source whose per-key state moves between workers (Kafka partitions).
+
+    The runner attaches itself once, before the first poll, and asks for every decoded
+    record whether it still has to be applied (a record read again after a rebalance or a
+    crash, whose effect the key's state already holds, has not).
+    """
+
+    def attach(self, host: KeyedStateHost) -> None: ...
+
+    def should_apply(self, key: str, raw: RawRecord) -> bool: ...
 
 
 @runtime_checkable
