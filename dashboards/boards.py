@@ -126,6 +126,23 @@ def _chart_field_config() -> dict[str, Any]:
     }
 
 
+def _annotations() -> dict[str, Any]:
+    """Acknowledgements and assignable causes (``linewatch serve``) as marks on the chart."""
+    return {
+        "name": "Acknowledgements and causes",
+        "datasource": DATASOURCE,
+        "enable": True,
+        "iconColor": "orange",
+        "query": (
+            'SELECT "kind", "cause", "action", "author", "text", "alert_id" FROM '
+            f'"alert_annotation" WHERE {_STREAM} AND $timeFilter'
+        ),
+        "titleColumn": "cause",
+        "textColumn": "text",
+        "tagsColumn": "kind",
+    }
+
+
 def spc_chart_board() -> dict[str, Any]:
     """One characteristic's charts: location chart with limits, zones and violations marked
     by rule; the dispersion chart (R, S or MR) under it; limit versions; violations; alerts.
@@ -215,6 +232,7 @@ def spc_chart_board() -> dict[str, Any]:
         "refresh": "30s",
         "editable": True,
         "panels": [location, dispersion, versions, violations, alerts],
+        "annotations": {"list": [_annotations()]},
         "templating": {
             "list": [
                 _variable("line", "spc_point"),

@@ -136,6 +136,7 @@ def check_queries(board: dict[str, Any]) -> None:
     """Every measurement, tag and field a board's queries name exists in the schema."""
     queries = [t["query"] for p in board["panels"] for t in p.get("targets", [])]
     queries += [v["query"] for v in board["templating"]["list"] if v.get("type") == "query"]
+    queries += [a["query"] for a in board.get("annotations", {}).get("list", [])]
     for query in queries:
         measurements = _FROM.findall(query)
         if len(measurements) != 1 or measurements[0] not in STORAGE_SCHEMA:

@@ -128,8 +128,8 @@ class ReplaySource:
     def exhausted(self) -> bool:
         return not self._pending and self.inner.exhausted
 
-    def position(self) -> dict[str, Any]:
-        return self.inner.position()
+    def snapshot(self) -> dict[str, Any]:
+        return self.inner.snapshot()
 
     def close(self) -> None:
         self.inner.close()
