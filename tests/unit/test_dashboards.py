@@ -186,7 +186,9 @@ def test_every_board_takes_its_datasource_as_an_input() -> None:
         found = list(_datasources(board))
         targets = sum(len(p["targets"]) for p in board["panels"])
         # every panel, every target and every query variable names it
-        assert len(found) == len(board["panels"]) + targets + len(board["templating"]["list"]) - 1
+        annotations = len(board.get("annotations", {}).get("list", []))
+        variables = len(board["templating"]["list"]) - 1  # the datasource variable has none
+        assert len(found) == len(board["panels"]) + targets + variables + annotations
         assert DATASOURCE == {"type": "influxdb", "uid": "${DS_LINEWATCH}"}
         assert all(d == DATASOURCE for d in found)
         # Grafana's import substitutes the input everywhere: no other uid is left behind
