@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from linewatch.connectors.simulator import Simulation
+from linewatch.pipeline.model_config import ModelConfig
 from linewatch.pipeline.strict import (
     COUNT_MAX,
     YEAR_S,
@@ -273,6 +274,7 @@ class StationConfig(_Strict):
     characteristics: list[CharacteristicConfig] = Field(default_factory=list)
     parameters: list[ParameterConfig] = Field(default_factory=list)
     multivariate: list[MultivariateConfig] = Field(default_factory=list)
+    models: list[ModelConfig] = Field(default_factory=list)  # pipeline/model_config.py
     kpi_window_s: Annotated[float, Field(ge=1.0, le=YEAR_S)] = 3600.0
     kpi_every_s: Annotated[float, Field(ge=1.0, le=YEAR_S)] = 900.0
     _checks = ("_unique_characteristics", "_unique_parameters", "_unique_group_members")
@@ -366,7 +368,7 @@ SourceConfig = Annotated[
     Field(discriminator="type"),
 ]
 
-OutputKind = Literal["alerts", "points", "kpis", "records"]
+OutputKind = Literal["alerts", "points", "kpis", "model_scores", "records"]
 SeverityName = Literal["critical", "warning", "info"]
 
 

@@ -47,6 +47,7 @@ from linewatch.pipeline.config import (
 )
 from linewatch.pipeline.factory import build_capability, build_detector, build_multivariate
 from linewatch.pipeline.guards import EventClock, ValueGuard
+from linewatch.pipeline.modelling import ModelRuntime
 from linewatch.pipeline.models import (
     Alert,
     Attribute,
@@ -195,6 +196,7 @@ class Engine:
                 problems.append(f"{paths[key]}: {exc}")
         if problems:
             raise ConfigError(problems)
+        self.models = ModelRuntime(config, self.alerts)  # the stations' models: modelling.py
         self._streams: dict[tuple[str, str, str], _Stream] = {}
         self._kpi_windows: dict[tuple[str, str], _KpiWindow] = {}
         self._clocks: dict[str, EventClock] = {}
@@ -219,6 +221,7 @@ class Engine:
         reanchor = False if clock is None else self._check_time(record, ts, clock)
         self._guarded = None
         outputs = self._dispatch(record)  # a value guard refuses before any update
+        outputs += self.models.observe(record, outputs)
         # The record went through whole: only now does it count for the clock and guard.
         if clock is None:
             clock = self._clocks[record.stream_key] = EventClock()
@@ -499,6 +502,7 @@ class Engine:
         found = {f"{line}/{station}" for line, station, _ in self._streams}
         found.update(f"{line}/{station}" for line, station in self._kpi_windows)
         found.update(self._clocks)
+        found.update(self.models.keys())
         found.update(f"{a.line}/{a.station}" for a in self.alerts.firing)
         return sorted(found)
 
@@ -531,6 +535,7 @@ class Engine:
             },
             "clock": None if clock is None else clock.state(),
             "alerts": self.alerts.snapshot(lambda a: (a.line, a.station) == (line, station)),
+            "models": self.models.snapshot_key(key),
         }
 
     def restore_key(self, key: str, state: Mapping[str, Any]) -> None:
@@ -569,6 +574,7 @@ class Engine:
             self._clocks[key] = clock = EventClock()
             clock.commit(datetime.fromisoformat(state["watermark"]).timestamp())
         self.alerts.restore(state["alerts"])
+        self.models.restore_key(key, state.get("models"))
 
     def drop_key(self, key: str) -> None:
         """Forget one ``line/station`` (its partition was revoked from this worker)."""
@@ -577,6 +583,7 @@ class Engine:
             del self._streams[stream_key]
         self._kpi_windows.pop((line, station), None)
         self._clocks.pop(key, None)
+        self.models.drop_key(key)
         self.alerts.forget(lambda a: (a.line, a.station) == (line, station))
 
     def rebuild_key(

@@ -45,6 +45,7 @@ from linewatch.pipeline.models import (
     ChartPoint,
     DeadLetter,
     Kpi,
+    ModelScore,
     Output,
     PartitionOffset,
     RawRecord,
@@ -63,7 +64,7 @@ class QuarantineExceeded(RuntimeError):
 
 
 def output_kind(item: Output) -> str:
-    """``alerts``, ``points``, ``kpis`` or ``dead_letters``: what a sink route selects.
+    """``alerts``, ``points``, ``kpis``, ``model_scores`` or ``dead_letters``: what a sink route selects.
 
     (Valid raw records go to the routes that select ``records``.)
     """
@@ -73,6 +74,8 @@ def output_kind(item: Output) -> str:
         return "points"
     if isinstance(item, Kpi):
         return "kpis"
+    if isinstance(item, ModelScore):
+        return "model_scores"
     return "dead_letters"
 
 
