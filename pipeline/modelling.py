@@ -342,9 +342,7 @@ class ModelRuntime:
         if unit.predictor.n_learned < spec.warmup:
             return []
         probability = unit.predictor.predict_proba(values)
-        # The log-odds are about normal when the parameters are: the CUSUM's sigma fits.
-        clipped = min(max(probability, 1e-12), 1.0 - 1e-12)
-        alarm = unit.cusum.update(math.log(clipped / (1.0 - clipped)))
+        alarm = unit.cusum.update(_risk(unit.predictor, values))
         cusum = unit.cusum
         score = 1.0 if alarm else min(1.0, cusum.statistic / cusum.h)
         index, unit.points = unit.points, unit.points + 1
@@ -367,11 +365,10 @@ class ModelRuntime:
         point = PlotPoint(record.ts, DEFECT_P_CHART, index, score, None, 0.0, 1.0, 1, "", rules)
         signals: tuple[Signal, ...] = ()
         if alarm:
-            baseline = 1.0 / (1.0 + math.exp(-cusum.baseline[0]))
             description = (
                 f"mean predicted P(defect {_codes(spec)} at {spec.target.station}) rose above "
-                f"its in-control level {baseline:.3g} (CUSUM h {cusum.h:g}); now {probability:.3g}"
-                f"{_top_features(unit, values)}"
+                f"its in-control level (CUSUM of the parameters' log-odds, h {cusum.h:g}); "
+                f"now {probability:.3g}{_top_features(unit, values)}"
             )
             signals = (
                 Signal(
@@ -437,7 +434,9 @@ class ModelRuntime:
             if item.chart != main:
                 continue
             if item.characteristic == limits_from and item.ucl is not None:
-                unit.lcl, unit.ucl = item.lcl, item.ucl
+                # A defect rate is bad only when it rises: its lower limit is no alarm.
+                unit.lcl = item.lcl if unit.codes is None else spec.lower
+                unit.ucl = item.ucl
             if item.characteristic == target.characteristic:
                 value = item.value
         if unit.codes is not None and isinstance(record, Inspection):
@@ -542,6 +541,18 @@ class ModelRuntime:
 
 def _codes(spec: DefectPredictorConfig) -> str:
     return "/".join(spec.target.codes) or "any"
+
+
+def _risk(predictor: DefectPredictor, values: Mapping[str, float]) -> float:
+    """The parameters' part of the log-odds of P(defect): weights times scaled features.
+
+    The intercept is left out: it keeps learning the base rate long after the warm-up, and
+    a CUSUM against a level set while it moved would alarm (or go blind) on that alone. The
+    log-odds are about normal when the parameters are, so the CUSUM's sigma fits them.
+    """
+    weights = predictor.to_state()["weights"]
+    scaled = predictor._scaled([values[n] for n in predictor.variables])
+    return math.fsum(weights.get(n, 0.0) * x for n, x in scaled.items())
 
 
 def _top_features(unit: _Predictor, values: Mapping[str, float]) -> str:
