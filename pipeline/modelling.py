@@ -425,7 +425,9 @@ class ModelRuntime:
     ) -> list[Output]:
         spec = unit.spec
         target = spec.target
-        limits_from = spec.limits_from or target.characteristic
+        limits_from = spec.limits_from
+        if limits_from is None and spec.lower is None and spec.upper is None:
+            limits_from = target.characteristic  # the forecast chart's own limits
         value: float | None = None
         for item in outputs:
             if not isinstance(item, ChartPoint) or item.chart.startswith("forecast:"):
