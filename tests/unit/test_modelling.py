@@ -299,3 +299,48 @@ def test_stop_checkpoint_and_resume_gives_the_same_model_outputs(tmp_path: Path)
     alerts = expected["alerts.jsonl"].decode()
     assert '"rule":"model:equipment"' in alerts and '"rule":"forecast:defect_p"' in alerts
     assert b'"predicted_defect_p":0.' in expected["model-scores.jsonl"]
+
+
+def _alert(rule: str, message: str) -> Alert:
+    return Alert(
+        alert_id="a-1",
+        fingerprint="a",
+        status="firing",
+        ts=T0,
+        starts_at=T0,
+        ends_at=None,
+        line="L3",
+        station="weld-2",
+        characteristic="health",
+        chart=rule,
+        rule=rule,
+        severity="warning",
+        value=1.0,
+        cl=0.0,
+        ucl=1.0,
+        lcl=0.0,
+        message=message,
+    )
+
+
+def test_the_report_lists_model_alerts_with_what_drove_them() -> None:
+    from linewatch.pipeline.report import _model_alerts
+
+    alerts = [
+        _alert("nelson1", "d individuals: 1 point more than 3 sigma"),
+        _alert(
+            "model:mewma", "health model:mewma: mewma score 1 beyond 0.99; top: e/a 87%, e/b 13%"
+        ),
+        _alert(
+            "forecast",
+            "trend forecast:trend: forecast of d crosses ucl 2 within 4 points: band [2.1, 2.1] "
+            "at step 4 (x); expected crossing at 2026-11-23T06:16:00+00:00",
+        ),
+    ]
+    rows = _model_alerts(alerts)[-3:-1]
+    assert rows == [
+        "| 2026-11-23 06:00:00 | L3/weld-2 | health | model:mewma | warning | e/a 87%, e/b 13% |",
+        "| 2026-11-23 06:00:00 | L3/weld-2 | health | forecast | warning | "
+        "d → ucl 2, expected 2026-11-23T06:16:00+00:00 |",
+    ]
+    assert _model_alerts(alerts[:1]) == []
