@@ -546,15 +546,21 @@ def _codes(spec: DefectPredictorConfig) -> str:
 
 
 def _risk(predictor: DefectPredictor, values: Mapping[str, float]) -> float:
-    """The parameters' part of the log-odds of P(defect): weights times scaled features.
+    """The parameters' part of the log-odds of P(defect), per unit of weight.
 
-    The intercept is left out: it keeps learning the base rate long after the warm-up, and
-    a CUSUM against a level set while it moved would alarm (or go blind) on that alone. The
-    log-odds are about normal when the parameters are, so the CUSUM's sigma fits them.
+    Weights times standardised features, divided by the weights' norm: how many sigmas the
+    part's parameters lie in the direction that raises P(defect). The intercept is left
+    out (it keeps learning the base rate long after the warm-up), and so is the weights'
+    size (it keeps growing as defects are learned): a CUSUM against a level set while
+    either moved would alarm, or go blind, on that alone. In control this is about
+    standard normal, so the CUSUM's in-control level and sigma stay right.
     """
     weights = predictor.to_state()["weights"]
     scaled = predictor._scaled([values[n] for n in predictor.variables])
-    return math.fsum(weights.get(n, 0.0) * x for n, x in scaled.items())
+    norm = math.sqrt(math.fsum(weights.get(n, 0.0) ** 2 for n in scaled))
+    if norm == 0.0:
+        return 0.0
+    return math.fsum(weights.get(n, 0.0) * x for n, x in scaled.items()) / norm
 
 
 def _top_features(unit: _Predictor, values: Mapping[str, float]) -> str:
