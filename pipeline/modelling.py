@@ -27,32 +27,28 @@ on one worker, so a config with a defect predictor and a Kafka source is refused
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import msgspec
-
 from linewatch.detectors.base import PlotPoint, Signal
-from linewatch.detectors.ml import (
-    MODEL_TYPES,
-    DefectPredictor,
-    HoltForecaster,
-    ModelDetector,
-    PartJoiner,
-    ProbabilityCusum,
-    predict_crossing,
-)
+from linewatch.detectors.ml import predict_crossing
 from linewatch.pipeline.alerts import AlertManager, StreamIdentity
 from linewatch.pipeline.config import Config, ConfigError, KafkaSourceConfig, StationConfig
 from linewatch.pipeline.model_config import (
     DefectPredictorConfig,
     EquipmentModelConfig,
-    ForecastConfig,
     ModelConfig,
+)
+from linewatch.pipeline.model_units import (
+    DEFECT_P_CHART,
+    EquipmentUnit,
+    ForecastUnit,
+    PredictorUnit,
+    Unit,
+    build_equipment_model,
+    risk,
 )
 from linewatch.pipeline.models import (
     ChartPoint,
@@ -64,162 +60,7 @@ from linewatch.pipeline.models import (
     WireRecord,
 )
 
-__all__ = ["ModelRuntime", "build_equipment_model"]
-
-#: Part vectors kept per model before the oldest incomplete one is dropped.
-MAX_PENDING = 64
-DEFECT_P_CHART = "forecast:defect_p"
-
-
-def build_equipment_model(spec: EquipmentModelConfig, variables: Sequence[str]) -> ModelDetector:
-    """The detector of an equipment model; ``ValueError`` for a setting it refuses."""
-    params = {k: int(v) if float(v).is_integer() else v for k, v in spec.params.items()}
-    kind: Any = MODEL_TYPES[spec.type]
-    try:
-        detector: ModelDetector = kind(
-            variables=list(variables), warmup=spec.warmup, target_far=spec.target_far, **params
-        )
-    except TypeError as exc:  # an unknown parameter of that type
-        raise ValueError(f"{spec.type}: {exc}") from None
-    return detector
-
-
-def _equipment_of(variables: Sequence[str], station: str) -> str:
-    owners = {name.partition("/")[0] for name in variables}
-    return owners.pop() if len(owners) == 1 else station
-
-
-@dataclass(slots=True)
-class _Vectors:
-    """Values per part (part id, or timestamp), oldest first; complete ones are handed out."""
-
-    names: frozenset[str]
-    pending: dict[str, dict[str, float]] = field(default_factory=dict)
-    dropped: int = 0
-
-    def add(self, record: Parameter, name: str) -> dict[str, float] | None:
-        part = record.part_id or record.ts.isoformat()
-        values = self.pending.setdefault(part, {})
-        values[name] = record.value
-        if len(values) < len(self.names):
-            while len(self.pending) > MAX_PENDING:
-                del self.pending[next(iter(self.pending))]
-                self.dropped += 1
-            return None
-        del self.pending[part]
-        return values
-
-    def state(self) -> dict[str, Any]:
-        return {"pending": {p: dict(v) for p, v in self.pending.items()}, "dropped": self.dropped}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self.pending = {p: {k: float(x) for k, x in v.items()} for p, v in state["pending"].items()}
-        self.dropped = int(state["dropped"])
-
-
-class _Equipment:
-    def __init__(self, spec: EquipmentModelConfig, variables: Sequence[str], station: str) -> None:
-        self.spec = spec
-        self.detector = build_equipment_model(spec, variables)
-        self.vectors = _Vectors(frozenset(variables))
-        self.equipment = _equipment_of(variables, station)
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "detector": msgspec.json.decode(self.detector.snapshot()),
-            "vectors": self.vectors.state(),
-        }
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self.detector.restore(msgspec.json.encode(state["detector"]))
-        self.vectors.restore(state["vectors"])
-
-
-class _Predictor:
-    def __init__(self, spec: DefectPredictorConfig, station: str) -> None:
-        self.spec = spec
-        self.predictor = DefectPredictor(spec.features, lr=spec.lr, l2=spec.l2)
-        join = spec.join
-        self.joiner = PartJoiner(join.max_parts, join.max_samples)
-        self.cusum = ProbabilityCusum(spec.cusum.warmup, spec.cusum.k, spec.cusum.h)
-        self.vectors = _Vectors(frozenset(spec.features))
-        self.equipment = _equipment_of(spec.features, station)
-        self.codes = frozenset(spec.target.codes)
-        self.points = 0  # judged predictions: the index on the defect_p chart
-        self.out_of_order = 0
-
-    def defective(self, record: Inspection) -> bool:
-        if self.codes:
-            return any(code in self.codes for code in record.defect_codes)
-        return record.result == "fail"
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "predictor": self.predictor.to_state(),
-            "joiner": self.joiner.to_state(),
-            "cusum": self.cusum.to_state(),
-            "vectors": self.vectors.state(),
-            "points": self.points,
-            "out_of_order": self.out_of_order,
-        }
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self.predictor.set_state(state["predictor"])
-        self.joiner.set_state(state["joiner"])
-        self.cusum.set_state(state["cusum"])
-        self.vectors.restore(state["vectors"])
-        self.points = int(state["points"])
-        self.out_of_order = int(state["out_of_order"])
-
-
-class _Forecast:
-    def __init__(self, spec: ForecastConfig) -> None:
-        self.spec = spec
-        self.holt = HoltForecaster(spec.alpha, spec.beta, spec.coverage)
-        target = spec.target
-        self.codes = None if target.defect_codes is None else frozenset(target.defect_codes)
-        self.window: deque[bool] = deque(maxlen=target.window_parts)
-        self.parts = 0
-        self.first_ts: datetime | None = None
-        self.last_ts: datetime | None = None
-        self.lcl = spec.lower
-        self.ucl = spec.upper
-        self.charts: dict[str, str] = {}  # characteristic -> its main (first plotted) chart
-        self.points = 0
-
-    @property
-    def label(self) -> str:
-        target = self.spec.target
-        if target.characteristic is not None:
-            return target.characteristic
-        return "defect_rate:" + ("+".join(sorted(self.codes or ())) or "any")
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "holt": self.holt.to_state(),
-            "window": list(self.window),
-            "parts": self.parts,
-            "first_ts": None if self.first_ts is None else self.first_ts.isoformat(),
-            "last_ts": None if self.last_ts is None else self.last_ts.isoformat(),
-            "limits": [self.lcl, self.ucl],
-            "charts": dict(self.charts),
-            "points": self.points,
-        }
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self.holt.set_state(state["holt"])
-        self.window.clear()
-        self.window.extend(bool(x) for x in state["window"])
-        self.parts = int(state["parts"])
-        first, last = state["first_ts"], state["last_ts"]
-        self.first_ts = None if first is None else datetime.fromisoformat(first)
-        self.last_ts = None if last is None else datetime.fromisoformat(last)
-        self.lcl, self.ucl = (None if x is None else float(x) for x in state["limits"])
-        self.charts = dict(state["charts"])
-        self.points = int(state["points"])
-
-
-_Unit = _Equipment | _Predictor | _Forecast
+__all__ = ["ModelRuntime"]
 
 
 @dataclass(slots=True)
@@ -261,7 +102,7 @@ class ModelRuntime:
                 ]
         if problems:
             raise ConfigError(problems)
-        self._units: dict[str, dict[str, _Unit]] = {}
+        self._units: dict[str, dict[str, Unit]] = {}
 
     @property
     def configured(self) -> bool:
@@ -277,10 +118,10 @@ class ModelRuntime:
             units = self._units_of(key)
             for placed in self._placed[key]:
                 unit = units[placed.spec.name]
-                if isinstance(unit, _Equipment):
+                if isinstance(unit, EquipmentUnit):
                     if isinstance(record, Parameter):
                         made += self._equipment(record, placed, unit)
-                elif isinstance(unit, _Predictor):
+                elif isinstance(unit, PredictorUnit):
                     if isinstance(record, Parameter):
                         made += self._predict(record, placed, unit)
                 else:
@@ -288,17 +129,17 @@ class ModelRuntime:
         for owner, name in self._targets.get(key, ()):
             if isinstance(record, Inspection):
                 unit = self._units_of(owner)[name]
-                assert isinstance(unit, _Predictor)
+                assert isinstance(unit, PredictorUnit)
                 made += self._learn(record, owner, unit)
         return made
 
-    def _units_of(self, key: str) -> dict[str, _Unit]:
+    def _units_of(self, key: str) -> dict[str, Unit]:
         units = self._units.get(key)
         if units is None:
             units = self._units[key] = {p.spec.name: _new_unit(p) for p in self._placed[key]}
         return units
 
-    def _equipment(self, record: Parameter, placed: _Placed, unit: _Equipment) -> list[Output]:
+    def _equipment(self, record: Parameter, placed: _Placed, unit: EquipmentUnit) -> list[Output]:
         name = f"{record.equipment}/{record.name}"
         if name not in unit.vectors.names:
             return []
@@ -323,7 +164,7 @@ class ModelRuntime:
         alerts = self.alerts.observe(identity, evaluation.points, evaluation.signals, spec.severity)
         return [score, *alerts]
 
-    def _predict(self, record: Parameter, placed: _Placed, unit: _Predictor) -> list[Output]:
+    def _predict(self, record: Parameter, placed: _Placed, unit: PredictorUnit) -> list[Output]:
         name = f"{record.equipment}/{record.name}"
         if name not in unit.vectors.names:
             return []
@@ -342,7 +183,7 @@ class ModelRuntime:
         if unit.predictor.n_learned < spec.warmup:
             return []
         probability = unit.predictor.predict_proba(values)
-        alarm = unit.cusum.update(_risk(unit.predictor, values))
+        alarm = unit.cusum.update(risk(unit.predictor, values))
         cusum = unit.cusum
         score = 1.0 if alarm else min(1.0, cusum.statistic / cusum.h)
         index, unit.points = unit.points, unit.points + 1
@@ -387,7 +228,7 @@ class ModelRuntime:
         outputs += self.alerts.observe(identity, (point,), signals, spec.severity)
         return outputs
 
-    def _learn(self, record: Inspection, owner: str, unit: _Predictor) -> list[Output]:
+    def _learn(self, record: Inspection, owner: str, unit: PredictorUnit) -> list[Output]:
         spec = unit.spec
         if spec.join.by == "part_id":
             features = unit.joiner.join(record.part_id)
@@ -421,7 +262,7 @@ class ModelRuntime:
         ]
 
     def _forecast(
-        self, record: WireRecord, outputs: Sequence[Output], placed: _Placed, unit: _Forecast
+        self, record: WireRecord, outputs: Sequence[Output], placed: _Placed, unit: ForecastUnit
     ) -> list[Output]:
         spec = unit.spec
         target = spec.target
@@ -454,7 +295,9 @@ class ModelRuntime:
             return []
         return self._step(record.ts, value, placed, unit)
 
-    def _step(self, ts: datetime, value: float, placed: _Placed, unit: _Forecast) -> list[Output]:
+    def _step(
+        self, ts: datetime, value: float, placed: _Placed, unit: ForecastUnit
+    ) -> list[Output]:
         spec = unit.spec
         unit.holt.learn(value)
         if unit.first_ts is None:
@@ -545,25 +388,7 @@ def _codes(spec: DefectPredictorConfig) -> str:
     return "/".join(spec.target.codes) or "any"
 
 
-def _risk(predictor: DefectPredictor, values: Mapping[str, float]) -> float:
-    """The parameters' part of the log-odds of P(defect), per unit of weight.
-
-    Weights times standardised features, divided by the weights' norm: how many sigmas the
-    part's parameters lie in the direction that raises P(defect). The intercept is left
-    out (it keeps learning the base rate long after the warm-up), and so is the weights'
-    size (it keeps growing as defects are learned): a CUSUM against a level set while
-    either moved would alarm, or go blind, on that alone. In control this is about
-    standard normal, so the CUSUM's in-control level and sigma stay right.
-    """
-    weights = predictor.to_state()["weights"]
-    scaled = predictor._scaled([values[n] for n in predictor.variables])
-    norm = math.sqrt(math.fsum(weights.get(n, 0.0) ** 2 for n in scaled))
-    if norm == 0.0:
-        return 0.0
-    return math.fsum(weights.get(n, 0.0) * x for n, x in scaled.items()) / norm
-
-
-def _top_features(unit: _Predictor, values: Mapping[str, float]) -> str:
+def _top_features(unit: PredictorUnit, values: Mapping[str, float]) -> str:
     """The features that push P(defect) up most, as weight times standardised value."""
     weights = unit.predictor.to_state()["weights"]
     scaled = unit.predictor._scaled([values[n] for n in unit.predictor.variables])
@@ -575,13 +400,13 @@ def _top_features(unit: _Predictor, values: Mapping[str, float]) -> str:
     return f"; top: {', '.join(shown)}" if shown else ""
 
 
-def _new_unit(placed: _Placed) -> _Unit:
+def _new_unit(placed: _Placed) -> Unit:
     spec = placed.spec
     if isinstance(spec, EquipmentModelConfig):
-        return _Equipment(spec, placed.variables, placed.station)
+        return EquipmentUnit(spec, placed.variables, placed.station)
     if isinstance(spec, DefectPredictorConfig):
-        return _Predictor(spec, placed.station)
-    return _Forecast(spec)
+        return PredictorUnit(spec, placed.station)
+    return ForecastUnit(spec)
 
 
 def _place(
