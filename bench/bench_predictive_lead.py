@@ -129,6 +129,12 @@ def summarise(runs: list[LeadRun], stations: int = 2) -> dict[str, Any]:
     return {
         "runs": len(runs),
         "lead_fraction": sum(r.leads for r in runs) / len(runs),
+        # the runs whose porosity chart alerted at all within the run
+        "spc_alerted": sum(r.spc_at is not None for r in runs),
+        "lead_fraction_when_spc_alerted": (
+            sum(r.leads for r in runs if r.spc_at is not None)
+            / max(1, sum(r.spc_at is not None for r in runs))
+        ),
         "median_lead_min": statistics.median(leads) / 60.0 if leads else None,
         "false_alarms": false_alarms,
         "false_by_rule": {

@@ -344,3 +344,20 @@ def test_the_report_lists_model_alerts_with_what_drove_them() -> None:
         "d → ucl 2, expected 2026-11-23T06:16:00+00:00 |",
     ]
     assert _model_alerts(alerts[:1]) == []
+
+
+def test_check_config_reports_a_model_reference_with_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from linewatch.pipeline.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "lines:\n  - name: L\n    stations:\n      - name: s\n        models:\n"
+        "          - {type: mewma, name: m, variables: [e/nope]}\n"
+    )
+    assert main(["check-config", str(path)]) == 2
+    assert (
+        "lines[0].stations[0].models[0]: variable 'e/nope' is neither a parameter "
+        "(equipment/name) nor a multivariate group of station 's'" in capsys.readouterr().err
+    )
