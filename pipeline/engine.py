@@ -612,9 +612,13 @@ class Engine:
             self.drop_key(key)
         else:
             self.restore_key(key, base)
-        for record in records:
-            with contextlib.suppress(RecordRejected):
-                self.process(record)
+        self.models.rebuilding = key
+        try:
+            for record in records:
+                with contextlib.suppress(RecordRejected):
+                    self.process(record)
+        finally:
+            self.models.rebuilding = None
         for counter, saved in zip(counters, saved_counters, strict=True):
             counter.clear()
             counter.update(saved)

@@ -103,6 +103,9 @@ class ModelRuntime:
         if problems:
             raise ConfigError(problems)
         self._units: dict[str, dict[str, Unit]] = {}
+        #: While the engine rebuilds one key, records of that key change no other key's
+        #: models (a predictor elsewhere learned from them already).
+        self.rebuilding: str | None = None
 
     @property
     def configured(self) -> bool:
@@ -127,7 +130,7 @@ class ModelRuntime:
                 else:
                     made += self._forecast(record, outputs, placed, unit)
         for owner, name in self._targets.get(key, ()):
-            if isinstance(record, Inspection):
+            if isinstance(record, Inspection) and self.rebuilding in (None, owner):
                 unit = self._units_of(owner)[name]
                 assert isinstance(unit, PredictorUnit)
                 made += self._learn(record, owner, unit)
