@@ -1,12 +1,13 @@
 """``linewatch analyze``: batch SPC analysis of a CSV file.
 
-Input, one observation (subgroup) per row:
+Input, one observation (subgroup) per row, as the chart's registry entry says it takes:
 
-* imr, cusum, ewma, capability: one value per row (cusum/ewma/capability also take a whole
-  subgroup per row); xbar-r, xbar-s: the subgroup's values, blank cells for missing members;
-* p, np, u, laney-p, laney-u: a header with columns ``count,size`` (c: ``count``);
-* t2: a header naming the parameters, one vector per row; zmr: columns ``part,value``.
+* one value per row (imr); a subgroup's values, blank cells for missing members (xbar-r,
+  xbar-s); either (cusum, ewma, capability);
+* named counts, a header naming them (p, np, u, laney-p, laney-u: ``count,size``; c: ``count``);
+* a header naming the parameters, one vector per row (t2); columns ``part,value`` (zmr).
 
+The ``--chart`` choices and the chart-specific flags come from the chart registry.
 A first row that is not numeric is taken as a header (required for the named layouts).
 Bad input is reported as ``FILE:LINE: column N: problem`` and exit status 2.
 """
@@ -21,19 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from linewatch.detectors.spc.analyze import CHART_TYPES, AnalysisInputError, AnalysisResult, analyze
+from linewatch.detectors.registry import ChartOption, chart_info, chart_names, charts
+from linewatch.detectors.spc.analyze import AnalysisInputError, AnalysisResult, analyze
 
-__all__ = ["CsvInputError", "add_parser", "read_observations", "run"]
-
-_NAMED = {
-    "p": ("count", "size"),
-    "np": ("count", "size"),
-    "u": ("count", "size"),
-    "laney-p": ("count", "size"),
-    "laney-u": ("count", "size"),
-    "c": ("count",),
-    "zmr": ("part", "value"),
-}
+__all__ = ["CsvInputError", "add_parser", "chart_options", "read_observations", "run"]
 
 
 class CsvInputError(ValueError):
@@ -45,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser = subparsers.add_parser(
         "analyze", help="SPC analysis of a CSV file", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--chart", required=True, choices=CHART_TYPES)
+    parser.add_argument("--chart", required=True, choices=chart_names())
     parser.add_argument("--input", required=True, type=Path, metavar="FILE.csv")
     parser.add_argument(
         "--phase1",
@@ -74,17 +66,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--center", type=float, help="known center (with --known-sigma)")
     parser.add_argument("--known-sigma", type=float, help="known process sigma")
     parser.add_argument("--constants", choices=("table", "exact"), default="table")
-    parser.add_argument("--lsl", type=float)
-    parser.add_argument("--usl", type=float)
-    parser.add_argument("--target", type=float)
-    parser.add_argument("--alpha", type=float, help="capability CI level / T² false-alarm rate")
-    parser.add_argument("--k", type=float, default=0.5, help="CUSUM reference value (sigmas)")
-    parser.add_argument("--h", type=float, default=5.0, help="CUSUM decision interval (sigmas)")
-    parser.add_argument("--headstart", type=float, default=0.0, help="CUSUM FIR, fraction of h")
-    parser.add_argument("--lambda", dest="lam", type=float, default=0.2, help="EWMA weight")
-    parser.add_argument("-L", dest="L", type=float, default=3.0, help="EWMA limit width")
-    parser.add_argument("--steady-state", action="store_true", help="EWMA asymptotic limits")
+    for option, users in chart_options().items():
+        kind: dict[str, Any] = (
+            {"action": "store_true", "default": None}
+            if isinstance(option.default, bool)
+            else {"type": float}
+        )
+        parser.add_argument(
+            option.cli_flag, dest=option.name, help=f"{option.help} ({', '.join(users)})", **kind
+        )
     parser.set_defaults(func=run)
+
+
+def chart_options() -> dict[ChartOption, list[str]]:
+    """Every chart-specific option (the first registration of a name) and its charts."""
+    found: dict[str, tuple[ChartOption, list[str]]] = {}
+    for info in charts():
+        for option in info.options:
+            found.setdefault(option.name, (option, []))[1].append(info.name)
+    return dict(found.values())
 
 
 def _number(text: str, path: Path, line: int, column: int) -> float:
@@ -119,8 +119,9 @@ def read_observations(path: Path, chart: str) -> tuple[list[Any], list[int], lis
     if numbered and _is_header(numbered[0][1]):
         header = [c.strip() for c in numbered[0][1]]
         numbered = numbered[1:]
-    needed = _NAMED.get(chart)
-    if (needed or chart == "t2") and not header:
+    info = chart_info(chart)
+    needed = info.columns
+    if (needed or info.takes == "vector") and not header:
         wanted = ",".join(needed) if needed else "the parameter names"
         raise CsvInputError(f"{path}:1: a header naming {wanted} is required for --chart {chart}")
     if needed:
@@ -140,7 +141,7 @@ def read_observations(path: Path, chart: str) -> tuple[list[Any], list[int], lis
                     raise CsvInputError(f"{path}:{line}: column {column}: '{name}' is empty")
                 obs[name] = cell if name == "part" else _number(cell, path, line, column)
             observations.append(obs)
-        elif chart == "t2":
+        elif info.takes == "vector":
             vector = {}
             for column, name in enumerate(header, start=1):
                 cell = cells[column - 1] if column <= len(cells) else ""
@@ -150,15 +151,16 @@ def read_observations(path: Path, chart: str) -> tuple[list[Any], list[int], lis
             observations.append(vector)
         else:
             values = [_number(c, path, line, col) for col, c in enumerate(cells, start=1) if c]
-            if chart == "imr":
+            takes = "values" if info.kind == "capability" else info.takes  # batch: either
+            if takes == "value":
                 if len(values) != 1:
                     raise CsvInputError(
-                        f"{path}:{line}: --chart imr takes one value per row, got {len(values)}"
+                        f"{path}:{line}: --chart {chart} takes one value per row, got {len(values)}"
                     )
                 observations.append(values[0])
             else:
                 observations.append(
-                    values if len(values) != 1 or chart.startswith("xbar") else values[0]
+                    values if len(values) != 1 or takes == "subgroup" else values[0]
                 )
         lines.append(line)
     if not observations:
@@ -174,17 +176,11 @@ def run(args: argparse.Namespace) -> int:
             "k_sigma": args.k_sigma,
             "passes": args.passes,
             "constants": args.constants,
-            "k": args.k,
-            "h": args.h,
-            "headstart": args.headstart,
-            "lam": args.lam,
-            "L": args.L,
-            "steady_state": args.steady_state,
         }
-        for name in ("center", "known_sigma", "lsl", "usl", "target", "alpha"):
-            if getattr(args, name) is not None:
+        for name in ["center", "known_sigma", *(o.name for o in chart_info(args.chart).options)]:
+            if getattr(args, name, None) is not None:
                 options[name] = getattr(args, name)
-        if args.chart == "t2":
+        if chart_info(args.chart).takes == "vector":
             options["names"] = header
         result = analyze(
             args.chart, data, phase1=args.phase1, sigma=args.sigma, rules=args.rules, **options

@@ -20,142 +20,57 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-
-from linewatch.detectors.base import (
-    Detector,
-    DetectorInputError,
-    Evaluation,
-    Observation,
-    PlotPoint,
-)
+from linewatch.detectors.base import DetectorInputError, Evaluation, Observation, PlotPoint
+from linewatch.detectors.registry import chart_info
 from linewatch.pipeline.alerts import AlertManager, StreamIdentity
-from linewatch.pipeline.config import (
-    ATTRIBUTE_CHARTS,
-    CharacteristicConfig,
-    Config,
-    ConfigError,
-    MultivariateConfig,
-    ParameterConfig,
-    StationConfig,
+from linewatch.pipeline.assembly import (
+    Spec,
+    Stream,
+    StreamStats,
+    add_to_subgroup,
+    add_to_vector,
+    close_short_subgroup,
+    new_stream,
 )
-from linewatch.pipeline.factory import build_capability, build_detector, build_multivariate
+from linewatch.pipeline.config import Config, ConfigError, StationConfig
 from linewatch.pipeline.guards import EventClock, ValueGuard
+from linewatch.pipeline.kpis import (
+    DEFAULT_KPI_EVERY_S,
+    DEFAULT_KPI_WINDOW_S,
+    KpiWindow,
+    capability_kpis,
+    inspection_kpis,
+    plain_float,
+)
 from linewatch.pipeline.modelling import ModelRuntime
 from linewatch.pipeline.models import (
     Alert,
     Attribute,
     ChartPoint,
     Inspection,
-    Kpi,
     Measurement,
     Output,
     Parameter,
     WireRecord,
 )
+from linewatch.pipeline.state_codec import (
+    decode_clock,
+    decode_kpi_window,
+    decode_stream,
+    encode_kpi_window,
+    encode_stream,
+)
 
 __all__ = ["Engine", "RecordRejected", "StreamStats"]
-
-DEFAULT_KPI_WINDOW_S = StationConfig.model_fields["kpi_window_s"].default
-DEFAULT_KPI_EVERY_S = StationConfig.model_fields["kpi_every_s"].default
-#: Pending part vectors kept per multivariate group before the oldest incomplete is dropped.
-MAX_PENDING_VECTORS = 64
 
 
 class RecordRejected(ValueError):
     """A valid record the engine cannot use (late, or a detector refused its value)."""
-
-
-@dataclass(slots=True)
-class StreamStats:
-    """What the report says about one stream."""
-
-    identity: StreamIdentity
-    chart: str
-    observations: int = 0
-    points: int = 0
-    first_ts: datetime | None = None
-    last_ts: datetime | None = None
-    signals: Counter[str] = field(default_factory=Counter)
-    first_signal_ts: datetime | None = None
-    center: float | None = None
-    lcl: float | None = None
-    ucl: float | None = None
-    main_chart: str = ""  # the location chart (first plotted): its limits are the ones shown
-
-
-Spec = CharacteristicConfig | ParameterConfig | MultivariateConfig
-
-
-@dataclass(slots=True)
-class _Stream:
-    identity: StreamIdentity
-    spec: Spec
-    detector: Detector
-    stats: StreamStats
-    capability: Detector | None = None
-    pending: list[float] = field(default_factory=list)
-    pending_id: str | None = None
-    pending_ts: datetime | None = None  # of the newest value in ``pending``
-    # Multivariate groups: values per part (part id, or timestamp without one), oldest first.
-    vectors: dict[str, dict[str, float]] = field(default_factory=dict)
-    guard: ValueGuard | None = None
-
-    @property
-    def subgroup_size(self) -> int:
-        return 1 if isinstance(self.spec, MultivariateConfig) else self.spec.subgroup_size
-
-
-def _new_stream(identity: StreamIdentity, spec: Spec) -> _Stream:
-    if isinstance(spec, MultivariateConfig):
-        return _Stream(identity, spec, build_multivariate(spec), StreamStats(identity, "t2"))
-    capability = build_capability(spec) if isinstance(spec, CharacteristicConfig) else None
-    stream = _Stream(
-        identity, spec, build_detector(spec), StreamStats(identity, spec.chart), capability
-    )
-    if spec.chart not in ATTRIBUTE_CHARTS:
-        sigmas = None if spec.chart == "zmr" else spec.implausible_sigma
-        plausible = (spec.plausible.min, spec.plausible.max) if spec.plausible else None
-        if sigmas is not None or plausible is not None:
-            stream.guard = ValueGuard(plausible, sigmas)
-    return stream
-
-
-@dataclass(slots=True)
-class _KpiWindow:
-    """Rolling first-pass yield, defect and rework rates of one station's inspections."""
-
-    window_s: float
-    every_s: float
-    parts: deque[tuple[datetime, bool, bool, int, bool]] = field(default_factory=deque)
-    next_emit: datetime | None = None
-
-    def add(self, record: Inspection) -> list[tuple[str, float]]:
-        first_pass = record.result == "pass" and not record.rework
-        has_defect = record.defects > 0 or record.result == "fail"
-        self.parts.append((record.ts, first_pass, has_defect, record.defects, record.rework))
-        horizon = record.ts - timedelta(seconds=self.window_s)
-        while self.parts and self.parts[0][0] <= horizon:
-            self.parts.popleft()
-        if self.next_emit is None:
-            self.next_emit = record.ts + timedelta(seconds=self.every_s)
-            return []
-        if record.ts < self.next_emit:
-            return []
-        self.next_emit = record.ts + timedelta(seconds=self.every_s)
-        count = len(self.parts)
-        return [
-            ("fpy", sum(p[1] for p in self.parts) / count),
-            ("defect_rate", sum(p[2] for p in self.parts) / count),
-            ("dpu", sum(p[3] for p in self.parts) / count),
-            ("rework_rate", sum(p[4] for p in self.parts) / count),
-        ]
 
 
 class Engine:
@@ -191,14 +106,14 @@ class Engine:
         problems = []
         for key, spec in self._specs.items():
             try:
-                _new_stream(StreamIdentity(*key), spec)
+                new_stream(StreamIdentity(*key), spec)
             except (ValueError, DetectorInputError) as exc:
                 problems.append(f"{paths[key]}: {exc}")
         if problems:
             raise ConfigError(problems)
         self.models = ModelRuntime(config, self.alerts)  # the stations' models: modelling.py
-        self._streams: dict[tuple[str, str, str], _Stream] = {}
-        self._kpi_windows: dict[tuple[str, str], _KpiWindow] = {}
+        self._streams: dict[tuple[str, str, str], Stream] = {}
+        self._kpi_windows: dict[tuple[str, str], KpiWindow] = {}
         self._clocks: dict[str, EventClock] = {}
         self._lateness_s = config.lateness.allowed_lateness_s
         self._future_s = config.lateness.allowed_future_s
@@ -236,7 +151,7 @@ class Engine:
         guarded, self._guarded = self._guarded, None
         return guarded
 
-    def _guard(self, stream: _Stream, record: WireRecord, value: float) -> None:
+    def _guard(self, stream: Stream, record: WireRecord, value: float) -> None:
         """Refuse an implausible ``value`` (before the stream changes); else remember it."""
         guard = stream.guard
         if guard is None:
@@ -273,15 +188,16 @@ class Engine:
         if stream is None:
             return []
         chart = stream.stats.chart
-        if chart in ATTRIBUTE_CHARTS:
+        takes = chart_info(chart).takes
+        if takes == "counts":
             raise RecordRejected(
                 f"{record.characteristic} is charted as {chart!r}, which takes "
                 "attribute records (inspected, nonconforming), not measurements"
             )
-        if chart == "zmr":
+        if takes == "parts":
             if record.product is None:
                 raise RecordRejected(
-                    f"{record.characteristic} is charted as 'zmr', which needs "
+                    f"{record.characteristic} is charted as {chart!r}, which needs "
                     "the `product` (part number) of each measurement"
                 )
             self._guard(stream, record, record.value)
@@ -294,7 +210,7 @@ class Engine:
         if stream is None:
             return []
         chart = stream.stats.chart
-        if chart not in ATTRIBUTE_CHARTS:
+        if chart_info(chart).takes != "counts":
             raise RecordRejected(
                 f"{record.characteristic} is charted as {chart!r}, which takes "
                 "measurements, not attribute records"
@@ -308,18 +224,10 @@ class Engine:
         if stream is None:  # pragma: no cover - groups are always configured
             return []
         part = record.part_id or record.ts.isoformat()
-        values = stream.vectors.setdefault(part, {})
-        values[name] = record.value
-        spec = stream.spec
-        assert isinstance(spec, MultivariateConfig)
-        if len(values) < len(spec.parameters):
-            while len(stream.vectors) > MAX_PENDING_VECTORS:
-                oldest = next(iter(stream.vectors))
-                del stream.vectors[oldest]
-                self.incomplete_vectors[f"{record.stream_key}/{group}"] += 1
-            return []
-        del stream.vectors[part]
-        return self._observe(stream, record, values)
+        values, dropped = add_to_vector(stream, part, name, record.value)
+        if dropped:
+            self.incomplete_vectors[f"{record.stream_key}/{group}"] += dropped
+        return [] if values is None else self._observe(stream, record, values)
 
     def _check_time(self, record: WireRecord, ts: float, clock: EventClock) -> bool:
         """Refuses a late or future record; ``True`` if it re-anchors the key's clock."""
@@ -347,7 +255,7 @@ class Engine:
             )
         return False
 
-    def _stream(self, record: WireRecord, name: str) -> _Stream | None:
+    def _stream(self, record: WireRecord, name: str) -> Stream | None:
         key = (record.line, record.station, name)
         stream = self._streams.get(key)
         if stream is None:
@@ -355,7 +263,7 @@ class Engine:
             if spec is None:
                 self.unconfigured[f"{record.stream_key}/{name}"] += 1
                 return None
-            stream = self._streams[key] = _new_stream(
+            stream = self._streams[key] = new_stream(
                 StreamIdentity(record.line, record.station, name), spec
             )
         return stream
@@ -371,23 +279,20 @@ class Engine:
         if stream.subgroup_size == 1:
             outputs = self._observe(stream, record, value)
         else:
-            if stream.pending and subgroup is not None and subgroup != stream.pending_id:
+            short = close_short_subgroup(stream, subgroup)
+            if short is not None:
                 # A new subgroup id closes the previous subgroup even if it is short; if the
                 # chart refuses it (one value for a range), that is counted, and this
                 # record, which is fine, goes on.
-                closed, closed_ts = stream.pending, stream.pending_ts
-                stream.pending, stream.pending_id = [], None
+                closed, closed_ts = short
                 outputs = self._refusable(
                     record,
                     stream.identity.characteristic,
                     lambda: self._observe(stream, record, closed, closed_ts),
                 )
-            stream.pending.append(value)
-            stream.pending_id = subgroup
-            stream.pending_ts = record.ts
-            if len(stream.pending) >= stream.subgroup_size:
-                closed, stream.pending, stream.pending_id = stream.pending, [], None
-                outputs += self._observe(stream, record, closed)
+            full = add_to_subgroup(stream, value, subgroup, record.ts)
+            if full is not None:
+                outputs += self._observe(stream, record, full)
         if stream.capability is not None:
             outputs += self._capability(stream, record.ts, value)
         return outputs
@@ -405,7 +310,7 @@ class Engine:
             return []
 
     def _observe(
-        self, stream: _Stream, record: WireRecord, x: Observation, ts: datetime | None = None
+        self, stream: Stream, record: WireRecord, x: Observation, ts: datetime | None = None
     ) -> list[Output]:
         """Update the stream's chart with ``x``, stamped ``ts`` (default: the record's)."""
         ts = record.ts if ts is None else ts
@@ -424,31 +329,16 @@ class Engine:
         stats.last_ts = ts
         return self._outputs(stream, evaluation)
 
-    def _capability(self, stream: _Stream, ts: datetime, value: float) -> list[Output]:
+    def _capability(self, stream: Stream, ts: datetime, value: float) -> list[Output]:
         assert stream.capability is not None
         identity = stream.identity
         try:
             evaluation = stream.capability.update(ts, value)
         except DetectorInputError as exc:
             raise RecordRejected(f"{identity.characteristic}: {exc}") from exc
-        window = getattr(stream.capability, "window", 0)
-        return [
-            Kpi(
-                ts=point.ts,
-                line=identity.line,
-                station=identity.station,
-                kpi=point.chart,
-                value=float(point.value),
-                window_s=0.0,
-                characteristic=identity.characteristic,
-                window_n=window,
-                lower=_float(point.lcl),
-                upper=_float(point.ucl),
-            )
-            for point in evaluation.points
-        ]
+        return capability_kpis(identity, getattr(stream.capability, "window", 0), evaluation)
 
-    def _outputs(self, stream: _Stream, evaluation: Evaluation) -> list[Output]:
+    def _outputs(self, stream: Stream, evaluation: Evaluation) -> list[Output]:
         identity = stream.identity
         stats = stream.stats
         outputs: list[Output] = []
@@ -473,23 +363,13 @@ class Engine:
         window = self._kpi_windows.get(key)
         if window is None:
             window = self._kpi_windows[key] = self._new_kpi_window(key)
-        return [
-            Kpi(
-                ts=record.ts,
-                line=record.line,
-                station=record.station,
-                kpi=name,
-                value=value,
-                window_s=window.window_s,
-            )
-            for name, value in window.add(record)
-        ]
+        return inspection_kpis(record, window)
 
-    def _new_kpi_window(self, key: tuple[str, str]) -> _KpiWindow:
+    def _new_kpi_window(self, key: tuple[str, str]) -> KpiWindow:
         station = self._stations.get(key)
         if station is None:  # inspections of an unconfigured station still get KPIs
-            return _KpiWindow(DEFAULT_KPI_WINDOW_S, DEFAULT_KPI_EVERY_S)
-        return _KpiWindow(station.kpi_window_s, station.kpi_every_s)
+            return KpiWindow(DEFAULT_KPI_WINDOW_S, DEFAULT_KPI_EVERY_S)
+        return KpiWindow(station.kpi_window_s, station.kpi_every_s)
 
     # -- reporting and state -----------------------------------------------------------
 
@@ -513,26 +393,11 @@ class Engine:
         window = self._kpi_windows.get((line, station))
         return {
             "streams": {
-                name: {
-                    "detector": msgspec.json.decode(stream.detector.snapshot()),
-                    "capability": None
-                    if stream.capability is None
-                    else msgspec.json.decode(stream.capability.snapshot()),
-                    "pending": list(stream.pending),
-                    "pending_id": stream.pending_id,
-                    "pending_ts": stream.pending_ts.isoformat() if stream.pending_ts else None,
-                    "vectors": {part: dict(values) for part, values in stream.vectors.items()},
-                    "guard": None if stream.guard is None else stream.guard.state(),
-                }
+                name: encode_stream(stream)
                 for (at_line, at_station, name), stream in self._streams.items()
                 if (at_line, at_station) == (line, station)
             },
-            "kpi_window": None
-            if window is None
-            else {
-                "parts": [[p[0].isoformat(), *p[1:]] for p in window.parts],
-                "next_emit": window.next_emit.isoformat() if window.next_emit else None,
-            },
+            "kpi_window": encode_kpi_window(window),
             "clock": None if clock is None else clock.state(),
             "alerts": self.alerts.snapshot(lambda a: (a.line, a.station) == (line, station)),
             "models": self.models.snapshot_key(key),
@@ -546,33 +411,15 @@ class Engine:
             spec = self._specs.get((line, station, name))
             if spec is None:
                 continue
-            stream = _new_stream(StreamIdentity(line, station, name), spec)
-            stream.detector.restore(msgspec.json.encode(saved["detector"]))
-            if stream.capability is not None and saved["capability"] is not None:
-                stream.capability.restore(msgspec.json.encode(saved["capability"]))
-            stream.pending = [float(v) for v in saved["pending"]]
-            stream.pending_id = saved["pending_id"]
-            pending_ts = saved["pending_ts"]
-            stream.pending_ts = datetime.fromisoformat(pending_ts) if pending_ts else None
-            stream.vectors = {part: dict(values) for part, values in saved["vectors"].items()}
-            if stream.guard is not None and saved.get("guard") is not None:
-                stream.guard.restore(saved["guard"])
+            stream = new_stream(StreamIdentity(line, station, name), spec)
+            decode_stream(stream, saved)
             self._streams[(line, station, name)] = stream
-        saved_window = state["kpi_window"]
-        if saved_window is not None:
+        if state["kpi_window"] is not None:
             window = self._new_kpi_window((line, station))
-            window.parts.extend(
-                (datetime.fromisoformat(p[0]), bool(p[1]), bool(p[2]), int(p[3]), bool(p[4]))
-                for p in saved_window["parts"]
-            )
-            next_emit = saved_window["next_emit"]
-            window.next_emit = datetime.fromisoformat(next_emit) if next_emit else None
-            self._kpi_windows[(line, station)] = window
-        if state.get("clock") is not None:
-            self._clocks[key] = EventClock.from_state(state["clock"])
-        elif state.get("watermark") is not None:  # state saved before the robust clock
-            self._clocks[key] = clock = EventClock()
-            clock.commit(datetime.fromisoformat(state["watermark"]).timestamp())
+            self._kpi_windows[(line, station)] = decode_kpi_window(window, state["kpi_window"])
+        clock = decode_clock(state)
+        if clock is not None:
+            self._clocks[key] = clock
         self.alerts.restore(state["alerts"])
         self.models.restore_key(key, state.get("models"))
 
@@ -645,9 +492,9 @@ def _chart_point(identity: StreamIdentity, point: PlotPoint) -> ChartPoint:
         characteristic=identity.characteristic,
         chart=point.chart,
         value=float(point.value),
-        cl=_float(point.center),
-        ucl=_float(point.ucl),
-        lcl=_float(point.lcl),
+        cl=plain_float(point.center),
+        ucl=plain_float(point.ucl),
+        lcl=plain_float(point.lcl),
         zone=point.zone,
         limits_version=point.limits_version,
         violations=list(point.rules),
@@ -656,8 +503,3 @@ def _chart_point(identity: StreamIdentity, point: PlotPoint) -> ChartPoint:
 
 def _iso(posix: float) -> str:
     return datetime.fromtimestamp(posix, UTC).isoformat()
-
-
-def _float(value: float | None) -> float | None:
-    """A plain float: detectors may hand numpy scalars, which the encoders refuse."""
-    return None if value is None else float(value)

@@ -1,4 +1,8 @@
-"""Config → detectors: the one place that knows which constructor each chart type needs.
+"""Config → detectors: fills a chart's settings from a stream's config, by the chart registry.
+
+Nothing here names a chart: the chart's registry entry (:mod:`linewatch.detectors.registry`)
+says which class it is and which settings its constructor takes; a chart's own settings
+come from the config section named after it (``cusum:``, ``ewma:``).
 
 >>> from linewatch.pipeline.config import CharacteristicConfig
 >>> build_detector(CharacteristicConfig(name="d", chart="xbar-r", subgroup_size=5,
@@ -8,155 +12,77 @@ XbarRChart(phase1=25, k_sigma=3.0, sigma_method=None, center=None, sigma=None, l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
 
 from linewatch.detectors.base import Detector
-from linewatch.detectors.spc import (
-    CapabilityChart,
-    CChart,
-    CusumChart,
-    EwmaChart,
-    HotellingT2Chart,
-    IMRChart,
-    LaneyPChart,
-    LaneyUChart,
-    NPChart,
-    PChart,
-    RuleSet,
-    UChart,
-    XbarRChart,
-    XbarSChart,
-    ZMRChart,
-)
+from linewatch.detectors.registry import ChartSettings, chart_info
+from linewatch.detectors.spc.rules import RuleSet
 from linewatch.pipeline.config import (
     CharacteristicConfig,
     MultivariateConfig,
     ParameterConfig,
-    RulePreset,
     RulesConfig,
 )
 
 __all__ = ["build_capability", "build_detector", "build_multivariate", "rule_set"]
 
-_ATTRIBUTE_TYPES: dict[str, Callable[..., Detector]] = {
-    "p": PChart,
-    "np": NPChart,
-    "c": CChart,
-    "u": UChart,
-    "laney-p": LaneyPChart,
-    "laney-u": LaneyUChart,
-}
 
+def rule_set(rules: str | RulesConfig) -> RuleSet:
+    """The :class:`RuleSet` a config's ``rules`` names (text as :meth:`RuleSet.parse` reads it).
 
-def rule_set(rules: RulePreset | RulesConfig) -> RuleSet:
-    """The :class:`RuleSet` a config's ``rules`` names.
-
-    >>> rule_set("test1"), rule_set(RulesConfig(tests=[1, 2], k={2: 7}))
-    (RuleSet(tests=(1,)), RuleSet(tests=(1, 2), k={2: 7}))
+    >>> rule_set("test1"), rule_set("we"), rule_set(RulesConfig(tests=[1, 2], k={2: 7}))
+    (RuleSet(tests=(1,)), RuleSet(tests=(1, 2, 5, 6), k={2: 8}), RuleSet(tests=(1, 2), k={2: 7}))
     """
     if isinstance(rules, RulesConfig):
         return RuleSet(
             tests=rules.tests, k={t: v if t == 1 else int(v) for t, v in rules.k.items()}
         )
-    presets = {
-        "nelson": RuleSet.nelson,
-        "western_electric": RuleSet.western_electric,
-        "none": RuleSet.none,
-    }
-    return presets[rules]() if rules in presets else RuleSet()
+    return RuleSet.parse(rules)
+
+
+def _chart_options(spec: CharacteristicConfig | ParameterConfig) -> dict[str, Any]:
+    """The chart's own section (``cusum:``...) and, for part-wise charts, the parts."""
+    section = getattr(spec, spec.chart.replace("-", "_"), None)
+    options: dict[str, Any] = section.model_dump() if isinstance(section, BaseModel) else {}
+    if isinstance(spec, CharacteristicConfig) and chart_info(spec.chart).takes == "parts":
+        parts = {name: (p.center, p.sigma) for name, p in spec.parts.items() if p.sigma is not None}
+        options["parts"] = parts or None
+    return options
 
 
 def build_detector(spec: CharacteristicConfig | ParameterConfig) -> Detector:
     """The chart a characteristic's or parameter's config asks for."""
-    rules = rule_set(spec.rules)
-    dispersion = rule_set(spec.dispersion_rules)
     limits = spec.limits
-    center = limits.center if limits else None
-    sigma = limits.sigma if limits else None
-    chart = spec.chart
-    if chart == "imr":
-        return IMRChart(
-            phase1=spec.phase1,
-            k_sigma=spec.k_sigma,
-            sigma_method=spec.sigma or "mr",
-            center=center,
-            sigma=sigma if center is not None else None,
-            rules=rules,
-            dispersion_rules=dispersion,
-            phase1_passes=spec.phase1_passes,
-        )
-    if chart in ("xbar-r", "xbar-s"):
-        kind = XbarRChart if chart == "xbar-r" else XbarSChart
-        return kind(
-            phase1=spec.phase1,
-            k_sigma=spec.k_sigma,
-            sigma_method=spec.sigma,
-            center=center,
-            sigma=sigma if center is not None else None,
-            rules=rules,
-            dispersion_rules=dispersion,
-            phase1_passes=spec.phase1_passes,
-        )
-    if chart == "cusum":
-        return CusumChart(
-            phase1=spec.phase1,
-            k=spec.cusum.k,
-            h=spec.cusum.h,
-            target=center,
-            sigma=sigma,
-            headstart=spec.cusum.headstart,
-            sigma_method=spec.sigma,
-        )
-    if chart == "ewma":
-        return EwmaChart(
-            phase1=spec.phase1,
-            lam=spec.ewma.lam,
-            L=spec.ewma.L,
-            target=center,
-            sigma=sigma,
-            sigma_method=spec.sigma,
-        )
-    if isinstance(spec, CharacteristicConfig) and chart == "zmr":
-        parts = {name: (p.center, p.sigma) for name, p in spec.parts.items() if p.sigma is not None}
-        return ZMRChart(
-            phase1=spec.phase1,
-            parts=parts or None,
-            sigma_method=spec.sigma or "by_part",
-            k_sigma=spec.k_sigma,
-            rules=rules,
-            dispersion_rules=dispersion,
-            phase1_passes=spec.phase1_passes,
-        )
-    if chart in _ATTRIBUTE_TYPES:
-        kind_attr = _ATTRIBUTE_TYPES[chart]
-        return kind_attr(
-            phase1=spec.phase1,
-            k_sigma=spec.k_sigma,
-            center=center,
-            rules=rules,
-            phase1_passes=spec.phase1_passes,
-        )
-    raise ValueError(f"unknown chart {chart!r}")  # config validation prevents this
+    settings = ChartSettings(
+        phase1=spec.phase1,
+        k_sigma=spec.k_sigma,
+        sigma_method=spec.sigma,
+        center=limits.center if limits else None,
+        sigma=limits.sigma if limits else None,
+        rules=rule_set(spec.rules),
+        dispersion_rules=rule_set(spec.dispersion_rules),
+        phase1_passes=spec.phase1_passes,
+        options=_chart_options(spec),
+    )
+    return chart_info(spec.chart).build(settings)
 
 
-def build_capability(spec: CharacteristicConfig) -> CapabilityChart | None:
+def build_capability(spec: CharacteristicConfig) -> Detector | None:
     """The rolling capability detector of a characteristic, if it asks for one."""
     if spec.capability is None:
         return None
-    return CapabilityChart(
-        lsl=spec.lsl,
-        usl=spec.usl,
-        target=spec.target,
-        window=spec.capability.window,
-        alpha=spec.capability.alpha,
-    )
+    options = {"lsl": spec.lsl, "usl": spec.usl, "target": spec.target}
+    options.update(window=spec.capability.window, alpha=spec.capability.alpha)
+    return chart_info("capability").build(ChartSettings(options=options))
 
 
-def build_multivariate(spec: MultivariateConfig) -> HotellingT2Chart:
+def build_multivariate(spec: MultivariateConfig) -> Detector:
     """Hotelling T² over the group's parameters (named ``equipment/name``)."""
-    return HotellingT2Chart(
-        names=tuple(spec.parameters),
+    settings = ChartSettings(
         phase1=spec.phase1,
-        alpha=spec.alpha,
         phase1_passes=spec.phase1_passes,
+        options={"names": tuple(spec.parameters), "alpha": spec.alpha},
     )
+    return chart_info("t2").build(settings)

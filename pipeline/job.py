@@ -36,21 +36,25 @@ from linewatch.connectors.simulator import (
 from linewatch.pipeline.checkpoint import RESET_HINT, Checkpoint, CheckpointError, LocalStateStore
 from linewatch.pipeline.config import (
     Config,
-    ConsoleSinkConfig,
     FileSourceConfig,
-    InfluxSinkConfig,
     InfluxSourceConfig,
-    JsonlSinkConfig,
     KafkaDeadLetterConfig,
-    KafkaSinkConfig,
     KafkaSourceConfig,
     SimulatorSourceConfig,
 )
 from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.models import Sink, Source, WireRecord
+from linewatch.pipeline.plugins import (
+    SinkContext,
+    SourceContext,
+    register_source,
+    sink_plugin,
+    source_plugin,
+)
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
 from linewatch.pipeline.report_data import ChartCollector, collector_for
 from linewatch.pipeline.runner import QuarantineExceeded, Route, Runner, RunSummary
+from linewatch.pipeline.sinks import SinkBuildError
 
 __all__ = [
     "CHART_REPORT_SUFFIXES",
@@ -177,22 +181,6 @@ class Job:
         return text
 
 
-def _influx_sink(config: InfluxSinkConfig) -> Sink:
-    from linewatch.connectors.influxdb import InfluxSink
-    from linewatch.pipeline.models import SinkError
-
-    try:
-        return InfluxSink.from_url(
-            config.url,
-            batch_size=config.batch_size,
-            spool_dir=config.spool_dir,
-            spool_max_bytes=int(config.spool_max_mb * 1024 * 1024),
-            retry_for_s=config.retry_for_s,
-        )
-    except (SinkError, ValueError) as exc:
-        raise JobError(f"InfluxDB sink: {exc}") from exc
-
-
 def influx_source(
     url: str,
     start: datetime,
@@ -264,23 +252,41 @@ def _source(
     source = config.source
     if source is None:
         raise JobError("the config has no 'source' and no input file was given")
-    if isinstance(source, FileSourceConfig):
-        return FileSource(
-            source.path, format=source.format, batch_size=source.batch_size, start_after=start_after
-        )
-    if isinstance(source, SimulatorSourceConfig):
-        assert config.simulation is not None  # the config validator guarantees it
-        records, _ = simulated_records(config.simulation, source.minutes)
-        return IterableSource(
-            records, name="simulator", batch_size=source.batch_size, start_after=start_after
-        )
-    if isinstance(source, KafkaSourceConfig):
-        return _kafka_source(source, callbacks)
-    if isinstance(source, InfluxSourceConfig):
-        return influx_source(
-            source.url, source.start, source.stop, source.page_size, source.batch_size, start_after
-        )
-    raise JobError(f"unsupported source {source!r}")
+    return source_plugin(source.type).build(source, SourceContext(config, start_after, callbacks))
+
+
+def _file_source(source: FileSourceConfig, context: SourceContext) -> Source:
+    return FileSource(
+        source.path,
+        format=source.format,
+        batch_size=source.batch_size,
+        start_after=context.start_after,
+    )
+
+
+def _simulator_source(source: SimulatorSourceConfig, context: SourceContext) -> Source:
+    assert context.config.simulation is not None  # the config validator guarantees it
+    records, _ = simulated_records(context.config.simulation, source.minutes)
+    return IterableSource(
+        records, name="simulator", batch_size=source.batch_size, start_after=context.start_after
+    )
+
+
+def _influx_source(source: InfluxSourceConfig, context: SourceContext) -> Source:
+    return influx_source(
+        source.url,
+        source.start,
+        source.stop,
+        source.page_size,
+        source.batch_size,
+        context.start_after,
+    )
+
+
+register_source("file", FileSourceConfig, _file_source)
+register_source("simulator", SimulatorSourceConfig, _simulator_source)
+register_source("kafka", KafkaSourceConfig, lambda s, c: _kafka_source(s, c.callbacks))
+register_source("influx", InfluxSourceConfig, _influx_source)
 
 
 def input_identity(config: Config, source: Source) -> dict[str, Any]:
@@ -374,25 +380,12 @@ def build_job(
     except CheckpointError as exc:
         raise JobError(str(exc)) from None
     routes: list[Route] = []
+    sink_context = SinkContext(mode, out_dir, console)
     for number, sink_config in enumerate(config.sinks):
-        sink: Sink
-        if isinstance(sink_config, JsonlSinkConfig):
-            sink = JsonlSink(_place(sink_config.path, out_dir), append=append)
-        elif isinstance(sink_config, ConsoleSinkConfig):
-            sink = console or ConsoleSink("live" if mode == "run" else "table")
-        elif isinstance(sink_config, InfluxSinkConfig):
-            sink = _influx_sink(sink_config)
-        elif isinstance(sink_config, KafkaSinkConfig):
-            from linewatch.connectors.kafka import KafkaAlertSink
-
-            sink = KafkaAlertSink(
-                sink_config.bootstrap,
-                sink_config.alerts_topic,
-                sink_config.points_topic,
-                sink_config.producer,
-            )
-        else:  # pragma: no cover - the config union has no other member
-            raise JobError(f"sinks[{number}]: unsupported sink {sink_config!r}")
+        try:
+            sink = sink_plugin(sink_config.type).build(sink_config, sink_context)
+        except SinkBuildError as exc:
+            raise JobError(str(exc)) from exc
         routes.append(Route(sink, frozenset(sink_config.outputs), f"sinks[{number}]"))
     kpis = KpiCollector()
     routes.append(Route(kpis, frozenset({"kpis"}), "report"))

@@ -54,7 +54,17 @@ from linewatch.pipeline.models import (
     WireRecord,
 )
 
-__all__ = ["QuarantineExceeded", "Route", "RunSummary", "Runner", "output_kind", "sink_lengths"]
+__all__ = [
+    "QuarantineExceeded",
+    "Route",
+    "RunSummary",
+    "Runner",
+    "UnknownOutput",
+    "output_kind",
+    "output_kinds",
+    "register_output_kind",
+    "sink_lengths",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +73,53 @@ class QuarantineExceeded(RuntimeError):
     """Too many records raised while being processed: a bug, not bad data."""
 
 
-def output_kind(item: Output) -> str:
-    """``alerts``, ``points``, ``kpis``, ``model_scores`` or ``dead_letters``: what a sink route selects.
+class UnknownOutput(TypeError):
+    """An output type no route knows: a programming error, found at start or first emit."""
 
-    (Valid raw records go to the routes that select ``records``.)
+
+#: Output type -> the kind a sink route selects; ``records`` (raw records) is the other kind.
+_OUTPUT_KINDS: dict[type, str] = {
+    Alert: "alerts",
+    ChartPoint: "points",
+    Kpi: "kpis",
+    ModelScore: "model_scores",
+    DeadLetter: "dead_letters",
+}
+RECORDS = "records"
+
+
+def register_output_kind(output_type: type, kind: str) -> None:
+    """Route outputs of ``output_type`` to the sinks that select ``kind``."""
+    known = _OUTPUT_KINDS.get(output_type)
+    if known is not None and known != kind:
+        raise ValueError(f"{output_type.__name__} is already routed as {known!r}")
+    _OUTPUT_KINDS[output_type] = kind
+
+
+def output_kinds() -> frozenset[str]:
+    """Every kind a route may select."""
+    return frozenset({*_OUTPUT_KINDS.values(), RECORDS})
+
+
+def output_kind(item: Output) -> str:
+    """``alerts``, ``points``, ``kpis``, ``dead_letters``...: what a sink route selects.
+
+    (Valid raw records go to the routes that select ``records``.) An output of a type no
+    one registered is an :class:`UnknownOutput`, never silently a dead letter.
+
+    >>> output_kind(object())  # type: ignore[arg-type]
+    Traceback (most recent call last):
+    ...
+    linewatch.pipeline.runner.UnknownOutput: no route kind for output type 'object'; register it with register_output_kind (known: Alert, ChartPoint, Kpi, ModelScore, DeadLetter)
     """
-    if isinstance(item, Alert):
-        return "alerts"
-    if isinstance(item, ChartPoint):
-        return "points"
-    if isinstance(item, Kpi):
-        return "kpis"
-    if isinstance(item, ModelScore):
-        return "model_scores"
-    return "dead_letters"
+    kind = _OUTPUT_KINDS.get(type(item))
+    if kind is None:
+        known = ", ".join(t.__name__ for t in _OUTPUT_KINDS)
+        raise UnknownOutput(
+            f"no route kind for output type {type(item).__name__!r}; register it with "
+            f"register_output_kind (known: {known})"
+        )
+    return kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +206,14 @@ class Runner:
         self._quarantine_message: str | None = None
         self._stop_requested = False
         self._routes_by_kind: dict[str, list[Sink]] = {}
+        known = output_kinds()
         for route in self.routes:
             for kind in route.kinds:
+                if kind not in known:
+                    raise UnknownOutput(
+                        f"{route.name or 'a route'} selects output kind {kind!r}, which no "
+                        f"output has; known: {', '.join(sorted(known))}"
+                    )
                 self._routes_by_kind.setdefault(kind, []).append(route.sink)
         # Sinks that keep the raw records too (InfluxDB, so that history can be replayed).
         self._record_sinks = self._routes_by_kind.get("records", [])

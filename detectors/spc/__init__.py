@@ -1,6 +1,12 @@
-"""Statistical process control charts, rules, capability and batch analysis."""
+"""Statistical process control charts, rules, capability and batch analysis.
 
-from linewatch.detectors.spc.analyze import AnalysisResult, analyze
+Importing this package registers the built-in charts (:mod:`linewatch.detectors.registry`),
+in the order below, which is the order the config's error messages list them in.
+"""
+
+# isort: off
+from linewatch.detectors.spc.imr import IMRChart
+from linewatch.detectors.spc.xbar import XbarRChart, XbarSChart
 from linewatch.detectors.spc.attributes import (
     CChart,
     LaneyPChart,
@@ -9,19 +15,20 @@ from linewatch.detectors.spc.attributes import (
     PChart,
     UChart,
 )
+from linewatch.detectors.spc.timeweighted import CusumChart, EwmaChart
+from linewatch.detectors.spc.zmr import ZMRChart
+from linewatch.detectors.spc.hotelling import HotellingT2Chart
 from linewatch.detectors.spc.capability import (
     CapabilityChart,
     CapabilityResult,
     capability,
     capability_indices,
 )
+
+# isort: on
+from linewatch.detectors.spc.analyze import AnalysisResult, analyze
 from linewatch.detectors.spc.chart import LimitsVersion, PhaseIChart, Stat
-from linewatch.detectors.spc.hotelling import HotellingT2Chart
-from linewatch.detectors.spc.imr import IMRChart, IndividualsChart
 from linewatch.detectors.spc.rules import RuleSet, RuleState
-from linewatch.detectors.spc.timeweighted import CusumChart, EwmaChart
-from linewatch.detectors.spc.xbar import XbarRChart, XbarSChart
-from linewatch.detectors.spc.zmr import ZMRChart
 
 __all__ = [
     "AnalysisResult",
@@ -32,7 +39,6 @@ __all__ = [
     "EwmaChart",
     "HotellingT2Chart",
     "IMRChart",
-    "IndividualsChart",
     "LaneyPChart",
     "LaneyUChart",
     "LimitsVersion",

@@ -20,32 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from linewatch.detectors.base import (
-    Detector,
-    DetectorInputError,
-    Observation,
-    as_values,
-    finite,
-)
-from linewatch.detectors.spc.attributes import (
-    CChart,
-    LaneyPChart,
-    LaneyUChart,
-    NPChart,
-    PChart,
-    UChart,
-)
+from linewatch.detectors.base import DetectorInputError, Observation, as_values, finite
+from linewatch.detectors.registry import ChartSettings, chart_info, chart_names
 from linewatch.detectors.spc.capability import CapabilityResult, capability
 from linewatch.detectors.spc.chart import PhaseIChart
-from linewatch.detectors.spc.hotelling import HotellingT2Chart
-from linewatch.detectors.spc.imr import IMRChart
 from linewatch.detectors.spc.rules import RuleSet
-from linewatch.detectors.spc.timeweighted import CusumChart, EwmaChart
-from linewatch.detectors.spc.xbar import XbarRChart, XbarSChart
-from linewatch.detectors.spc.zmr import ZMRChart
 
 __all__ = [
-    "CHART_TYPES",
     "AnalysisInputError",
     "AnalysisResult",
     "ChartSeries",
@@ -53,22 +34,6 @@ __all__ = [
     "parse_rules",
 ]
 
-CHART_TYPES = (
-    "imr",
-    "xbar-r",
-    "xbar-s",
-    "p",
-    "np",
-    "c",
-    "u",
-    "laney-p",
-    "laney-u",
-    "cusum",
-    "ewma",
-    "t2",
-    "zmr",
-    "capability",
-)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -141,118 +106,33 @@ def _clean(value: Any) -> Any:
 
 
 def parse_rules(rules: RuleSet | str | Iterable[int] | None) -> RuleSet | None:
-    """``"nelson"``, ``"we"``/``"western-electric"``, ``"none"``, ``"1,2,5"``, ints, or a RuleSet.
+    """A RuleSet from text (see :meth:`RuleSet.parse`), test numbers, or a RuleSet.
 
-    >>> parse_rules("1,2,5,6;2=8")
-    RuleSet(tests=(1, 2, 5, 6), k={2: 8})
+    >>> parse_rules("1,2,5,6;2=8"), parse_rules([1, 2])
+    (RuleSet(tests=(1, 2, 5, 6), k={2: 8}), RuleSet(tests=(1, 2)))
     """
     if rules is None or isinstance(rules, RuleSet):
         return rules
     if isinstance(rules, str):
-        text = rules.strip().lower()
-        if text == "nelson":
-            return RuleSet.nelson()
-        if text in ("we", "western-electric", "western_electric"):
-            return RuleSet.western_electric()
-        if text in ("none", ""):
-            return RuleSet.none()
-        tests_part, _, k_part = text.partition(";")
-        try:
-            tests = [int(t) for t in tests_part.split(",") if t.strip()]
-            k = {
-                int(a): float(b)
-                for a, b in (item.split("=") for item in k_part.split(",") if item.strip())
-            }
-        except ValueError:
-            raise ValueError(
-                f"rules {rules!r}: expected 'nelson', 'we', 'none' or "
-                "'1,2,5,6' optionally followed by ';2=8,1=2.5'"
-            ) from None
-        return RuleSet(tests=tests, k={t: (v if t == 1 else int(v)) for t, v in k.items()})
+        return RuleSet.parse(rules)
     return RuleSet(tests=rules)
 
 
-def _build(
-    chart: str, phase1: int, sigma: str | None, rules: RuleSet | None, opts: dict[str, Any]
-) -> Detector:
-    k_sigma = float(opts.get("k_sigma", 3.0))
-    passes = int(opts.get("passes", 0))
-    center = opts.get("center")
-    known = opts.get("known_sigma")
-    if chart == "imr":
-        return IMRChart(
-            phase1=phase1,
-            k_sigma=k_sigma,
-            sigma_method=sigma or "mr",
-            center=center,
-            sigma=known,
-            rules=rules,
-            phase1_passes=passes,
-            constants=opts.get("constants", "table"),
-        )
-    if chart in ("xbar-r", "xbar-s"):
-        cls = XbarRChart if chart == "xbar-r" else XbarSChart
-        return cls(
-            phase1=phase1,
-            k_sigma=k_sigma,
-            sigma_method=sigma,
-            center=center,
-            sigma=known,
-            rules=rules,
-            phase1_passes=passes,
-            constants=opts.get("constants", "table"),
-        )
-    attribute = {"p": PChart, "np": NPChart, "c": CChart, "u": UChart}
-    if chart in attribute:
-        return attribute[chart](
-            phase1=phase1, k_sigma=k_sigma, center=center, rules=rules, phase1_passes=passes
-        )
-    if chart in ("laney-p", "laney-u"):
-        laney = LaneyPChart if chart == "laney-p" else LaneyUChart
-        return laney(
-            phase1=phase1,
-            k_sigma=k_sigma,
-            center=center,
-            rules=rules,
-            sigma_z=opts.get("sigma_z"),
-            phase1_passes=passes,
-        )
-    if chart == "cusum":
-        return CusumChart(
-            phase1=phase1,
-            k=float(opts.get("k", 0.5)),
-            h=float(opts.get("h", 5.0)),
-            target=opts.get("target", center),
-            sigma=known,
-            headstart=float(opts.get("headstart", 0.0)),
-            sigma_method=sigma,
-        )
-    if chart == "ewma":
-        return EwmaChart(
-            phase1=phase1,
-            lam=float(opts.get("lam", 0.2)),
-            L=float(opts.get("L", 3.0)),
-            target=opts.get("target", center),
-            sigma=known,
-            steady_state=bool(opts.get("steady_state", False)),
-            sigma_method=sigma,
-        )
-    if chart == "t2":
-        return HotellingT2Chart(
-            names=opts["names"],
-            phase1=phase1,
-            alpha=float(opts.get("alpha", 0.0027)),
-            phase1_passes=passes,
-        )
-    if chart == "zmr":
-        return ZMRChart(
-            phase1=phase1,
-            sigma_method=sigma or "by_part",
-            k_sigma=k_sigma,
-            rules=rules,
-            phase1_passes=passes,
-        )
-    raise ValueError(f"unknown chart {chart!r}; choose from {CHART_TYPES}")
+def _settings(
+    phase1: int, sigma: str | None, rules: RuleSet | None, opts: dict[str, Any]
+) -> ChartSettings:
+    common = ("k_sigma", "passes", "center", "known_sigma", "constants")
+    return ChartSettings(
+        phase1=phase1,
+        k_sigma=float(opts.get("k_sigma", 3.0)),
+        sigma_method=sigma,
+        center=opts.get("center"),
+        sigma=opts.get("known_sigma"),
+        rules=rules,
+        phase1_passes=int(opts.get("passes", 0)),
+        constants=opts.get("constants", "table"),
+        options={k: v for k, v in opts.items() if k not in common},
+    )
 
 
 def analyze(
@@ -263,7 +143,7 @@ def analyze(
     rules: RuleSet | str | Iterable[int] | None = None,
     **options: Any,
 ) -> AnalysisResult:
-    """Analyse ``data`` with a chart of type ``chart`` (one of :data:`CHART_TYPES`).
+    """Analyse ``data`` with a chart of type ``chart`` (a registered chart's name).
 
     ``phase1``: how many leading observations estimate the limits (default: all).
     ``sigma``: the sigma method (``mr``, ``median_mr``, ``rbar``, ``sbar``, ``pooled``,
@@ -273,10 +153,12 @@ def analyze(
     ``lsl``, ``usl``, ``target``, ``alpha`` (capability, t2); ``k``, ``h``, ``headstart``
     (cusum); ``lam``, ``L``, ``steady_state`` (ewma); ``names`` (t2); ``sigma_z`` (laney).
     """
-    if chart not in CHART_TYPES:
-        raise ValueError(f"unknown chart {chart!r}; choose from {CHART_TYPES}")
+    try:
+        info = chart_info(chart)
+    except KeyError:
+        raise ValueError(f"unknown chart {chart!r}; choose from {chart_names()}") from None
     n = len(data)
-    if chart == "capability":
+    if info.kind == "capability":
         for i, x in enumerate(data):
             try:  # each value checked here so that a refusal names its observation
                 if isinstance(x, Mapping):
@@ -302,8 +184,9 @@ def analyze(
     size = n if phase1 is None else phase1
     if not 0 < size <= n:
         raise ValueError(f"phase1 must be between 1 and the {n} observations, got {phase1}")
-    detector = _build(chart, size, sigma, parse_rules(rules), dict(options))
-    assert isinstance(detector, PhaseIChart)
+    detector = info.build(_settings(size, sigma, parse_rules(rules), dict(options)))
+    if not isinstance(detector, PhaseIChart):
+        raise ValueError(f"chart {chart!r} has no batch analysis (it is not a phase-I chart)")
     for i, x in enumerate(data):
         try:
             detector._check(x)

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from linewatch.detectors.base import DetectorInputError, Observation, finite
+from linewatch.detectors.registry import ChartOption, register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat
 from linewatch.detectors.spc.constants import d2
 from linewatch.detectors.spc.estimators import moving_ranges
@@ -214,12 +215,22 @@ class PChart(_AttributeChart):
     chart_name = "p"
     charts: ClassVar[tuple[str, ...]] = ("p",)
 
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [{"phase1": 25, "rules": RuleSet.nelson()}]
+
 
 class NPChart(_AttributeChart):
     """Number nonconforming, ``{"count": nonconforming, "size": inspected}``."""
 
     chart_name = "np"
     charts: ClassVar[tuple[str, ...]] = ("np",)
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [{"phase1": 25, "phase1_passes": 1}]
 
 
 class CChart(_AttributeChart):
@@ -234,6 +245,12 @@ class CChart(_AttributeChart):
 
     chart_name = "c"
     charts: ClassVar[tuple[str, ...]] = ("c",)
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [{"phase1": 25}]
+
     proportion = False
 
 
@@ -242,6 +259,12 @@ class UChart(_AttributeChart):
 
     chart_name = "u"
     charts: ClassVar[tuple[str, ...]] = ("u",)
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [{"phase1": 25, "rules": RuleSet.western_electric()}]
+
     proportion = False
 
 
@@ -309,10 +332,75 @@ class LaneyPChart(_LaneyChart):
     chart_name = "laney_p"
     charts: ClassVar[tuple[str, ...]] = ("laney_p",)
 
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [{"phase1": 25, "phase1_passes": 1}]
+
 
 class LaneyUChart(_LaneyChart):
     """Laney u' chart for over-dispersed rates (large subgroups)."""
 
     chart_name = "laney_u"
     charts: ClassVar[tuple[str, ...]] = ("laney_u",)
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [{"phase1": 25}]
+
     proportion = False
+
+
+_COUNT_SIZE = ("count", "size")
+_SIGMA_Z = ChartOption("sigma_z", None, "Laney: given sigma of the z values (default: estimated)")
+register_chart(
+    "p",
+    PChart,
+    kind="attribute",
+    takes="counts",
+    columns=_COUNT_SIZE,
+    description="Proportion nonconforming, per-subgroup limits",
+)
+register_chart(
+    "np",
+    NPChart,
+    kind="attribute",
+    takes="counts",
+    columns=_COUNT_SIZE,
+    description="Number nonconforming, per-subgroup limits",
+)
+register_chart(
+    "c",
+    CChart,
+    kind="attribute",
+    takes="counts",
+    columns=("count",),
+    description="Count of defects per (equal) inspection unit",
+)
+register_chart(
+    "u",
+    UChart,
+    kind="attribute",
+    takes="counts",
+    columns=_COUNT_SIZE,
+    description="Defects per unit, per-subgroup limits",
+)
+register_chart(
+    "laney-p",
+    LaneyPChart,
+    kind="attribute",
+    takes="counts",
+    columns=_COUNT_SIZE,
+    options=(_SIGMA_Z,),
+    description="Laney p' for over-dispersed proportions (large subgroups)",
+)
+register_chart(
+    "laney-u",
+    LaneyUChart,
+    kind="attribute",
+    takes="counts",
+    columns=_COUNT_SIZE,
+    options=(_SIGMA_Z,),
+    description="Laney u' for over-dispersed rates (large subgroups)",
+)

@@ -39,6 +39,7 @@ from linewatch.detectors.base import (
     empty_evaluation,
     finite,
 )
+from linewatch.detectors.registry import ChartOption, register_chart
 from linewatch.detectors.spc.constants import d2
 from linewatch.detectors.spc.estimators import (
     mean_of,
@@ -208,6 +209,11 @@ class CapabilityChart(Detector):
     [0, 0, 0, 4]
     """
 
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [{"lsl": 7.0, "usl": 13.0, "window": 25}]
+
     def __init__(
         self,
         lsl: float | None = None,
@@ -314,3 +320,19 @@ class CapabilityChart(Detector):
         self._n, self._mean, self._m2 = state["n"], state["mean"], state["m2"]
         self._mr_sum, self._previous = state["mr_sum"], state["previous"]
         self._windows = state["windows"]
+
+
+register_chart(
+    "capability",
+    CapabilityChart,
+    kind="capability",
+    takes="value",
+    sigma_methods=("mr", "rbar", "sbar", "pooled", "overall"),
+    options=(
+        ChartOption("lsl", None, "lower specification limit"),
+        ChartOption("usl", None, "upper specification limit"),
+        ChartOption("target", None, "target (CUSUM, EWMA: default the center)"),
+        ChartOption("alpha", None, "T2 false-alarm rate; capability confidence level"),
+    ),
+    description="Cp, Cpk, Pp, Ppk with confidence bounds (batch, or rolling windows)",
+)

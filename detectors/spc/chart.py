@@ -30,6 +30,7 @@ statistics an observation plots (:meth:`PhaseIChart._stats`); this base does the
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -120,10 +121,12 @@ class PhaseIChart(Detector):
 
     # -- to implement -------------------------------------------------------------------
 
+    @abc.abstractmethod
     def _check(self, x: Observation) -> Any:
         """The observation validated, as JSON-able plain data; raises DetectorInputError."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _estimate(self, observations: Sequence[Any], keep: Sequence[bool]) -> dict[str, Any]:
         """Parameters from the phase-I observations whose ``keep`` is true."""
         raise NotImplementedError
@@ -136,6 +139,7 @@ class PhaseIChart(Detector):
         """Parameters given in the constructor, or ``None`` to estimate them in phase I."""
         return None
 
+    @abc.abstractmethod
     def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
         """Statistics ``obs`` plots; ``carry`` holds running values (previous point, sums)."""
         raise NotImplementedError

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 from linewatch.detectors.base import DetectorInputError, Observation, finite
+from linewatch.detectors.registry import ChartOption, register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat
 
 __all__ = ["HotellingT2Chart", "t2_limits"]
@@ -59,6 +60,12 @@ class HotellingT2Chart(PhaseIChart):
     """
 
     charts: ClassVar[tuple[str, ...]] = ("t2",)
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [{"names": ("a", "b", "c"), "phase1": 30, "phase1_passes": 1}]
+
     limit_rules: ClassVar[Mapping[str, str]] = {"t2": "t2"}
 
     def __init__(
@@ -161,3 +168,14 @@ def _inverse(cov: np.ndarray) -> list[list[float]]:
         )
     inverse: list[list[float]] = np.linalg.inv(cov).tolist()
     return inverse
+
+
+_ALPHA = ChartOption("alpha", None, "T2 false-alarm rate; capability confidence level")
+register_chart(
+    "t2",
+    HotellingT2Chart,
+    kind="multivariate",
+    takes="vector",
+    options=(_ALPHA,),
+    description="Hotelling T² of a vector of parameters, F-based limits",
+)

@@ -27,12 +27,15 @@ from linewatch.detectors.base import (
     Signal,
     finite,
 )
+from linewatch.detectors.registry import register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
 from linewatch.detectors.spc.constants import d2, d3
 from linewatch.detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma
-from linewatch.detectors.spc.rules import RuleSet, RuleState, rule_names
+from linewatch.detectors.spc.rules import RuleSet, RuleState
+from linewatch.detectors.spc.rules import described as rule_descriptions
+from linewatch.detectors.spc.steppers import ZONES, step, steps, zone_codes
 
-__all__ = ["IMR_SIGMA_METHODS", "IMRChart", "IndividualsChart"]
+__all__ = ["IMR_SIGMA_METHODS", "IMRChart"]
 
 IMR_SIGMA_METHODS = ("mr", "median_mr", "overall")
 
@@ -66,6 +69,15 @@ class IMRChart(PhaseIChart):
     charts: ClassVar[tuple[str, ...]] = ("individuals", "moving_range")
     dispersion_charts: ClassVar[frozenset[str]] = frozenset({"moving_range"})
     exclusion_charts: ClassVar[frozenset[str] | None] = frozenset({"individuals"})
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [
+            {"phase1": 20, "rules": RuleSet.nelson()},
+            {"center": 10.0, "sigma": 1.0, "rules": RuleSet.nelson()},
+            {"phase1": 30, "phase1_passes": 2},
+        ]
 
     def __init__(
         self,
@@ -220,7 +232,7 @@ class IMRChart(PhaseIChart):
                     center - sigma,
                     center + 2.0 * sigma,
                     center - 2.0 * sigma,
-                    _described(self._rules_for(stat.chart)),
+                    rule_descriptions(self._rules_for(stat.chart)),
                     state.enabled,
                     state.k2,
                     state.k3,
@@ -303,9 +315,9 @@ class IMRChart(PhaseIChart):
         index0 = self._count
         previous = self._carry["previous"]
         fired = (
-            _steps(self._ind_rules, x, values[-1], c, hi1, lo1, cu1, cl1, cu2, cl2, *ks) & enabled
+            steps(self._ind_rules, x, values[-1], c, hi1, lo1, cu1, cl1, cu2, cl2, *ks) & enabled
         ).tolist()
-        zones = _zone_codes(x, c, s, s2, lcl, ucl).tolist()
+        zones = zone_codes(x, c, s, s2, lcl, ucl).tolist()
         self._count = index0 + n
         self._carry["previous"] = values[-1]
 
@@ -334,17 +346,17 @@ class IMRChart(PhaseIChart):
         mrs = mr_x.tolist()
         if mrs:
             mfired = (
-                _steps(self._mr_rules, mr_x, mrs[-1], mc, mhi1, mlo1, mcu1, mcl1, mcu2, mcl2, *mks)
+                steps(self._mr_rules, mr_x, mrs[-1], mc, mhi1, mlo1, mcu1, mcl1, mcu2, mcl2, *mks)
                 & menabled
             ).tolist()
-            mzones = _zone_codes(mr_x, mc, ms, ms2, mlcl, mucl).tolist()
+            mzones = zone_codes(mr_x, mc, ms, ms2, mlcl, mucl).tolist()
         else:
             mfired, mzones = [], []
 
         out: list[Evaluation] = []
         append = out.append
         point_type, signal_type, evaluation_type = PlotPoint, Signal, Evaluation
-        zone_names = _ZONES
+        zone_names = ZONES
         empty: tuple[Any, ...] = ()
         index = index0
         if first:  # the very first observation: no moving range yet
@@ -458,7 +470,7 @@ def _judge(
         m6,
     ) = plan
     fired = (
-        _step(rs, x, c, hi1, lo1, cu1, cl1, cu2, cl2, k2, k3, k4, k5, k6, k7, k8, m5, m6) & enabled
+        step(rs, x, c, hi1, lo1, cu1, cl1, cu2, cl2, k2, k3, k4, k5, k6, k7, k8, m5, m6) & enabled
     )
     if x > ucl or x < lcl:
         zone = "beyond"
@@ -472,146 +484,7 @@ def _judge(
     return PlotPoint(ts, chart, index, x, c, lcl, ucl, version, zone, names)
 
 
-def _step(
-    rs: RuleState,
-    x: float,
-    c: float,
-    hi1: float,
-    lo1: float,
-    cu1: float,
-    cl1: float,
-    cu2: float,
-    cl2: float,
-    k2: int,
-    k3: int,
-    k4: int,
-    k5: int,
-    k6: int,
-    k7: int,
-    k8: int,
-    m5: int,
-    m6: int,
-) -> int:
-    """``RuleState.step`` for a symmetric sigma > 0, with the zone bounds precomputed.
-
-    Returns every test's bit (the caller masks the enabled ones); updates ``rs`` exactly as
-    ``step`` does.
-    """
-    fired = 1 if x > hi1 or x < lo1 else 0
-    run = rs.side_run
-    if x > c:
-        run = run + 1 if run > 0 else 1
-        if run >= k2:
-            fired |= 2
-    elif x < c:
-        run = run - 1 if run < 0 else -1
-        if -run >= k2:
-            fired |= 2
-    else:
-        run = 0
-    rs.side_run = run
-    prev = rs.prev
-    if prev is not None:
-        if x > prev:
-            trend = rs.trend
-            trend = trend + 1 if trend > 0 else 1
-            if trend >= k3:
-                fired |= 4
-            alt = rs.alt + 1 if rs.last_dir < 0 else 1
-            rs.last_dir = 1
-        elif x < prev:
-            trend = rs.trend
-            trend = trend - 1 if trend < 0 else -1
-            if -trend >= k3:
-                fired |= 4
-            alt = rs.alt + 1 if rs.last_dir > 0 else 1
-            rs.last_dir = -1
-        else:
-            trend = alt = 0
-            rs.last_dir = 0
-        rs.trend = trend
-        rs.alt = alt
-        if alt >= k4:
-            fired |= 8
-    rs.prev = x
-    if x > cu1:  # c + 2s >= c + s when s > 0: beyond 2 sigma implies beyond 1 sigma
-        up1 = ((rs.up1 << 1) | 1) & m6
-        rs.up1 = up1
-        if up1.bit_count() >= k6:
-            fired |= 32
-        up2 = ((rs.up2 << 1) | (x > cu2)) & m5
-        rs.up2 = up2
-        if up2 & 1 and up2.bit_count() >= k5:
-            fired |= 16
-        rs.lo1 = (rs.lo1 << 1) & m6
-        rs.lo2 = (rs.lo2 << 1) & m5
-        rs.run7 = 0
-        run8 = rs.run8 + 1
-        rs.run8 = run8
-        if run8 >= k8:
-            fired |= 128
-    elif x < cl1:
-        lo1 = ((rs.lo1 << 1) | 1) & m6
-        rs.lo1 = lo1
-        if lo1.bit_count() >= k6:
-            fired |= 32
-        lo2 = ((rs.lo2 << 1) | (x < cl2)) & m5
-        rs.lo2 = lo2
-        if lo2 & 1 and lo2.bit_count() >= k5:
-            fired |= 16
-        rs.up1 = (rs.up1 << 1) & m6
-        rs.up2 = (rs.up2 << 1) & m5
-        rs.run7 = 0
-        run8 = rs.run8 + 1
-        rs.run8 = run8
-        if run8 >= k8:
-            fired |= 128
-    else:
-        window = rs.up1
-        if window:
-            rs.up1 = (window << 1) & m6
-        window = rs.lo1
-        if window:
-            rs.lo1 = (window << 1) & m6
-        window = rs.up2
-        if window:
-            rs.up2 = (window << 1) & m5
-        window = rs.lo2
-        if window:
-            rs.lo2 = (window << 1) & m5
-        rs.run8 = 0
-        run7 = rs.run7 + 1
-        rs.run7 = run7
-        if run7 >= k7:
-            fired |= 64
-    return fired
-
-
-class _Described(dict[int, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]]):
-    """Mask -> (rule names, ((name, description), ...)) for one RuleSet; shared, immutable."""
-
-    def __init__(self, rules: RuleSet) -> None:
-        super().__init__()
-        self.rules = rules
-
-    def __missing__(self, mask: int) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-        names = rule_names(mask)
-        entry = (names, tuple((n, self.rules.describe(int(n[6:]))) for n in names))
-        self[mask] = entry
-        return entry
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Described:
-        return self
-
-
-_DESCRIBED: dict[RuleSet, _Described] = {}
-
-
-def _described(rules: RuleSet) -> _Described:
-    found = _DESCRIBED.get(rules)
-    if found is None:
-        found = _DESCRIBED[rules] = _Described(rules)
-    return found
+_MIN_BATCH = 16  # below this, numpy's fixed costs outweigh its speed
 
 
 def _given_stat(
@@ -621,114 +494,11 @@ def _given_stat(
     return Stat(chart, value, center, (ucl - lcl) / (2.0 * k_sigma), lcl, ucl)
 
 
-#: The name the pipeline has used since the placeholder; same class.
-IndividualsChart = IMRChart
-
-
-# -- vectorised rule engine -------------------------------------------------------------------
-
-_MIN_BATCH = 16  # below this, numpy's fixed costs outweigh its speed
-_ZONES = ("C", "B", "A", "beyond")
-
-
-def _zone_codes(x: np.ndarray, c: float, s: float, s2: float, lcl: float, ucl: float) -> np.ndarray:
-    """Index into ``_ZONES`` of each value: ``zone_for`` with sigma > 0, vectorised."""
-    d = np.abs(x - c)
-    codes = (d > s).astype(np.int64) + (d > s2)
-    codes[(x > ucl) | (x < lcl)] = 3
-    return codes
-
-
-def _run_lengths(same: np.ndarray, initial: int) -> np.ndarray:
-    """``L[i] = L[i-1] + 1 if same[i] else 1``, with ``L[-1] = initial``."""
-    idx = np.arange(same.size, dtype=np.int64)
-    last = np.maximum.accumulate(np.where(same, -1, idx))
-    return np.where(last < 0, idx + 1 + initial, idx - last + 1)
-
-
-def _window_counts(bits: np.ndarray, prior: int, width: int) -> tuple[np.ndarray, int]:
-    """Set bits among the last ``width`` points at each point, and the final window mask."""
-    head = np.array([(prior >> j) & 1 for j in range(width - 1, -1, -1)], dtype=np.int64)
-    ext = np.concatenate((head, bits.astype(np.int64)))
-    sums = np.concatenate(([0], np.cumsum(ext)))
-    n = bits.size
-    counts = sums[width + 1 : width + 1 + n] - sums[1 : n + 1]
-    final = 0
-    for bit in ext[-width:].tolist():
-        final = (final << 1) | bit
-    return counts, final
-
-
-def _sign(v: int) -> int:
-    return (v > 0) - (v < 0)
-
-
-def _steps(
-    rs: RuleState,
-    x: np.ndarray,
-    last: float,
-    c: float,
-    hi1: float,
-    lo1: float,
-    cu1: float,
-    cl1: float,
-    cu2: float,
-    cl2: float,
-    k2: int,
-    k3: int,
-    k4: int,
-    k5: int,
-    k6: int,
-    k7: int,
-    k8: int,
-    m5: int,
-    m6: int,
-) -> np.ndarray:
-    """``_step`` over a whole array (``last`` is ``x[-1]`` as a Python float); bits of all tests."""
-    n = x.size
-    fired = ((x > hi1) | (x < lo1)).astype(np.int64)
-    side = (x > c).astype(np.int64) - (x < c)
-    before = np.empty(n, dtype=np.int64)
-    before[0] = _sign(rs.side_run)
-    before[1:] = side[:-1]
-    run = side * _run_lengths((side == before) & (side != 0), abs(rs.side_run))
-    fired |= (np.abs(run) >= k2) * 2
-    rs.side_run = int(run[-1])
-
-    prev = rs.prev
-    start = 1 if prev is None else 0
-    if n > start:
-        xm = x[start:]
-        xp = x[:-1] if start else np.concatenate((np.array([prev]), x[:-1]))
-        move = (xm > xp).astype(np.int64) - (xm < xp)
-        moved = move != 0
-        before = np.empty(move.size, dtype=np.int64)
-        before[0] = _sign(rs.trend)
-        before[1:] = move[:-1]
-        trend = move * _run_lengths((move == before) & moved, abs(rs.trend))
-        before[0] = rs.last_dir
-        alt = np.where(moved, _run_lengths((move == -before) & moved, rs.alt), 0)
-        fired[start:] |= (np.abs(trend) >= k3) * 4 | (alt >= k4) * 8
-        rs.trend, rs.alt, rs.last_dir = int(trend[-1]), int(alt[-1]), int(move[-1])
-    rs.prev = last
-
-    above2, below2 = x > cu2, x < cl2
-    above1, below1 = x > cu1, x < cl1
-    up2, rs.up2 = _window_counts(above2, rs.up2, m5.bit_length())
-    lo2, rs.lo2 = _window_counts(below2, rs.lo2, m5.bit_length())
-    up1, rs.up1 = _window_counts(above1, rs.up1, m6.bit_length())
-    lo1w, rs.lo1 = _window_counts(below1, rs.lo1, m6.bit_length())
-    fired |= ((above2 & (up2 >= k5)) | (below2 & (lo2 >= k5))) * 16
-    fired |= ((above1 & (up1 >= k6)) | (below1 & (lo1w >= k6))) * 32
-    beyond1 = above1 | below1
-    within = ~beyond1
-    # a run continues from the state's counter at the first point (0 if it was broken)
-    same7 = within.copy()
-    same7[1:] &= within[:-1]
-    same8 = beyond1.copy()
-    same8[1:] &= beyond1[:-1]
-    run7 = np.where(within, _run_lengths(same7, rs.run7), 0)
-    run8 = np.where(beyond1, _run_lengths(same8, rs.run8), 0)
-    fired |= (run7 >= k7) * 64 | (run8 >= k8) * 128
-    rs.run7, rs.run8 = int(run7[-1]), int(run8[-1])
-    return fired
+register_chart(
+    "imr",
+    IMRChart,
+    kind="variables",
+    takes="value",
+    description="Individuals and moving range (I-MR): one value at a time",
+    sigma_methods=IMR_SIGMA_METHODS,
+)

@@ -30,11 +30,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from linewatch.detectors.spc.steppers import step
+
 __all__ = [
     "DEFAULT_K",
     "RULE_DESCRIPTIONS",
+    "Described",
     "RuleSet",
     "RuleState",
+    "described",
     "rule_names",
 ]
 
@@ -135,6 +139,43 @@ class RuleSet:
         return cls(tests=())
 
     @classmethod
+    def parse(cls, text: str) -> RuleSet:
+        """The one reader of rule text, for the CLI and the config alike.
+
+        A preset (``nelson``; ``western_electric``, also ``we`` or ``western-electric``;
+        ``test1``; ``none``), or tests like ``1,2,5,6`` optionally followed by their K
+        (``;2=8,1=2.5``). A ``ValueError`` says what is expected, in one line.
+
+        >>> RuleSet.parse("we"), RuleSet.parse("Western-Electric") == RuleSet.parse("we")
+        (RuleSet(tests=(1, 2, 5, 6), k={2: 8}), True)
+        >>> RuleSet.parse("1,2,5,6;2=8"), RuleSet.parse("test1"), RuleSet.parse("none")
+        (RuleSet(tests=(1, 2, 5, 6), k={2: 8}), RuleSet(tests=(1,)), RuleSet(tests=()))
+        >>> RuleSet.parse("nelsen")
+        Traceback (most recent call last):
+        ...
+        ValueError: rules 'nelsen': expected nelson, western_electric (we), test1, none, or tests like '1,2,5,6' optionally followed by ';2=8,1=2.5'
+        """
+        name = text.strip().lower().replace("-", "_")
+        preset = _PRESETS.get(name)
+        if preset is not None:
+            return preset()
+        tests_part, _, k_part = name.partition(";")
+        try:
+            tests = [int(t) for t in tests_part.split(",") if t.strip()]
+            k = {
+                int(a): float(b)
+                for a, b in (item.split("=") for item in k_part.split(",") if item.strip())
+            }
+        except ValueError:
+            raise ValueError(
+                f"rules {text!r}: expected nelson, western_electric (we), test1, none, "
+                "or tests like '1,2,5,6' optionally followed by ';2=8,1=2.5'"
+            ) from None
+        if not tests:
+            raise ValueError(f"rules {text!r}: no tests named")
+        return cls(tests=tests, k={t: (v if t == 1 else int(v)) for t, v in k.items()})
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RuleSet:
         """Inverse of :meth:`to_dict` (JSON keys of ``k`` may be strings)."""
         return cls(
@@ -186,6 +227,16 @@ class RuleSet:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RuleSet, (self._tests, dict(self._overrides)))
+
+
+_PRESETS = {
+    "nelson": RuleSet.nelson,
+    "western_electric": RuleSet.western_electric,
+    "we": RuleSet.western_electric,
+    "test1": RuleSet,
+    "none": RuleSet.none,
+    "": RuleSet.none,
+}
 
 
 class RuleState:
@@ -245,80 +296,47 @@ class RuleState:
         self.up2 = self.lo2 = self.up1 = self.lo1 = 0  # K+1-point windows as bit masks
         self.run7 = self.run8 = 0
 
+    def plan(self) -> tuple[int, int, int, int, int, int, int, int, int]:
+        """K of tests 2-8 and the window masks of tests 5 and 6, as :func:`step` takes them."""
+        return (
+            self.k2,
+            self.k3,
+            self.k4,
+            self.k5,
+            self.k6,
+            self.k7,
+            self.k8,
+            self.mask5,
+            self.mask6,
+        )
+
     def step(
         self, x: float, center: float, s_up: float, s_lo: float, hi1: float, lo1: float
     ) -> int:
-        enabled = self.enabled
-        fired = 0
-        if enabled & 1 and (x > hi1 or x < lo1):
-            fired = 1
-        run = self.side_run
-        if x > center:
-            run = run + 1 if run > 0 else 1
-        elif x < center:
-            run = run - 1 if run < 0 else -1
-        else:
-            run = 0
-        self.side_run = run
-        if enabled & 2 and (run >= self.k2 or -run >= self.k2):
-            fired |= 2
-        prev = self.prev
-        if prev is not None:
-            if x > prev:
-                move = 1
-            elif x < prev:
-                move = -1
-            else:
-                move = 0
-            trend = self.trend
-            if move > 0:
-                trend = trend + 1 if trend > 0 else 1
-            elif move < 0:
-                trend = trend - 1 if trend < 0 else -1
-            else:
-                trend = 0
-            self.trend = trend
-            if enabled & 4 and (trend >= self.k3 or -trend >= self.k3):
-                fired |= 4
-            if move == 0:
-                self.alt = 0
-            elif move == -self.last_dir:
-                self.alt += 1
-            else:
-                self.alt = 1
-            self.last_dir = move
-            if enabled & 8 and self.alt >= self.k4:
-                fired |= 8
-        self.prev = x
-        above2 = x > center + 2.0 * s_up
-        below2 = x < center - 2.0 * s_lo
-        above1 = x > center + s_up
-        below1 = x < center - s_lo
-        self.up2 = ((self.up2 << 1) | above2) & self.mask5
-        self.lo2 = ((self.lo2 << 1) | below2) & self.mask5
-        self.up1 = ((self.up1 << 1) | above1) & self.mask6
-        self.lo1 = ((self.lo1 << 1) | below1) & self.mask6
-        if enabled & 16 and (
-            (above2 and self.up2.bit_count() >= self.k5)
-            or (below2 and self.lo2.bit_count() >= self.k5)
-        ):
-            fired |= 16
-        if enabled & 32 and (
-            (above1 and self.up1.bit_count() >= self.k6)
-            or (below1 and self.lo1.bit_count() >= self.k6)
-        ):
-            fired |= 32
-        if above1 or below1:
-            self.run7 = 0
-            self.run8 += 1
-        else:
-            self.run7 += 1
-            self.run8 = 0
-        if enabled & 64 and self.run7 >= self.k7:
-            fired |= 64
-        if enabled & 128 and self.run8 >= self.k8:
-            fired |= 128
-        return fired
+        """The enabled tests ``x`` completes (see :func:`~.steppers.step`, which this calls)."""
+        return (
+            step(
+                self,
+                x,
+                center,
+                hi1,
+                lo1,
+                center + s_up,
+                center - s_lo,
+                center + 2.0 * s_up,
+                center - 2.0 * s_lo,
+                self.k2,
+                self.k3,
+                self.k4,
+                self.k5,
+                self.k6,
+                self.k7,
+                self.k8,
+                self.mask5,
+                self.mask6,
+            )
+            & self.enabled
+        )
 
     def to_state(self) -> list[Any]:
         return [
@@ -349,3 +367,31 @@ class RuleState:
             self.run7,
             self.run8,
         ) = state
+
+
+class Described(dict[int, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]]):
+    """Mask -> (rule names, ((name, description), ...)) for one RuleSet; shared, immutable."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        super().__init__()
+        self.rules = rules
+
+    def __missing__(self, mask: int) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        names = rule_names(mask)
+        entry = (names, tuple((n, self.rules.describe(int(n[6:]))) for n in names))
+        self[mask] = entry
+        return entry
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Described:
+        return self
+
+
+_DESCRIBED_BY_RULES: dict[RuleSet, Described] = {}
+
+
+def described(rules: RuleSet) -> Described:
+    """Mask -> rule names and their descriptions for ``rules``, built once, shared."""
+    found = _DESCRIBED_BY_RULES.get(rules)
+    if found is None:
+        found = _DESCRIBED_BY_RULES[rules] = Described(rules)
+    return found

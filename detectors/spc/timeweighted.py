@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from linewatch.detectors.base import MIN_SIGMA, DetectorInputError, Observation, as_values
+from linewatch.detectors.registry import ChartOption, register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat
 from linewatch.detectors.spc.estimators import (
     SUBGROUP_METHODS,
@@ -107,6 +108,15 @@ class CusumChart(_TimeWeighted):
     """
 
     charts: ClassVar[tuple[str, ...]] = ("cusum_upper", "cusum_lower")
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [
+            {"phase1": 20, "headstart": 0.5},
+            {"phase1": 20, "reset_on_signal": True},
+        ]
+
     limit_rules: ClassVar[Mapping[str, str]] = {
         "cusum_upper": "cusum_upper",
         "cusum_lower": "cusum_lower",
@@ -182,6 +192,15 @@ class EwmaChart(_TimeWeighted):
     """
 
     charts: ClassVar[tuple[str, ...]] = ("ewma",)
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [
+            {"phase1": 20, "lam": 0.2},
+            {"target": 7.5, "sigma": 3.0, "steady_state": True},  # fits both streams
+        ]
+
     limit_rules: ClassVar[Mapping[str, str]] = {"ewma": "ewma"}
 
     def __init__(
@@ -229,3 +248,34 @@ class EwmaChart(_TimeWeighted):
 
     def _limit_description(self, chart: str) -> str:
         return f"EWMA beyond its {self.L:g}-sigma limit (lambda = {self.lam:g})"
+
+
+_TARGET = ChartOption("target", None, "target (CUSUM, EWMA: default the center)")
+register_chart(
+    "cusum",
+    CusumChart,
+    kind="time-weighted",
+    takes="values",
+    sigma_methods=_METHODS,
+    options=(
+        ChartOption("k", 0.5, "CUSUM reference value (sigmas)"),
+        ChartOption("h", 5.0, "CUSUM decision interval (sigmas)"),
+        ChartOption("headstart", 0.0, "CUSUM FIR, fraction of h"),
+        _TARGET,
+    ),
+    description="Tabular CUSUM of values or subgroup means, in sigma units",
+)
+register_chart(
+    "ewma",
+    EwmaChart,
+    kind="time-weighted",
+    takes="values",
+    sigma_methods=_METHODS,
+    options=(
+        ChartOption("lam", 0.2, "EWMA weight", flag="--lambda"),
+        ChartOption("L", 3.0, "EWMA limit width", flag="-L"),
+        ChartOption("steady_state", False, "EWMA asymptotic limits"),
+        _TARGET,
+    ),
+    description="EWMA of values or subgroup means, exact time-varying limits",
+)

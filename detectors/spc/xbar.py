@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from linewatch.detectors.base import MIN_SIGMA, DetectorInputError, Observation, as_values
+from linewatch.detectors.registry import register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
 from linewatch.detectors.spc.constants import MAX_N, c4, d2, d3
 from linewatch.detectors.spc.estimators import (
@@ -157,6 +158,15 @@ class XbarRChart(_XbarChart):
     """
 
     charts: ClassVar[tuple[str, ...]] = ("xbar", "range")
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [
+            {"phase1": 20, "rules": RuleSet.nelson(), "phase1_passes": 1},
+            {"limits": {"xbar": (5.0, 4.0, 6.0), "range": (1.0, 0.0, 2.5)}},
+        ]
+
     dispersion_charts: ClassVar[frozenset[str]] = frozenset({"range"})
     dispersion_name = "range"
     default_method = "rbar"
@@ -192,6 +202,12 @@ class XbarSChart(_XbarChart):
     """
 
     charts: ClassVar[tuple[str, ...]] = ("xbar", "stdev")
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [{"phase1": 20, "sigma_method": "pooled"}]
+
     dispersion_charts: ClassVar[frozenset[str]] = frozenset({"stdev"})
     dispersion_name = "stdev"
     default_method = "sbar"
@@ -208,3 +224,21 @@ class XbarSChart(_XbarChart):
         return Stat(
             "stdev", value, center, spread, max(0.0, center - k * spread), center + k * spread
         )
+
+
+register_chart(
+    "xbar-r",
+    XbarRChart,
+    kind="variables",
+    takes="subgroup",
+    description="Xbar and range of subgroups (n up to 50)",
+    sigma_methods=SUBGROUP_METHODS,
+)
+register_chart(
+    "xbar-s",
+    XbarSChart,
+    kind="variables",
+    takes="subgroup",
+    description="Xbar and standard deviation of subgroups (n up to 50)",
+    sigma_methods=SUBGROUP_METHODS,
+)

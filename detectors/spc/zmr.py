@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from linewatch.detectors.base import MIN_SIGMA, DetectorInputError, Observation, finite
+from linewatch.detectors.registry import register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat
 from linewatch.detectors.spc.constants import d2, d3
 from linewatch.detectors.spc.rules import RuleSet
@@ -38,6 +39,15 @@ class ZMRChart(PhaseIChart):
     """
 
     charts: ClassVar[tuple[str, ...]] = ("z", "moving_range")
+
+    @classmethod
+    def _unit_test_params(cls) -> list[dict[str, Any]]:
+        """Settings the generic checks run this chart with."""
+        return [
+            {"phase1": 30, "rules": RuleSet.nelson()},
+            {"parts": {"PN-1": (10.0, 0.5), "PN-2": (50.0, 2.0), "PN-3": (3.0, 0.1)}},
+        ]
+
     dispersion_charts: ClassVar[frozenset[str]] = frozenset({"moving_range"})
     exclusion_charts: ClassVar[frozenset[str] | None] = frozenset({"z"})
 
@@ -135,3 +145,14 @@ class ZMRChart(PhaseIChart):
                 mr_center + k * mr_sigma,
             ),
         )
+
+
+register_chart(
+    "zmr",
+    ZMRChart,
+    kind="variables",
+    takes="parts",
+    columns=("part", "value"),
+    sigma_methods=("by_part", "pooled"),
+    description="Short-run Z-MR: values standardised per part number",
+)

@@ -391,10 +391,9 @@ def test_cross_field_checks_run_beside_field_errors() -> None:
         "lines[0].stations[0].characteristics[0]: Value error, lsl (6.0) must be below usl (5.0)",
         "lines[0].stations[0].characteristics[1]: "
         "Value error, chart 'xbar-r' needs subgroup_size of at least 2",
-        "lines[0].stations[0].parameters[0].rules: "
-        "Input should be 'nelson', 'western_electric', 'test1' or 'none' (got 'nelsen')",
-        "lines[0].stations[0].parameters[0].rules: "
-        "Input should be a valid dictionary or instance of RulesConfig",
+        "lines[0].stations[0].parameters[0].rules: expected nelson, western_electric (we), "
+        "test1, none, or tests like '1,2,5,6' optionally followed by ';2=8,1=2.5' "
+        "(got 'nelsen')",
         "lines[0].stations[0].kpi_window_s: Input should be greater than or equal to 1 (got -1)",
         "lines[0].stations[0]: Value error, duplicate characteristic 'd'",
         "lines[0]: Value error, duplicate station 's'",

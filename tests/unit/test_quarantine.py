@@ -15,7 +15,7 @@ import msgspec
 import pytest
 
 from linewatch.connectors.memory import IterableSource, ListSink
-from linewatch.pipeline import engine as engine_module
+from linewatch.pipeline import assembly as engine_module  # where streams are built
 from linewatch.pipeline import runner as runner_module
 from linewatch.pipeline.checkpoint import LocalStateStore
 from linewatch.pipeline.config import parse_config

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from linewatch.detectors.base import DetectorInputError
-from linewatch.detectors.spc import IMRChart, IndividualsChart, RuleSet
+from linewatch.detectors.spc import IMRChart, RuleSet
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 VALUES = [10.0, 12.0, 11.0, 13.0, 9.0, 11.0, 12.0, 10.0]
@@ -128,8 +128,7 @@ def test_constructor_errors() -> None:
         IMRChart(limits={"individuals": (0.0, -1.0, 1.0)})
 
 
-def test_placeholder_name_and_signature() -> None:
-    chart = IndividualsChart(phase1=5, k_sigma=2.0)
-    assert isinstance(chart, IMRChart)
+def test_k_sigma_scales_the_limits() -> None:
+    chart = IMRChart(phase1=5, k_sigma=2.0)
     chart.update_many(stamps(5), [1.0, 2.0, 1.0, 2.0, 1.0])
     assert chart.update(T0, 1.5).points[0].ucl == 1.4 + 2.0 * (1.0 / 1.128)

@@ -1,0 +1,60 @@
+"""The whole configuration of a job (:class:`Config`), section by section."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    Field,
+)
+
+from linewatch.connectors.simulator import Simulation
+from linewatch.pipeline.config.lines import LineConfig
+from linewatch.pipeline.config.runtime import (
+    AlertingConfig,
+    CheckpointConfig,
+    LatenessConfig,
+    QuarantineConfig,
+)
+from linewatch.pipeline.config.sinks import DeadLetterConfig, JsonlDeadLetterConfig, SinkConfig
+from linewatch.pipeline.config.sources import KafkaSourceConfig, SimulatorSourceConfig, SourceConfig
+from linewatch.pipeline.strict import Strict as _Strict
+from linewatch.pipeline.strict import (
+    duplicates,
+    names_of,
+)
+
+__all__ = [
+    "Config",
+]
+
+
+class Config(_Strict):
+    """The whole configuration of a Linewatch job."""
+
+    version: Literal[1] = 1
+    lines: list[LineConfig]
+    source: SourceConfig = None
+    sinks: list[SinkConfig] = Field(default_factory=list)
+    dead_letters: DeadLetterConfig = Field(default_factory=JsonlDeadLetterConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    lateness: LatenessConfig = Field(default_factory=LatenessConfig)
+    quarantine: QuarantineConfig = Field(default_factory=QuarantineConfig)
+    # the simulator's own spec type: validated straight into it, no mirrored config class
+    simulation: Simulation | None = None
+    report_path: Path | None = None
+    _checks = ("_unique_lines", "_simulator_has_simulation", "_changelog_has_kafka")
+
+    def _unique_lines(self) -> Iterator[str]:
+        yield from duplicates(names_of(self.lines, "name"), "line")
+
+    def _simulator_has_simulation(self) -> Iterator[str]:
+        if isinstance(self.source, SimulatorSourceConfig) and self.simulation is None:
+            yield "source type 'simulator' needs a 'simulation' section"
+
+    def _changelog_has_kafka(self) -> Iterator[str]:
+        if self.checkpoint.changelog is not None and not isinstance(self.source, KafkaSourceConfig):
+            yield "checkpoint.changelog needs a kafka source"

@@ -1,0 +1,76 @@
+"""How a job runs: alert lifecycle, checkpoints, lateness, quarantine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+)
+
+from linewatch.pipeline.config.sources import KafkaBootstrap
+from linewatch.pipeline.strict import (
+    Count,
+    Period,
+    Seconds,
+)
+from linewatch.pipeline.strict import Strict as _Strict
+
+__all__ = [
+    "AlertingConfig",
+    "CheckpointConfig",
+    "KafkaStateConfig",
+    "LatenessConfig",
+    "QuarantineConfig",
+    "SeverityName",
+]
+
+
+SeverityName = Literal["critical", "warning", "info"]
+
+
+def _default_severities() -> dict[str, SeverityName]:
+    return {"nelson1": "critical"}
+
+
+class KafkaStateConfig(_Strict):
+    """Detector state in a compacted changelog topic, restorable by any worker."""
+
+    type: Literal["kafka"]
+    bootstrap: KafkaBootstrap
+    topic: str = "linewatch-state"
+
+
+class AlertingConfig(_Strict):
+    """Alert lifecycle: dedup by fingerprint, resolve after enough clean points."""
+
+    resolve_after_points: Count = 10
+    severity: dict[str, SeverityName] = Field(default_factory=_default_severities)
+    default_severity: SeverityName = "warning"
+
+
+class CheckpointConfig(_Strict):
+    """How often the runner flushes sinks, snapshots state and commits the source."""
+
+    every_records: Annotated[int, Field(ge=1, le=1_000_000_000)] = 50_000
+    every_seconds: Period = 5.0
+    state_dir: Path | None = None
+    changelog: KafkaStateConfig | None = None
+
+
+class LatenessConfig(_Strict):
+    """A record older than its stream's newest by more than this is a dead letter."""
+
+    allowed_lateness_s: Seconds = 300.0
+    #: A record this far ahead of its line/station's recent median timestamp is a dead
+    #: letter (``future timestamp``) until ``reanchor_after`` such records in a row agree.
+    allowed_future_s: Annotated[float, Field(gt=0.0, le=1e9)] = 86_400.0
+    reanchor_after: Annotated[int, Field(ge=2, le=1000)] = 5
+
+
+class QuarantineConfig(_Strict):
+    """Records whose processing raised: dead letters, until too many say it is a bug."""
+
+    max_failures: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    window_records: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
