@@ -372,6 +372,9 @@ class JsonlSink:
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Flush and close; a second call does nothing."""
+        if self._file.closed:
+            return
         self.flush()
         self._file.close()
 

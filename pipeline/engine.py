@@ -25,7 +25,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from linewatch.detectors.base import DetectorInputError, Evaluation, Observation, PlotPoint
+from linewatch.detectors.base import (
+    DetectorInputError,
+    Evaluation,
+    Observation,
+    PlotPoint,
+    finite,
+)
 from linewatch.detectors.registry import chart_info
 from linewatch.pipeline.alerts import AlertManager, StreamIdentity
 from linewatch.pipeline.assembly import (
@@ -154,15 +160,18 @@ class Engine:
     def _guard(self, stream: Stream, record: WireRecord, value: float) -> None:
         """Refuse an implausible ``value`` (before the stream changes); else remember it."""
         guard = stream.guard
-        if guard is None:
-            return
-        why = guard.check(value)
+        why = None if guard is None else guard.check(value)
         if why is not None:
             raise RecordRejected(
                 f"implausible value: `value` {value:g} of {record.stream_key}/"
                 f"{stream.identity.characteristic} {why}"
             )
-        self._guarded = (guard, value)
+        try:  # beyond ±1e100 even without a guard: it must not join a pending subgroup
+            finite(value)
+        except DetectorInputError as exc:  # worded as the detector's own refusal
+            raise RecordRejected(f"{stream.identity.characteristic}: {exc}") from exc
+        if guard is not None:
+            self._guarded = (guard, value)
 
     def _dispatch(self, record: WireRecord) -> list[Output]:
         if isinstance(record, Measurement):
@@ -246,7 +255,8 @@ class Engine:
                 f"future is {self._future_s:g} s ({self._reanchor_after} such records in a "
                 "row re-anchor the clock)"
             )
-        clock.future_run.clear()
+        # No clear of ``future_run`` here: only an accepted record (``commit``) ends a
+        # candidate jump, so a refused one (late, implausible) changes no clock state.
         if reference - ts > self._lateness_s:
             raise RecordRejected(
                 f"late record: ts {record.ts.isoformat()} is {reference - ts:.6g} s older than "

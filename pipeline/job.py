@@ -53,6 +53,15 @@ from linewatch.pipeline.plugins import (
 )
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
 from linewatch.pipeline.report_data import ChartCollector, collector_for
+from linewatch.pipeline.rootcause import (
+    METHOD,
+    RootCause,
+    rank_root_causes,
+    ranking_markdown,
+    station_order,
+    to_report,
+)
+from linewatch.pipeline.rootcause_data import SeriesCollector
 from linewatch.pipeline.runner import QuarantineExceeded, Route, Runner, RunSummary
 from linewatch.pipeline.sinks import SinkBuildError
 
@@ -132,6 +141,8 @@ class Job:
     resumed_from: dict[str, Any] | None = None
     charts: ChartCollector | None = None  # for an HTML or PDF report
     chart_export_dir: Path | None = None  # replay --export-charts
+    series: SeriesCollector | None = None  # for the root-cause ranking
+    root_causes: list[RootCause] = field(default_factory=list)
 
     def run(self) -> RunSummary:
         try:
@@ -149,6 +160,8 @@ class Job:
     def finish(self) -> str:
         """Close sinks and source, write the report; returns the report text."""
         self.runner.close()
+        if self.series is not None:
+            self.root_causes = rank_root_causes(self.series, station_order(self.config))
         text = render_report(
             self.runner.summary,
             self.engine.stream_stats,
@@ -160,6 +173,7 @@ class Job:
             defect_codes=self.engine.defect_codes,
             faults=self.faults,
             damage=str(self.damage) if self.damage is not None else None,
+            root_cause=None if self.series is None else ranking_markdown(self.root_causes),
         )
         if self.report_path is not None and self.charts is not None:
             from linewatch.pipeline.report_export import write_report_file
@@ -171,6 +185,8 @@ class Job:
                 self.charts,
                 defect_codes=dict(self.engine.defect_codes),
                 faults=self.faults,
+                ranking=to_report(self.root_causes),
+                ranking_method=METHOD,
             )
             try:
                 write_report_file(report, self.report_path, self.chart_export_dir)
@@ -395,6 +411,9 @@ def build_job(
     if report_path is not None and report_path.suffix.lower() in CHART_REPORT_SUFFIXES:
         charts = collector_for(config)
         routes.append(Route(charts, frozenset({"points", "alerts", "kpis", "records"}), "report"))
+    series = SeriesCollector() if report_path is not None else None
+    if series is not None:
+        routes.append(Route(series, frozenset({"records"}), "root cause"))
     dead_letters: Sink
     if isinstance(config.dead_letters, KafkaDeadLetterConfig):
         from linewatch.connectors.kafka import KafkaDeadLetterSink
@@ -472,6 +491,7 @@ def build_job(
         list(faults),
         checkpoint.source if checkpoint else None,
         charts,
+        series=series,
     )
 
 

@@ -134,8 +134,11 @@ def render_report(
     faults: Sequence[FaultWindow] = (),
     title: str = "Linewatch diagnosis report",
     damage: str | None = None,
+    root_cause: str | None = None,
 ) -> str:
-    """The report as Markdown text; ``damage`` says why the input ended early."""
+    """The report as Markdown text; ``damage`` says why the input ended early;
+    ``root_cause`` is the body of the "Root-cause ranking" section
+    (:func:`linewatch.pipeline.rootcause.ranking_markdown`)."""
     out: list[str] = [f"# {title}", ""]
     if damage is not None:
         out += [
@@ -233,6 +236,9 @@ def render_report(
     else:
         out.append("No alerts: every charted stream stayed in control.")
     out.append("")
+
+    if root_cause is not None:
+        out += ["## Root-cause ranking", "", root_cause.rstrip(), ""]
 
     out += ["## Alerts", ""]
     if summary.alerts:

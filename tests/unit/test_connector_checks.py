@@ -144,12 +144,7 @@ CASES: dict[str, Callable[[Path], SourceCase | SinkCase]] = {
 
 # Real contract breaks, found by these checks and left to the modules' owners. strict:
 # once fixed, the test XPASSes and fails until the entry is removed.
-KNOWN_BREAKS: dict[tuple[str, str], str] = {
-    ("JsonlSink", "check_sink_close_is_idempotent"): (
-        "JsonlSink.close() flushes, so a second close() writes to the closed file "
-        "(ValueError): connectors/files.py"
-    ),
-}
+KNOWN_BREAKS: dict[tuple[str, str], str] = {}
 
 
 # -- discovery ----------------------------------------------------------------------------

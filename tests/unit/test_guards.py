@@ -15,7 +15,7 @@ from linewatch.pipeline.cli import main
 from linewatch.pipeline.config import Config, ConfigError, parse_config
 from linewatch.pipeline.engine import Engine, RecordRejected
 from linewatch.pipeline.guards import EventClock, ValueGuard
-from linewatch.pipeline.models import ChartPoint, Measurement
+from linewatch.pipeline.models import ChartPoint, DeadLetter, Measurement
 from linewatch.pipeline.runner import Route, Runner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +128,9 @@ def test_one_future_record_moves_no_watermark() -> None:
     sink, dead = ListSink(), ListSink()
     summary = Runner(Engine(config()), source, [Route(sink, frozenset({"points"}))], dead).run()
     assert summary.dead_letters == 1 and summary.records_processed == 60
-    assert dead.items[0].reason.startswith(
+    (letter,) = dead.items
+    assert isinstance(letter, DeadLetter)
+    assert letter.reason.startswith(
         "memory:31: future timestamp: ts 2126-11-23T06:15:00+00:00 is 3.15567e+09 s ahead of "
         "the recent median of L3/weld-2 (2026-11-23T06:12:30+00:00); allowed future is 86400 s"
     )
@@ -205,3 +207,36 @@ def test_a_year_typo_costs_one_dead_letter_not_a_station(demo: tuple[Path, list[
         assert alerts == without
         if number == 40004:
             assert alerts == clean
+
+
+def test_a_late_record_does_not_break_a_run_of_future_records() -> None:
+    """Refused records change no clock state: a late one amid a restart's run is ignored."""
+    engine = Engine(config())
+    for i, value in enumerate(alternating(10)):
+        engine.process(measurement(i, value))
+    later = [measurement(i, 10.5) for i in range(10_000, 10_005)]  # 3.5 days on
+    for record in later[:4]:
+        with pytest.raises(RecordRejected, match="future timestamp"):
+            engine.process(record)
+    with pytest.raises(RecordRejected, match="late record"):
+        engine.process(measurement(-10_000, 10.0))  # 3.5 days before the reference
+    engine.process(later[4])  # still the fifth of the run: it re-anchors the clock
+    assert engine._clocks["L3/weld-2"].reference == later[2].ts.timestamp()
+
+
+def test_a_huge_value_never_joins_a_subgroup() -> None:
+    """1e200 among the first values (no sigma bound yet) is refused itself, not its subgroup.
+
+    Before the fix it joined the pending subgroup and the good record that closed the
+    subgroup was the one dead-lettered ("implausible value" of the subgroup).
+    """
+    engine = Engine(config(chart="xbar-r", subgroup_size=5))
+    for i in range(3):
+        engine.process(measurement(i, 10.0 + 0.1 * i))
+    with pytest.raises(
+        RecordRejected, match=r"^d: implausible value: value 1e\+200 is beyond ±1e\+100$"
+    ):
+        engine.process(measurement(3, 1e200))
+    engine.process(measurement(4, 10.4))
+    engine.process(measurement(5, 10.2))  # closes the subgroup of five good values
+    assert engine.stream_stats[0].observations == 1
