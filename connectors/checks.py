@@ -152,13 +152,13 @@ def _drain(case: SourceCase, source: Source) -> list[RawRecord]:
 
 
 def _json_position(source: Source) -> dict[str, Any]:
-    position = source.position()
-    assert isinstance(position, dict), f"position() is {type(position).__name__}, not a dict"
+    position = source.snapshot()
+    assert isinstance(position, dict), f"snapshot() is {type(position).__name__}, not a dict"
     try:
         text = json.dumps(position)
     except (TypeError, ValueError) as exc:
-        raise AssertionError(f"position() is not JSON-able: {exc}") from None
-    assert json.loads(text) == position, "position() does not survive a JSON round trip"
+        raise AssertionError(f"snapshot() is not JSON-able: {exc}") from None
+    assert json.loads(text) == position, "snapshot() does not survive a JSON round trip"
     return position
 
 
@@ -200,7 +200,7 @@ def check_exhausted_is_final(case: SourceCase) -> None:
 
 
 def check_commit_keeps_position(case: SourceCase) -> None:
-    """``position()`` is JSON, moves when records are polled, and ``commit`` leaves it be."""
+    """``snapshot()`` is JSON, moves when records are polled, and ``commit`` leaves it be."""
     source = case.make()
     try:
         source.commit()  # nothing polled yet: allowed, and a no-op
@@ -208,11 +208,11 @@ def check_commit_keeps_position(case: SourceCase) -> None:
         _drain(case, source)
         after = _json_position(source)
         if case.records > 0:
-            assert after != before, f"position() still {before} after polling records"
+            assert after != before, f"snapshot() still {before} after polling records"
         source.commit()
-        assert _json_position(source) == after, "commit() changed position()"
+        assert _json_position(source) == after, "commit() changed snapshot()"
         source.commit()
-        assert _json_position(source) == after, "a second commit() changed position()"
+        assert _json_position(source) == after, "a second commit() changed snapshot()"
     finally:
         source.close()
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -120,7 +120,10 @@ def _require_pyarrow() -> Any:
 
 
 class FileSource:
-    """Reads wire records from a file in batches; ``start_after`` skips records on resume.
+    """Reads wire records from a file in batches; ``resume`` skips what was read before.
+
+    ``resume`` is what :meth:`snapshot` gave at the last checkpoint; ``start_after``
+    (a count of records to skip) is the same thing spelled by hand.
 
     Every non-blank line of a JSONL or CSV file (after the CSV header) is one record, and
     every Parquet row. A damaged file ends the source early: every record before the
@@ -134,7 +137,10 @@ class FileSource:
         format: FileFormat | Literal["auto"] = "auto",
         batch_size: int = 1000,
         start_after: int = 0,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
+        if resume is not None:  # what snapshot() gave: the records already handed out
+            start_after = _records(resume)
         self.path = Path(path)
         self.format = format
         self.batch_size = batch_size
@@ -179,7 +185,7 @@ class FileSource:
     def exhausted(self) -> bool:
         return self._exhausted
 
-    def position(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
         return {"path": str(self.path), "records": self._consumed}
 
     def progress(self) -> tuple[int, int]:
@@ -498,3 +504,19 @@ def _write_parquet(records: Iterable[WireRecord], target: Path) -> int:
         if rows or not count:
             writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     return count
+
+
+def _records(resume: Mapping[str, Any]) -> int:
+    """The ``records`` count of a file or memory source's snapshot.
+
+    >>> _records({"records": 3})
+    3
+    >>> _records({"records": -1})
+    Traceback (most recent call last):
+    ...
+    ValueError: source.records must be a whole number >= 0, got -1
+    """
+    records = resume.get("records", 0)
+    if not isinstance(records, int) or isinstance(records, bool) or records < 0:
+        raise ValueError(f"source.records must be a whole number >= 0, got {records!r}")
+    return records

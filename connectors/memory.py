@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from linewatch.pipeline.models import BackpressureError, Output, RawRecord, WireRecord
@@ -28,7 +28,12 @@ class IterableSource:
         name: str = "memory",
         batch_size: int = 1000,
         start_after: int = 0,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
+        if resume is not None:  # what snapshot() gave: the records already handed out
+            start_after = resume.get("records", 0)
+            if not isinstance(start_after, int) or isinstance(start_after, bool) or start_after < 0:
+                raise ValueError(f"source.records must be a whole number >= 0, got {start_after!r}")
         self.records = records
         self.name = name
         self.batch_size = batch_size
@@ -67,7 +72,7 @@ class IterableSource:
     def exhausted(self) -> bool:
         return self._exhausted
 
-    def position(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
         return {"name": self.name, "records": self._consumed}
 
     def close(self) -> None:

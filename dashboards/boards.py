@@ -87,6 +87,23 @@ _STREAM = (
 )
 
 
+def _annotations() -> dict[str, Any]:
+    """Acknowledgements and assignable causes (``linewatch serve``) as marks on the chart."""
+    return {
+        "name": "Acknowledgements and causes",
+        "datasource": DATASOURCE,
+        "enable": True,
+        "iconColor": "orange",
+        "query": (
+            'SELECT "kind", "cause", "action", "author", "text", "alert_id" FROM '
+            f'"alert_annotation" WHERE {_STREAM} AND $timeFilter'
+        ),
+        "titleColumn": "cause",
+        "textColumn": "text",
+        "tagsColumn": "kind",
+    }
+
+
 def spc_chart_board() -> dict[str, Any]:
     """One characteristic's control chart: statistic, center line, limits; its alerts."""
     chart_where = f'{_STREAM} AND "chart" =~ /^$chart$/ AND $timeFilter'
@@ -148,6 +165,7 @@ def spc_chart_board() -> dict[str, Any]:
         "refresh": "30s",
         "editable": True,
         "panels": [chart, alerts],
+        "annotations": {"list": [_annotations()]},
         "templating": {
             "list": [
                 _variable("line", "spc_point"),
@@ -289,6 +307,7 @@ def check_queries(board: dict[str, Any]) -> None:
     """Every measurement, tag and field a board's queries name exists in the schema."""
     queries = [t["query"] for p in board["panels"] for t in p["targets"]]
     queries += [v["query"] for v in board["templating"]["list"]]
+    queries += [a["query"] for a in board.get("annotations", {}).get("list", [])]
     for query in queries:
         measurements = _FROM.findall(query)
         if len(measurements) != 1 or measurements[0] not in STORAGE_SCHEMA:

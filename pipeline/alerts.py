@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
@@ -73,8 +74,11 @@ class _Firing:
 class AlertManager:
     """Deduplicates signals into alerts and resolves them when the chart calms down."""
 
-    def __init__(self, config: AlertingConfig) -> None:
+    def __init__(self, config: AlertingConfig, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
+        #: Processing time for ``Alert.emitted_at`` (None leaves it unset: tests, replays
+        #: compared byte for byte). A resolved alert keeps the time its firing was emitted.
+        self.clock = clock
         self._firing: dict[str, _Firing] = {}
         # Firing fingerprints per (line, station, characteristic, chart): every plotted point
         # looks here, so it must not scan all firing alerts of the job.
@@ -191,6 +195,7 @@ class AlertManager:
             ucl=None if signal.ucl is None else float(signal.ucl),
             lcl=None if signal.lcl is None else float(signal.lcl),
             message=f"{identity.characteristic} {signal.chart}: {signal.description}",
+            emitted_at=None if self.clock is None else self.clock(),
         )
 
     # -- state -------------------------------------------------------------------------

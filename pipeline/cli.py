@@ -40,7 +40,7 @@ from rich.progress import (
 )
 
 from linewatch import __version__
-from linewatch.pipeline import analyze_cmd, score_cmd
+from linewatch.pipeline import analyze_cmd, score_cmd, serve_cmd
 from linewatch.pipeline.config import (
     CharacteristicConfig,
     Config,
@@ -259,6 +259,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         report_path=report,
         faults=_faults(args.truth),
         source=source,
+        notify=args.notify,
+        notify_event_clock=args.notify_clock == "event",
     )
     if args.export_charts is not None:  # html: charts export
         if job.charts is None:
@@ -435,6 +437,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--truth", type=Path, help="known faults (JSON from `simulate`) to score detection against"
     )
     replay.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    replay.add_argument(
+        "--notify",
+        action="store_true",
+        help="send the config's notifications (a replay sends none by default)",
+    )
+    replay.add_argument(
+        "--notify-clock",
+        choices=["wall", "event"],
+        default="wall",
+        help="with --notify: time notifications by the wall clock, or as the live line "
+        "would have (the newest event time)",
+    )
     replay.set_defaults(func=cmd_replay)
 
     simulate = sub.add_parser(
@@ -496,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze_cmd.add_parser(sub)
     score_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)  # serve and silence
     return parser
 
 

@@ -14,12 +14,13 @@ covered too. ``reset_state`` forgets the checkpoint and starts the JSONL outputs
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec
 
 from pydantic import TypeAdapter
 
@@ -40,10 +41,13 @@ from linewatch.pipeline.config import (
     InfluxSourceConfig,
     KafkaDeadLetterConfig,
     KafkaSourceConfig,
+    KafkaStateConfig,
     SimulatorSourceConfig,
 )
 from linewatch.pipeline.engine import Engine
-from linewatch.pipeline.models import Sink, Source, WireRecord
+from linewatch.pipeline.models import AlertAnnotation, Sink, Source, WireRecord
+from linewatch.pipeline.notify.annotations import ANNOTATIONS_FILE, AnnotationLog
+from linewatch.pipeline.notify.runtime import Notifier
 from linewatch.pipeline.plugins import (
     SinkContext,
     SourceContext,
@@ -80,6 +84,8 @@ HEAD_BYTES = 1 << 16
 
 #: Report paths that get the charted (HTML) report instead of Markdown.
 CHART_REPORT_SUFFIXES = frozenset({".html", ".htm", ".pdf"})
+
+_P = ParamSpec("_P")
 
 
 class JobError(RuntimeError):
@@ -143,6 +149,7 @@ class Job:
     chart_export_dir: Path | None = None  # replay --export-charts
     series: SeriesCollector | None = None  # for the root-cause ranking
     root_causes: list[RootCause] = field(default_factory=list)
+    notifier: Notifier | None = None  # the config's notifications (pipeline/notify)
 
     def run(self) -> RunSummary:
         try:
@@ -159,6 +166,9 @@ class Job:
 
     def finish(self) -> str:
         """Close sinks and source, write the report; returns the report text."""
+        if self.notifier is not None and not self.runner.summary.stopped_by_request:
+            # A finite input ended: let the last groups go out (SIGTERM cuts it short).
+            self.notifier.drain(lambda: self.runner.summary.stopped_by_request)
         self.runner.close()
         if self.series is not None:
             self.root_causes = rank_root_causes(self.series, station_order(self.config))
@@ -172,6 +182,7 @@ class Job:
             },
             defect_codes=self.engine.defect_codes,
             faults=self.faults,
+            annotations=_annotations(self.config),
             damage=str(self.damage) if self.damage is not None else None,
             root_cause=None if self.series is None else ranking_markdown(self.root_causes),
         )
@@ -203,72 +214,84 @@ def influx_source(
     stop: datetime,
     page_size: int = 5000,
     batch_size: int = 1000,
-    start_after: int = 0,
+    resume: dict[str, Any] | None = None,
 ) -> Source:
     """Records of ``[start, stop)`` read back from InfluxDB (``replay --from influx://``)."""
     from linewatch.connectors.influxdb import InfluxSource, InfluxSourceError
 
     try:
         return InfluxSource.from_url(
-            url, start, stop, page_size=page_size, batch_size=batch_size, start_after=start_after
+            url, start, stop, page_size=page_size, batch_size=batch_size, resume=resume
         )
     except (InfluxSourceError, ValueError) as exc:
         raise JobError(f"InfluxDB source: {exc}") from exc
 
 
-def _kafka_source(source: KafkaSourceConfig, callbacks: _RebalanceCallbacks) -> Source:
-    from linewatch.connectors.kafka import KafkaSource, partition_counts
+def _kafka_source(
+    source: KafkaSourceConfig, state: KafkaStateConfig | None, resume: dict[str, Any] | None
+) -> Source:
+    """The Kafka source, with its changelog when the state moves between workers."""
+    from linewatch.connectors.kafka import KafkaSource, KafkaStateStore, partition_counts
 
-    counts = partition_counts(source.bootstrap, source.topics)
+    counts = partition_counts(source.bootstrap, source.topics, transport=source.transport)
     if len(set(counts.values())) > 1:
         raise JobError(
             f"source.topics must have the same number of partitions (co-partitioned "
             f"by line/station), got {counts}"
         )
-    callbacks.partitions = next(iter(counts.values()))
-    return KafkaSource(
-        source.bootstrap,
-        source.topics,
-        source.group_id,
-        batch_size=source.batch_size,
-        idle_exit_s=source.idle_exit_s,
-        on_revoke=callbacks.revoked,
-        on_assign=callbacks.assigned,
-        consumer_config=source.consumer,
-    )
+    partitions = next(iter(counts.values()))
+    changelog = None
+    if state is not None:
+        changelog = KafkaStateStore(state.bootstrap, state.topic, transport=state.transport)
+        changelog.ensure_topic(partitions)
+        found = partition_counts(state.bootstrap, [state.topic], transport=state.transport)
+        if found[state.topic] != partitions:
+            raise JobError(
+                f"checkpoint.changelog: topic {state.topic!r} has {found[state.topic]} "
+                f"partitions, the input topics {partitions}; state is kept per input partition"
+            )
+    try:
+        return KafkaSource(
+            source.bootstrap,
+            source.topics,
+            source.group_id,
+            batch_size=source.batch_size,
+            idle_exit_s=source.idle_exit_s,
+            changelog=changelog,
+            resume=resume,
+            consumer_config=source.consumer,
+            transport=source.transport,
+        )
+    except ValueError as exc:  # a resume state that is not the source's
+        raise JobError(f"checkpoint: {exc}; {RESET_HINT}") from None
 
 
-@dataclass
-class _RebalanceCallbacks:
-    """Lets the Kafka source call the runner, which is built after it."""
-
-    runner: Runner | None = None
-    partitions: int = 0
-
-    def revoked(self, partitions: list[tuple[str, int]]) -> None:
-        if self.runner is not None:
-            self.runner.on_partitions_revoked(partitions)
-
-    def assigned(self, partitions: list[tuple[str, int]]) -> None:
-        if self.runner is not None:
-            self.runner.on_partitions_assigned(partitions)
+def _from_kafka(config: Config, input_path: Path | None, override: Source | None) -> bool:
+    return override is None and input_path is None and isinstance(config.source, KafkaSourceConfig)
 
 
 def _source(
     config: Config,
     input_path: Path | None,
-    start_after: int,
-    callbacks: _RebalanceCallbacks,
+    resume: dict[str, Any] | None,
     source_override: Source | None,
+    mode: Literal["run", "replay"],
 ) -> Source:
+    """The job's source, built with its own resume state (``resume``: None, from the start)."""
+    if (
+        mode == "run"
+        and config.checkpoint.changelog is not None
+        and not _from_kafka(config, input_path, source_override)
+    ):
+        raise JobError("checkpoint.changelog needs a kafka source")
     if source_override is not None:
         return source_override
     if input_path is not None:
-        return FileSource(input_path, start_after=start_after)
+        return FileSource(input_path, resume=resume)
     source = config.source
     if source is None:
         raise JobError("the config has no 'source' and no input file was given")
-    return source_plugin(source.type).build(source, SourceContext(config, start_after, callbacks))
+    return source_plugin(source.type).build(source, SourceContext(config, resume, mode))
 
 
 def _file_source(source: FileSourceConfig, context: SourceContext) -> Source:
@@ -276,7 +299,7 @@ def _file_source(source: FileSourceConfig, context: SourceContext) -> Source:
         source.path,
         format=source.format,
         batch_size=source.batch_size,
-        start_after=context.start_after,
+        resume=context.resume,
     )
 
 
@@ -284,7 +307,7 @@ def _simulator_source(source: SimulatorSourceConfig, context: SourceContext) -> 
     assert context.config.simulation is not None  # the config validator guarantees it
     records, _ = simulated_records(context.config.simulation, source.minutes)
     return IterableSource(
-        records, name="simulator", batch_size=source.batch_size, start_after=context.start_after
+        records, name="simulator", batch_size=source.batch_size, resume=context.resume
     )
 
 
@@ -295,13 +318,18 @@ def _influx_source(source: InfluxSourceConfig, context: SourceContext) -> Source
         source.stop,
         source.page_size,
         source.batch_size,
-        context.start_after,
+        context.resume,
     )
+
+
+def _kafka_source_plugin(source: KafkaSourceConfig, context: SourceContext) -> Source:
+    changelog = context.config.checkpoint.changelog if context.mode == "run" else None
+    return _kafka_source(source, changelog, context.resume)
 
 
 register_source("file", FileSourceConfig, _file_source)
 register_source("simulator", SimulatorSourceConfig, _simulator_source)
-register_source("kafka", KafkaSourceConfig, lambda s, c: _kafka_source(s, c.callbacks))
+register_source("kafka", KafkaSourceConfig, _kafka_source_plugin)
 register_source("influx", InfluxSourceConfig, _influx_source)
 
 
@@ -372,6 +400,20 @@ def _place(path: Path, out_dir: Path | None) -> Path:
     return out_dir / path.name
 
 
+def _client_missing_is_a_job_error(build: Callable[_P, Job]) -> Callable[_P, Job]:
+    """An optional client library that is not installed: one line with its install hint."""
+
+    @functools.wraps(build)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Job:
+        try:
+            return build(*args, **kwargs)
+        except ImportError as exc:
+            raise JobError(str(exc)) from exc
+
+    return wrapper
+
+
+@_client_missing_is_a_job_error
 def build_job(
     config: Config,
     *,
@@ -384,8 +426,13 @@ def build_job(
     console: ConsoleSink | None = None,
     source: Source | None = None,
     reset_state: bool = False,
+    notify: bool | None = None,
+    notify_event_clock: bool = False,
 ) -> Job:
-    """Assemble source, engine, sinks and state for ``run`` (resumable) or ``replay`` (fresh)."""
+    """Assemble source, engine, sinks and state for ``run`` (resumable) or ``replay`` (fresh).
+
+    ``notify`` (default: ``run`` yes, ``replay`` no) adds the config's ``notifications``.
+    """
     append = mode == "run"
     store_dir = state_dir or config.checkpoint.state_dir
     store = LocalStateStore(store_dir) if store_dir is not None else None
@@ -396,6 +443,10 @@ def build_job(
     except CheckpointError as exc:
         raise JobError(str(exc)) from None
     routes: list[Route] = []
+    notifier = _notifier(config, mode, notify, notify_event_clock, out_dir)
+    if notifier is not None:
+        kinds = {"alerts", "points"} if notify_event_clock else {"alerts"}
+        routes.append(Route(notifier, frozenset(kinds), "notifications"))
     sink_context = SinkContext(mode, out_dir, console)
     for number, sink_config in enumerate(config.sinks):
         try:
@@ -418,15 +469,22 @@ def build_job(
     if isinstance(config.dead_letters, KafkaDeadLetterConfig):
         from linewatch.connectors.kafka import KafkaDeadLetterSink
 
-        dead_letters = KafkaDeadLetterSink(config.dead_letters.bootstrap, config.dead_letters.topic)
+        dead_letters = KafkaDeadLetterSink(
+            config.dead_letters.bootstrap,
+            config.dead_letters.topic,
+            transport=config.dead_letters.transport,
+        )
     else:
         dead_letters = JsonlSink(_place(config.dead_letters.path, out_dir), append=append)
 
     engine = Engine(config)
-    start_after = int(checkpoint.source.get("records", 0)) if checkpoint else 0
-    callbacks = _RebalanceCallbacks()
+    if notifier is not None:
+        # Alert.emitted_at (processing time) when the job notifies; without notifications
+        # the outputs stay byte for byte the same across a resume or a second replay.
+        engine.alerts.clock = _wall_clock
+    resume = checkpoint.source if checkpoint else None
     try:
-        source = _source(config, input_path, start_after, callbacks, source)
+        source = _source(config, input_path, resume, source, mode)
         identity = input_identity(config, source)
     except OSError as exc:
         raise JobError(f"cannot open the input: {exc}") from exc
@@ -437,39 +495,18 @@ def build_job(
         _check_resume(checkpoint, identity, store, routes, dead_letters)
     elif reset_state:
         _truncate_sinks([*(r.sink for r in routes), dead_letters], None)
-    changelog = None
-    if config.checkpoint.changelog is not None and mode == "run":
-        from linewatch.connectors.kafka import KafkaStateStore
-
-        if not callbacks.partitions:
-            raise JobError("checkpoint.changelog needs a kafka source")
-        changelog = KafkaStateStore(
-            config.checkpoint.changelog.bootstrap, config.checkpoint.changelog.topic
-        )
-        changelog.ensure_topic(callbacks.partitions)
-        from linewatch.connectors.kafka import partition_counts
-
-        topic = config.checkpoint.changelog.topic
-        found = partition_counts(config.checkpoint.changelog.bootstrap, [topic])[topic]
-        if found != callbacks.partitions:
-            raise JobError(
-                f"checkpoint.changelog: topic {topic!r} has {found} partitions, the input "
-                f"topics {callbacks.partitions}; state is kept per input partition"
-            )
     runner = Runner(
         engine,
         source,
         routes,
         dead_letters,
         state_store=store,
-        changelog=changelog,
         checkpoint_every_records=config.checkpoint.every_records,
         checkpoint_every_seconds=config.checkpoint.every_seconds,
         max_failures=config.quarantine.max_failures,
         failure_window_records=config.quarantine.window_records,
         input_identity=identity,
     )
-    callbacks.runner = runner
     if checkpoint is not None:
         assert store is not None
         try:
@@ -479,7 +516,7 @@ def build_job(
                 f"{store.path}: engine state is not valid ({type(exc).__name__}: {exc}); "
                 f"{RESET_HINT}"
             ) from None
-    elif store is not None and mode == "run" and changelog is None and identity["kind"] != "kafka":
+    elif store is not None and mode == "run" and identity["kind"] != "kafka":
         runner.save_state()  # a crash before the first checkpoint resumes from here
     return Job(
         config,
@@ -492,6 +529,7 @@ def build_job(
         checkpoint.source if checkpoint else None,
         charts,
         series=series,
+        notifier=notifier,
     )
 
 
@@ -521,3 +559,43 @@ def _truncate_sinks(sinks: Sequence[Sink], lengths: dict[str, int] | None) -> No
             length = 0 if lengths is None else lengths.get(str(sink.path))
             if length is not None and sink.durable_length() > length:
                 sink.truncate(length)
+
+
+def _annotations(config: Config) -> list[AlertAnnotation]:
+    """Acknowledgements and causes recorded by ``linewatch serve``, for the report."""
+    if config.notifications is None:
+        return []
+    return AnnotationLog(config.notifications.state_dir / ANNOTATIONS_FILE).all()
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _notifier(
+    config: Config,
+    mode: Literal["run", "replay"],
+    notify: bool | None,
+    event_clock: bool,
+    out_dir: Path | None,
+) -> Notifier | None:
+    """``run`` notifies when the config says so; ``replay`` only when asked (``--notify``)."""
+    if notify is None:
+        notify = mode == "run" and config.notifications is not None
+    if not notify:
+        return None
+    if config.notifications is None:
+        raise JobError("--notify needs a 'notifications' section in the config")
+    from linewatch.pipeline.notify.build import NotifyConfigError
+
+    # A replay starts fresh, with its state beside its outputs; a run resumes its own.
+    state_dir = None if mode == "run" or out_dir is None else out_dir / "notify"
+    try:
+        return Notifier(
+            config.notifications,
+            state_dir=state_dir,
+            restore=mode == "run",
+            event_clock=event_clock,
+        )
+    except (NotifyConfigError, ValueError, OSError) as exc:
+        raise JobError(str(exc)) from exc

@@ -28,12 +28,15 @@ __all__ = [
     "KIND_TYPES",
     "STORAGE_SCHEMA",
     "Alert",
+    "AlertAnnotation",
     "Attribute",
     "AwareDatetime",
     "BackpressureError",
     "ChartPoint",
     "DeadLetter",
     "Inspection",
+    "KeyedSource",
+    "KeyedStateHost",
     "Kpi",
     "Measurement",
     "ModelScore",
@@ -209,7 +212,8 @@ class Alert(_Out, frozen=True, kw_only=True, tag="alert", tag_field="type"):
     lcl: float | None
     message: str
     occurrences: int = 1
-    #: Processing time the pipeline emitted it (``ts`` is event time); None in old records.
+    #: Processing time the pipeline first emitted it (``ts`` is event time; a resolve keeps
+    #: its firing's); None in old records and where no clock was given.
     emitted_at: AwareDatetime | None = None
 
 
@@ -313,7 +317,29 @@ class DeadLetter(_Out, frozen=True, kw_only=True, tag="dead_letter", tag_field="
         return self.payload.encode("utf-8")
 
 
-Output = ChartPoint | Alert | Kpi | ModelScore | DeadLetter
+class AlertAnnotation(_Out, frozen=True, kw_only=True, tag="alert_annotation", tag_field="type"):
+    """A person's note on an alert (``linewatch serve``): an acknowledgement or its cause.
+
+    ``kind`` is ``ack`` or ``cause``; a cause carries the assignable ``cause`` (from the
+    configured list) and the corrective ``action``; ``text`` is free. ``ts`` is when it was
+    recorded (processing time), so it shows on the SPC chart at that moment.
+    """
+
+    ts: AwareDatetime
+    line: str
+    station: str
+    characteristic: str
+    rule: str
+    alert_id: str
+    fingerprint: str
+    kind: Literal["ack", "cause"]
+    author: str
+    cause: str = ""
+    action: str = ""
+    text: str = ""
+
+
+Output = ChartPoint | Alert | Kpi | ModelScore | DeadLetter | AlertAnnotation
 
 #: The storage schema (InfluxDB): measurement -> (tag keys, field keys). Tags are
 #: low-cardinality and identify a series; ids (part, alert, fingerprint) are fields. Two
@@ -351,6 +377,10 @@ STORAGE_SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("line", "station", "kpi", "characteristic"),
         ("value", "window_s", "window_n", "lower", "upper"),
     ),
+    "alert_annotation": (
+        ("line", "station", "characteristic", "rule"),
+        ("alert_id", "fingerprint", "kind", "cause", "action", "author", "text"),
+    ),
     "model_score": (
         ("line", "station", "equipment", "model"),
         ("score", "threshold", "predicted_defect_p"),
@@ -375,7 +405,11 @@ class BackpressureError(SinkError):
 
 @runtime_checkable
 class Source(Protocol):
-    """Where records come from. ``commit`` is called only after every sink flushed."""
+    """Where records come from. ``commit`` is called only after every sink flushed.
+
+    A source is built with its resume state: its constructor takes ``resume=``, the
+    plain data its :meth:`snapshot` gave at the last checkpoint (None: from the start).
+    """
 
     def poll(self, timeout: float) -> list[RawRecord]:
         """Up to one batch of records; an empty list when none are ready."""
@@ -390,11 +424,39 @@ class Source(Protocol):
         """True once a finite source (a file, a bounded replay) has nothing more."""
         ...
 
-    def position(self) -> dict[str, Any]:
-        """Where the source stands, JSON-able, for a checkpoint."""
+    def snapshot(self) -> dict[str, Any]:
+        """Its resume state, JSON-able plain data, saved with a checkpoint."""
         ...
 
     def close(self) -> None: ...
+
+
+class KeyedStateHost(Protocol):
+    """What a :class:`KeyedSource` may ask of the runner: per-key detector state."""
+
+    def revoking(self) -> None:
+        """Keys are about to leave this worker: flush every sink first."""
+        ...
+
+    def snapshot_key(self, key: str) -> Any: ...
+
+    def restore_key(self, key: str, state: Any) -> None: ...
+
+    def drop_key(self, key: str) -> None: ...
+
+
+@runtime_checkable
+class KeyedSource(Source, Protocol):
+    """A source whose per-key state moves between workers (Kafka partitions).
+
+    The runner attaches itself once, before the first poll, and asks for every decoded
+    record whether it still has to be applied (a record read again after a rebalance or a
+    crash, whose effect the key's state already holds, has not).
+    """
+
+    def attach(self, host: KeyedStateHost) -> None: ...
+
+    def should_apply(self, key: str, raw: RawRecord) -> bool: ...
 
 
 @runtime_checkable

@@ -64,8 +64,8 @@ class SourceContext:
     """What a source builder may need besides its own config."""
 
     config: Any  # the whole Config (the simulator source reads its ``simulation``)
-    start_after: int = 0
-    callbacks: Any = None  # the job's rebalance callbacks (Kafka)
+    resume: dict[str, Any] | None = None  # the source's own snapshot() from the checkpoint
+    mode: str = "replay"  # "run" (resumable, may keep a changelog) or "replay"
 
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from linewatch.pipeline.engine import StreamStats
-from linewatch.pipeline.models import Alert, Kpi, Output, WireRecord
+from linewatch.pipeline.models import Alert, AlertAnnotation, Kpi, Output, WireRecord
 from linewatch.pipeline.runner import RunSummary
 
 __all__ = ["FaultWindow", "KpiCollector", "detection_table", "render_report", "write_report"]
@@ -89,6 +89,17 @@ class Detection:
             return None
         return (self.first_alert.starts_at - self.fault.start).total_seconds()
 
+    @property
+    def emitted_after_s(self) -> float | None:
+        """Processing time from the fault's start to the first alert's emission.
+
+        Meaningful on a live line (event time close to wall time); on a replay of recorded
+        data it also counts the time since the recording.
+        """
+        if self.first_alert is None or self.first_alert.emitted_at is None:
+            return None
+        return (self.first_alert.emitted_at - self.fault.start).total_seconds()
+
 
 def _target_of(alert: Alert) -> str:
     return f"{alert.station}/{alert.characteristic}"
@@ -115,6 +126,10 @@ def detection_table(
     return detections
 
 
+def _minutes(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 60:.1f} min"
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}g}"
 
@@ -133,6 +148,7 @@ def render_report(
     defect_codes: Counter[str] | None = None,
     faults: Sequence[FaultWindow] = (),
     title: str = "Linewatch diagnosis report",
+    annotations: Sequence[AlertAnnotation] = (),
     damage: str | None = None,
     root_cause: str | None = None,
 ) -> str:
@@ -166,8 +182,9 @@ def render_report(
         out += [
             "## Known faults and their detection",
             "",
-            "| fault | kind | target | window (UTC) | detected | first alert | delay |",
-            "|---|---|---|---|---|---|---|",
+            "| fault | kind | target | window (UTC) | detected | first alert | delay "
+            "(event time) | delay (processing time) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for d in detection_table(faults, summary.alerts):
             first_alert = d.first_alert
@@ -175,7 +192,8 @@ def render_report(
                 f"| {d.fault.name} | {d.fault.kind} | {d.fault.target} | "
                 f"{_ts(d.fault.start)} → {_ts(d.fault.end)} | {'yes' if first_alert else '**no**'} | "
                 f"{first_alert.rule + ' ' + _ts(first_alert.starts_at) if first_alert else '–'} | "
-                f"{'–' if d.delay_s is None else f'{d.delay_s / 60:.1f} min'} |"
+                f"{'–' if d.delay_s is None else f'{d.delay_s / 60:.1f} min'} | "
+                f"{_minutes(d.emitted_after_s)} |"
             )
         explained = {id(a) for d in detection_table(faults, summary.alerts) for a in d.alerts}
         others = [a for a in fired if id(a) not in explained]
@@ -259,6 +277,7 @@ def render_report(
     out.append("")
 
     out += _model_alerts(fired)
+    out += _annotation_section(summary.alerts, annotations)
 
     if kpis is not None and kpis.series:
         out += [
@@ -366,6 +385,28 @@ def _model_alerts(fired: Sequence[Alert]) -> list[str]:
         )
     out.append("")
     return out
+
+
+def _annotation_section(
+    alerts: Sequence[Alert], annotations: Sequence[AlertAnnotation]
+) -> list[str]:
+    """Acknowledgements and assignable causes recorded (``linewatch serve``) on these alerts."""
+    ids = {a.alert_id for a in alerts}
+    notes = sorted((n for n in annotations if n.alert_id in ids), key=lambda n: n.ts)
+    if not notes:
+        return []
+    out = [
+        "## Acknowledgements and causes",
+        "",
+        "| recorded (UTC) | line/station | stream | rule | kind | by | cause | action | note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n in notes:
+        out.append(
+            f"| {_ts(n.ts)} | {n.line}/{n.station} | {n.characteristic} | {n.rule} | {n.kind} "
+            f"| {n.author} | {n.cause or '–'} | {n.action or '–'} | {n.text or '–'} |"
+        )
+    return [*out, ""]
 
 
 def _episodes(alerts: Sequence[Alert], gap_s: float) -> list[list[Alert]]:

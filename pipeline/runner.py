@@ -34,9 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
-from linewatch.pipeline.checkpoint import ChangelogStore, Checkpoint, LocalStateStore
+from linewatch.pipeline.checkpoint import Checkpoint, LocalStateStore
 from linewatch.pipeline.decode import dead_letter, decode
 from linewatch.pipeline.engine import Engine, RecordRejected
 from linewatch.pipeline.models import (
@@ -44,10 +42,10 @@ from linewatch.pipeline.models import (
     BackpressureError,
     ChartPoint,
     DeadLetter,
+    KeyedSource,
     Kpi,
     ModelScore,
     Output,
-    PartitionOffset,
     RawRecord,
     Sink,
     Source,
@@ -162,7 +160,6 @@ class Runner:
         dead_letters: Sink,
         *,
         state_store: LocalStateStore | None = None,
-        changelog: ChangelogStore | None = None,
         checkpoint_every_records: int = 50_000,
         checkpoint_every_seconds: float = 5.0,
         poll_timeout: float = 0.5,
@@ -177,14 +174,12 @@ class Runner:
         self.routes = list(routes)
         self.dead_letters = dead_letters
         self.state_store = state_store
-        self.changelog = changelog
-        # Partitioned sources (Kafka): which partition each line/station key comes from,
-        # the keys changed since the last checkpoint, and per key the next offset of each
-        # topic-partition already applied to its state (saved with the state, so that a
-        # record replayed after a crash is not applied twice).
-        self._key_partition: dict[str, int] = {}
-        self._dirty: set[str] = set()
-        self._applied: dict[str, dict[str, int]] = {}
+        # A source whose per-key state moves between workers (Kafka) keeps its own
+        # bookkeeping; the runner only asks it, per record, whether to apply it.
+        self._should_apply: Callable[[str, RawRecord], bool] | None = None
+        if isinstance(source, KeyedSource):
+            source.attach(_KeyHost(self))
+            self._should_apply = source.should_apply
         self.checkpoint_every_records = checkpoint_every_records
         self.checkpoint_every_seconds = checkpoint_every_seconds
         self.poll_timeout = poll_timeout
@@ -227,8 +222,6 @@ class Runner:
         """Resume from a checkpoint: state comes in explicitly, before the first poll."""
         self.engine.restore(checkpoint.engine)
         self._base = dict(checkpoint.engine["keys"])
-        self._applied = {k: dict(v) for k, v in checkpoint.applied.items()}
-        self._key_partition = dict(checkpoint.key_partition)
 
     def run(self) -> RunSummary:
         started = time.monotonic()
@@ -271,18 +264,10 @@ class Runner:
         if isinstance(record, DeadLetter):
             self._dead(record)
             return
-        position = raw.position
-        if isinstance(position, PartitionOffset):
-            key = record.stream_key
-            topic_partition = f"{position[0]}/{position[1]}"
-            applied = self._applied.setdefault(key, {})
-            if position[2] < applied.get(topic_partition, 0):
-                self.summary.records_skipped += 1  # its effect is already in the state
-                return
-            applied[topic_partition] = position[2] + 1
-            self._key_partition[key] = position[1]
-            self._dirty.add(key)
         key = record.stream_key
+        if self._should_apply is not None and not self._should_apply(key, raw):
+            self.summary.records_skipped += 1  # its effect is already in the state
+            return
         since = self._since_base.get(key)
         if since is None:
             since = self._since_base[key] = []
@@ -350,9 +335,7 @@ class Runner:
 
     def checkpoint(self) -> None:
         """Flush every sink, save state with the source position, then commit the source."""
-        sinks = [*(route.sink for route in self.routes), self.dead_letters]
-        for sink in sinks:
-            self._flush(sink)
+        self.flush_sinks()
         if self.after_flush is not None:
             self.after_flush()
         if self.state_store is not None:
@@ -360,11 +343,6 @@ class Runner:
         else:
             self._base = self.engine.snapshot()["keys"]
         self._since_base.clear()
-        if self.changelog is not None and self._dirty:
-            self.changelog.save(
-                (self._key_partition[key], key, self._key_state(key)) for key in sorted(self._dirty)
-            )
-            self._dirty.clear()
         self.source.commit()
         self.summary.checkpoints += 1
 
@@ -376,65 +354,18 @@ class Runner:
         engine_state = self.engine.snapshot()
         self.state_store.save(
             Checkpoint(
-                source=self.source.position(),
+                source=self.source.snapshot(),
                 engine=engine_state,
-                applied=self._applied,
-                key_partition=self._key_partition,
                 input=self.input_identity,
                 sinks=sink_lengths(sinks),
             )
         )
         self._base = engine_state["keys"]
 
-    def _key_state(self, key: str) -> bytes:
-        return msgspec.json.encode(
-            {"state": self.engine.snapshot_key(key), "applied": self._applied.get(key, {})}
-        )
-
-    def on_partitions_revoked(self, partitions: Sequence[tuple[str, int]]) -> None:
-        """Before a rebalance takes partitions away: flush, save their keys, drop them.
-
-        The state is saved with the offsets it has applied, so the next owner skips the
-        records it already holds even though their offsets were not committed (the Kafka
-        consumer cannot commit from inside its rebalance callback).
-        """
+    def flush_sinks(self) -> None:
+        """Flush every sink, the dead letters too (retrying while one pushes back)."""
         for sink in [*(route.sink for route in self.routes), self.dead_letters]:
             self._flush(sink)
-        if self.changelog is None:
-            # Single-process mode: nobody else takes the keys over, and a restart restores
-            # them from the local checkpoint, so the worker keeps its state.
-            self.summary.rebalances += 1
-            return
-        revoked = {partition for _, partition in partitions}
-        keys = sorted(k for k, p in self._key_partition.items() if p in revoked)
-        if self.changelog is not None:
-            self.changelog.save(
-                (self._key_partition[key], key, self._key_state(key))
-                for key in keys
-                if key in self._dirty
-            )
-        for key in keys:
-            self.engine.drop_key(key)
-            self._base.pop(key, None)
-            self._since_base.pop(key, None)
-            del self._key_partition[key]
-            self._applied.pop(key, None)
-            self._dirty.discard(key)
-        self.summary.rebalances += 1
-
-    def on_partitions_assigned(self, partitions: Sequence[tuple[str, int]]) -> None:
-        """After a rebalance gives partitions: restore their keys before any record of theirs."""
-        if self.changelog is None:
-            return
-        numbers = sorted({partition for _, partition in partitions})
-        for partition, key, blob in self.changelog.load(numbers):
-            saved = msgspec.json.decode(blob)
-            self.engine.restore_key(key, saved["state"])
-            self._base[key] = saved["state"]
-            self._since_base.pop(key, None)
-            self._applied[key] = {tp: int(o) for tp, o in saved["applied"].items()}
-            self._key_partition[key] = partition
-            self.summary.keys_restored += 1
 
     def _flush(self, sink: Sink) -> None:
         while True:
@@ -449,9 +380,36 @@ class Runner:
                 time.sleep(exc.retry_after)
 
     def close(self) -> None:
-        self.source.close()  # first: a Kafka consumer's last revoke still flushes the sinks
+        self.source.close()  # first: a keyed source's last revoke still flushes the sinks
         for sink in [*(route.sink for route in self.routes), self.dead_letters]:
             sink.close()
+
+
+class _KeyHost:
+    """The runner's per-key state, as a keyed source sees it (rebalances)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
+    def revoking(self) -> None:
+        self._runner.flush_sinks()
+        self._runner.summary.rebalances += 1
+
+    def snapshot_key(self, key: str) -> Any:
+        return self._runner.engine.snapshot_key(key)
+
+    def restore_key(self, key: str, state: Any) -> None:
+        runner = self._runner
+        runner.engine.restore_key(key, state)
+        runner._base[key] = state
+        runner._since_base.pop(key, None)
+        runner.summary.keys_restored += 1
+
+    def drop_key(self, key: str) -> None:
+        runner = self._runner
+        runner.engine.drop_key(key)
+        runner._base.pop(key, None)
+        runner._since_base.pop(key, None)
 
 
 def sink_lengths(sinks: Iterable[Sink]) -> dict[str, int]:

@@ -52,7 +52,11 @@ def _kafka(config: KafkaSinkConfig, context: SinkContext) -> Sink:
     from linewatch.connectors.kafka import KafkaAlertSink
 
     return KafkaAlertSink(
-        config.bootstrap, config.alerts_topic, config.points_topic, config.producer
+        config.bootstrap,
+        config.alerts_topic,
+        config.points_topic,
+        config.producer,
+        transport=config.transport,
     )
 
 

@@ -26,6 +26,7 @@ from linewatch.connectors.influxdb.lineprotocol import (
 from linewatch.pipeline.models import (
     STORAGE_SCHEMA,
     Alert,
+    AlertAnnotation,
     Attribute,
     ChartPoint,
     Inspection,
@@ -110,7 +111,20 @@ _FORMAT: dict[str, Callable[[Any], str | None]] = {
         _int_text,
     ),
     **dict.fromkeys(
-        ("zone", "message", "fingerprint", "alert_id", "part_id", "subgroup", "product"),
+        (
+            "zone",
+            "message",
+            "fingerprint",
+            "alert_id",
+            "part_id",
+            "subgroup",
+            "product",
+            "kind",
+            "cause",
+            "action",
+            "author",
+            "text",
+        ),
         _str_text,
     ),
     "violations": _joined_text,
@@ -124,6 +138,7 @@ _FORMAT: dict[str, Callable[[Any], str | None]] = {
 MEASUREMENT_OF: dict[type[msgspec.Struct], str] = {
     ChartPoint: "spc_point",
     Alert: "spc_alert",
+    AlertAnnotation: "alert_annotation",
     Kpi: "kpi",
     ModelScore: "model_score",
     Parameter: "process_param",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -85,7 +85,10 @@ class InfluxSource:
         start_after: int = 0,
         timeout_s: float = 30.0,
         verify_ssl: bool = True,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
+        if resume is not None:  # what snapshot() gave: the records already handed out
+            start_after = int(resume.get("records", 0))
         unknown = [m for m in measurements if m not in RAW_MEASUREMENTS]
         if unknown:
             raise ValueError(f"cannot replay {unknown}: only {list(RAW_MEASUREMENTS)}")
@@ -171,7 +174,7 @@ class InfluxSource:
     def exhausted(self) -> bool:
         return self._exhausted
 
-    def position(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
         return {
             "url": self.settings.url,
             "database": self.settings.database,

@@ -20,6 +20,7 @@ from linewatch.pipeline.config.runtime import (
 )
 from linewatch.pipeline.config.sinks import DeadLetterConfig, JsonlDeadLetterConfig, SinkConfig
 from linewatch.pipeline.config.sources import KafkaSourceConfig, SimulatorSourceConfig, SourceConfig
+from linewatch.pipeline.notify.config import NotificationsConfig
 from linewatch.pipeline.strict import Strict as _Strict
 from linewatch.pipeline.strict import (
     duplicates,
@@ -46,6 +47,8 @@ class Config(_Strict):
     # the simulator's own spec type: validated straight into it, no mirrored config class
     simulation: Simulation | None = None
     report_path: Path | None = None
+    #: Who hears of alerts, and when (``pipeline/notify``); None: nobody is notified.
+    notifications: NotificationsConfig | None = None
     _checks = ("_unique_lines", "_simulator_has_simulation", "_changelog_has_kafka")
 
     def _unique_lines(self) -> Iterator[str]:

@@ -9,7 +9,7 @@ from pydantic import (
     Field,
 )
 
-from linewatch.pipeline.config.sources import KafkaBootstrap
+from linewatch.pipeline.config.sources import KafkaBootstrap, KafkaTransport
 from linewatch.pipeline.strict import (
     Count,
     Period,
@@ -39,6 +39,7 @@ class KafkaStateConfig(_Strict):
 
     type: Literal["kafka"]
     bootstrap: KafkaBootstrap
+    transport: KafkaTransport = "confluent"
     topic: str = "linewatch-state"
 
 

@@ -13,7 +13,7 @@ from pydantic import (
     WrapValidator,
 )
 
-from linewatch.pipeline.config.sources import InfluxUrl, KafkaBootstrap
+from linewatch.pipeline.config.sources import InfluxUrl, KafkaBootstrap, KafkaTransport
 from linewatch.pipeline.plugins import validate_sink
 from linewatch.pipeline.strict import (
     Count,
@@ -64,6 +64,7 @@ class KafkaSinkConfig(_Strict):
 
     type: Literal["kafka"]
     bootstrap: KafkaBootstrap
+    transport: KafkaTransport = "confluent"
     alerts_topic: str = "linewatch-alerts"
     points_topic: str | None = None
     outputs: list[OutputKind] = Field(default_factory=_alerts_only)
@@ -103,6 +104,7 @@ class KafkaDeadLetterConfig(_Strict):
 
     type: Literal["kafka"]
     bootstrap: KafkaBootstrap
+    transport: KafkaTransport = "confluent"
     topic: str = "linewatch-dead-letters"
 
 

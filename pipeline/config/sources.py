@@ -50,6 +50,8 @@ class SimulatorSourceConfig(_Strict):
 
 
 KafkaBootstrap = Annotated[str, Field(min_length=3, pattern=r"^[^\s/]+:\d+(,[^\s/]+:\d+)*$")]
+# The Kafka client: confluent-kafka (librdkafka), or kafka-python for pure-Python installs.
+KafkaTransport = Literal["confluent", "kafka-python"]
 
 
 class KafkaSourceConfig(_Strict):
@@ -61,6 +63,7 @@ class KafkaSourceConfig(_Strict):
 
     type: Literal["kafka"]
     bootstrap: KafkaBootstrap
+    transport: KafkaTransport = "confluent"
     topics: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     group_id: Annotated[str, Field(min_length=1)] = "linewatch"
     batch_size: Count = 5000

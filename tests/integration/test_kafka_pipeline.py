@@ -3,7 +3,8 @@
 One topic holds 100,000 simulated records from six lines with injected faults, plus
 1,000 malformed records. Each test runs `linewatch run` worker processes in its own
 consumer group and compares the alerts they publish with an in-process replay of the
-same records.
+same records. Every test runs on both transports (confluent-kafka and kafka-python);
+the checks read the topics with kafka-python directly, independently of either.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +28,14 @@ import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import TypeAdapter
 
-from linewatch.connectors.kafka import ensure_topics
+from linewatch.connectors.kafka import (
+    TRANSPORTS,
+    KafkaSource,
+    KafkaStateStore,
+    Transport,
+    ensure_topics,
+)
+from linewatch.connectors.kafka.clients import check_transport
 from linewatch.connectors.memory import IterableSource, ListSink
 from linewatch.connectors.simulator import Simulation
 from linewatch.pipeline.config import parse_config
@@ -133,16 +142,18 @@ class Stream:
     topic: str
     expected: set[tuple[str, str, str]]
     bad_payloads: Counter[bytes]
+    processed: int  # valid records the replay applied to detector state
 
 
-def expected_alerts(records: list[WireRecord]) -> set[tuple[str, str, str]]:
+def expected_alerts(records: list[WireRecord]) -> tuple[set[tuple[str, str, str]], int]:
     config = parse_config({"lines": lines_config()})
     sink = ListSink()
     runner = Runner(
         Engine(config), IterableSource(records), [Route(sink, frozenset({"alerts"}))], ListSink()
     )
-    runner.run()
-    return {identity(msgspec.to_builtins(a)) for a in sink.items if isinstance(a, Alert)}
+    summary = runner.run()
+    alerts = {identity(msgspec.to_builtins(a)) for a in sink.items if isinstance(a, Alert)}
+    return alerts, summary.records_processed
 
 
 def identity(alert: dict[str, Any]) -> tuple[str, str, str]:
@@ -170,16 +181,25 @@ def stream(kafka_broker: KafkaBroker) -> Stream:
     producer.flush()
     producer.close()
     assert sum(bad.values()) == BAD
-    expected = expected_alerts(records)
+    expected, processed = expected_alerts(records)
     assert len(expected) > 20  # the faults (and a few false alarms) on six lines
-    return Stream(kafka_broker.bootstrap, topic, expected, bad)
+    return Stream(kafka_broker.bootstrap, topic, expected, bad, processed)
 
 
-def write_config(folder: Path, stream: Stream, group: str, idle_exit_s: float = 20.0) -> Path:
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> Transport:
+    """The Kafka client under test: every test runs on both."""
+    return check_transport(request.param)
+
+
+def write_config(
+    folder: Path, stream: Stream, group: str, transport: Transport, idle_exit_s: float = 20.0
+) -> Path:
     config = {
         "lines": lines_config(),
         "source": {
             "type": "kafka",
+            "transport": transport,
             "bootstrap": stream.bootstrap,
             "topics": [stream.topic],
             "group_id": group,
@@ -189,17 +209,24 @@ def write_config(folder: Path, stream: Stream, group: str, idle_exit_s: float = 
         "sinks": [
             {
                 "type": "kafka",
+                "transport": transport,
                 "bootstrap": stream.bootstrap,
                 "alerts_topic": f"{group}-alerts",
                 "outputs": ["alerts"],
             }
         ],
-        "dead_letters": {"type": "kafka", "bootstrap": stream.bootstrap, "topic": f"{group}-dlq"},
+        "dead_letters": {
+            "type": "kafka",
+            "transport": transport,
+            "bootstrap": stream.bootstrap,
+            "topic": f"{group}-dlq",
+        },
         "checkpoint": {
             "every_records": 5000,
             "every_seconds": 1.0,
             "changelog": {
                 "type": "kafka",
+                "transport": transport,
                 "bootstrap": stream.bootstrap,
                 "topic": f"{group}-state",
             },
@@ -269,11 +296,12 @@ def published_alerts(stream: Stream, group: str) -> list[tuple[str, str, str]]:
 
 
 def test_one_worker_alerts_and_exactly_the_malformed_records_in_the_dlq(
-    stream: Stream, tmp_path: Path
+    stream: Stream, tmp_path: Path, transport: Transport
 ) -> None:
-    group = "one-worker"
+    group = f"one-worker-{transport}"
     log = tmp_path / "worker.log"
-    wait_all([start_worker(write_config(tmp_path, stream, group), log)], [log], timeout=600)
+    config = write_config(tmp_path, stream, group, transport)
+    wait_all([start_worker(config, log)], [log], timeout=600)
     alerts = published_alerts(stream, group)
     assert set(alerts) == stream.expected
     letters = read_topic(stream.bootstrap, f"{group}-dlq")
@@ -289,9 +317,11 @@ def test_one_worker_alerts_and_exactly_the_malformed_records_in_the_dlq(
         assert message.key is not None and message.key.decode().startswith("L")
 
 
-def test_three_workers_give_the_same_alerts_as_one(stream: Stream, tmp_path: Path) -> None:
-    group = "three-workers"
-    config = write_config(tmp_path, stream, group)
+def test_three_workers_give_the_same_alerts_as_one(
+    stream: Stream, tmp_path: Path, transport: Transport
+) -> None:
+    group = f"three-workers-{transport}"
+    config = write_config(tmp_path, stream, group, transport)
     logs = [tmp_path / f"worker-{n}.log" for n in range(3)]
     workers = [start_worker(config, log) for log in logs]
     wait_all(workers, logs, timeout=600)
@@ -303,10 +333,10 @@ def test_three_workers_give_the_same_alerts_as_one(stream: Stream, tmp_path: Pat
 
 
 def test_kill_minus_nine_of_one_of_three_workers_loses_nothing(
-    stream: Stream, tmp_path: Path
+    stream: Stream, tmp_path: Path, transport: Transport
 ) -> None:
-    group = "kill-nine"
-    config = write_config(tmp_path, stream, group, idle_exit_s=40.0)
+    group = f"kill-nine-{transport}"
+    config = write_config(tmp_path, stream, group, transport, idle_exit_s=40.0)
     logs = [tmp_path / f"worker-{n}.log" for n in range(3)]
     workers = [start_worker(config, log) for log in logs]
     deadline = time.monotonic() + 300
@@ -321,11 +351,12 @@ def test_kill_minus_nine_of_one_of_three_workers_loses_nothing(
 
 
 def test_broker_restart_mid_stream_resumes_on_its_own(
-    stream: Stream, kafka_broker: KafkaBroker, tmp_path: Path
+    stream: Stream, kafka_broker: KafkaBroker, tmp_path: Path, transport: Transport
 ) -> None:
-    group = "broker-restart"
+    group = f"broker-restart-{transport}"
     log = tmp_path / "worker.log"
-    worker = start_worker(write_config(tmp_path, stream, group, idle_exit_s=60.0), log)
+    config = write_config(tmp_path, stream, group, transport, idle_exit_s=60.0)
+    worker = start_worker(config, log)
     deadline = time.monotonic() + 300
     while committed(stream.bootstrap, group) < (GOOD + BAD) // 4:
         assert time.monotonic() < deadline, "worker made no progress"
@@ -334,3 +365,88 @@ def test_broker_restart_mid_stream_resumes_on_its_own(
     wait_all([worker], [log], timeout=600)
     assert set(published_alerts(stream, group)) == stream.expected
     assert committed(stream.bootstrap, group) == GOOD + BAD
+
+
+@dataclass
+class InProcessWorker:
+    """A runner on a Kafka source in this process, slowed so that a rebalance finds it busy."""
+
+    runner: Runner
+    alerts: ListSink
+    changelog: KafkaStateStore
+
+    @classmethod
+    def start(cls, stream: Stream, group: str, transport: Transport) -> InProcessWorker:
+        changelog = KafkaStateStore(stream.bootstrap, f"{group}-state", transport=transport)
+        changelog.ensure_topic(PARTITIONS)
+        source = KafkaSource(
+            stream.bootstrap,
+            [stream.topic],
+            group,
+            batch_size=100,
+            idle_exit_s=8.0,
+            changelog=changelog,
+            transport=transport,
+        )
+        alerts = ListSink()
+        runner = Runner(
+            Engine(parse_config({"lines": lines_config()})),
+            source,
+            [Route(alerts, frozenset({"alerts"}))],
+            ListSink(),
+            # No checkpoint of its own: only the revoke saves state, and nothing is committed.
+            checkpoint_every_records=10**9,
+            checkpoint_every_seconds=3600.0,
+            # Slow after the first 20,000 records, so that the handover is mid-stream.
+            on_batch=lambda summary: time.sleep(0.05 if summary.records_read >= 20_000 else 0),
+        )
+        return cls(runner, alerts, changelog)
+
+
+def test_a_revoke_saves_the_state_that_the_next_owner_restores(
+    stream: Stream, tmp_path: Path, transport: Transport
+) -> None:
+    group = f"revoke-{transport}"
+    first = InProcessWorker.start(stream, group, transport)
+    errors: list[BaseException] = []
+
+    def run(worker: InProcessWorker) -> None:
+        try:
+            worker.runner.run()
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+        finally:
+            worker.runner.close()
+
+    threads = [threading.Thread(target=run, args=(first,))]
+    threads[0].start()
+    deadline = time.monotonic() + 120
+    while first.runner.summary.records_read < 20_000:
+        assert time.monotonic() < deadline and threads[0].is_alive(), "first worker stalled"
+        time.sleep(0.05)
+    second = InProcessWorker.start(stream, group, transport)  # joining revokes the first's
+    threads.append(threading.Thread(target=run, args=(second,)))
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=300)
+        assert not thread.is_alive(), "a worker did not finish"
+    assert errors == []
+    summaries = [first.runner.summary, second.runner.summary]
+    assert first.runner.summary.rebalances >= 1
+    assert 0 < second.runner.summary.records_processed < stream.processed  # mid-stream
+    assert second.runner.summary.keys_restored > 0  # the state the first saved on revoke
+    # Nothing was committed, so the records applied before the revoke were read again;
+    # the restored state's applied offsets skip them: each record applied exactly once.
+    assert sum(s.records_skipped for s in summaries) > 0
+    assert sum(s.records_processed for s in summaries) == stream.processed
+    alerts = {
+        identity(msgspec.to_builtins(a))
+        for worker in (first, second)
+        for a in worker.alerts.items
+        if isinstance(a, Alert)
+    }
+    assert alerts == stream.expected
+    saved = first.changelog.load(range(PARTITIONS))  # closed for sending, still readable
+    assert sorted(key for _, key, _ in saved) == sorted(
+        f"{line}/{station}" for line in LINES for station in ("final", "weld")
+    )

@@ -216,7 +216,7 @@ def test_every_source_and_sink_has_a_case() -> None:
 
 
 def test_the_protocol_members_are_read_from_the_protocols() -> None:
-    assert {"poll", "commit", "exhausted", "position", "close"} == checks.SOURCE_MEMBERS
+    assert {"poll", "commit", "exhausted", "snapshot", "close"} == checks.SOURCE_MEMBERS
     assert {"add", "flush", "close"} == checks.SINK_MEMBERS
 
 

@@ -33,6 +33,25 @@ def test_a_query_naming_a_field_the_schema_lacks_is_refused() -> None:
         check_queries(board)
 
 
+def test_the_spc_board_marks_acknowledgements_and_causes() -> None:
+    board = spc_chart_board()
+    (mark,) = board["annotations"]["list"]
+    assert mark["datasource"] == DATASOURCE
+    assert mark["query"] == (
+        'SELECT "kind", "cause", "action", "author", "text", "alert_id" FROM "alert_annotation" '
+        'WHERE "line" =~ /^$line$/ AND "station" =~ /^$station$/ AND '
+        '"characteristic" =~ /^$characteristic$/ AND $timeFilter'
+    )
+    assert (mark["titleColumn"], mark["textColumn"], mark["tagsColumn"]) == (
+        "cause",
+        "text",
+        "kind",
+    )
+    mark["query"] = 'SELECT "severity" FROM "alert_annotation" WHERE $timeFilter'
+    with pytest.raises(ValueError, match="'severity' is not a tag or field of alert_annotation"):
+        check_queries(board)
+
+
 def test_provisioning_points_at_the_boards_and_the_datasource() -> None:
     datasource = yaml.safe_load(
         (ROOT / "dashboards/provisioning/datasources/linewatch.yaml").read_text()

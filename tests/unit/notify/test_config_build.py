@@ -117,12 +117,12 @@ def test_durations() -> None:
         90.0,
         1.5,
     ]
-    root = config().route
+    root = config().route  # the defaults the README measures on the demo line
     assert (root.group_by, root.group_wait, root.group_interval, root.repeat_interval) == (
-        ["line", "station"],
+        ["line"],
         30.0,
-        300.0,
-        14400.0,
+        1800.0,
+        43200.0,
     )
 
 

@@ -1,0 +1,107 @@
+"""The two Kafka client libraries behind one small interface.
+
+``confluent`` (confluent-kafka, librdkafka in C) is the default; ``kafka-python`` is the
+pure-Python client for installs without a C extension. Each transport module implements
+:class:`ConsumerClient` and :class:`ProducerClient`; the source, sinks, changelog and
+admin functions are written once against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol
+
+from linewatch.pipeline.models import RawRecord
+
+__all__ = [
+    "TRANSPORTS",
+    "ConsumerClient",
+    "PartitionCallback",
+    "ProducerClient",
+    "TopicPartitionKey",
+    "Transport",
+    "check_transport",
+    "import_client",
+]
+
+Transport = Literal["confluent", "kafka-python"]
+TRANSPORTS: tuple[Transport, ...] = ("confluent", "kafka-python")
+TopicPartitionKey = tuple[str, int]
+PartitionCallback = Callable[[list[TopicPartitionKey]], None]
+
+_INSTALL = {
+    "confluent": ("confluent_kafka", "confluent-kafka", "confluent"),
+    "kafka-python": ("kafka", "kafka-python", "kafka"),
+}
+
+
+def check_transport(transport: str) -> Transport:
+    """The transport name, or a one-line error naming the valid ones.
+
+    >>> check_transport("confluent")
+    'confluent'
+    >>> check_transport("rdkafka")
+    Traceback (most recent call last):
+    ...
+    ValueError: Kafka transport 'rdkafka' is not one of confluent, kafka-python
+    """
+    for known in TRANSPORTS:
+        if transport == known:
+            return known
+    raise ValueError(f"Kafka transport {transport!r} is not one of {', '.join(TRANSPORTS)}")
+
+
+def import_client(transport: str) -> Any:
+    """The client module of a transport, or ImportError with the install hint.
+
+    >>> import_client("confluent").__name__
+    'confluent_kafka'
+    """
+    module, distribution, extra = _INSTALL[check_transport(transport)]
+    try:
+        return __import__(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"Kafka transport {transport!r} needs {distribution}: pip install 'linewatch[{extra}]'"
+        ) from exc
+
+
+class ConsumerClient(Protocol):
+    """A group consumer that never auto-commits.
+
+    ``on_revoke`` and ``on_assign`` run on the caller's thread, inside :meth:`poll`:
+    revoke before the partitions go away, assign before any of their records is returned.
+    """
+
+    def poll(
+        self, timeout: float, max_records: int
+    ) -> tuple[list[RawRecord], dict[TopicPartitionKey, int]]:
+        """A batch of records and, per partition in it, the next offset to commit."""
+        ...
+
+    def commit(self, offsets: Mapping[TopicPartitionKey, int], retry_for_s: float) -> None:
+        """Commit synchronously; retriable errors are retried, a fenced commit dropped."""
+        ...
+
+    def assignment(self) -> list[TopicPartitionKey]: ...
+
+    def close(self) -> None: ...
+
+
+class ProducerClient(Protocol):
+    """An idempotent producer (acks=all): ``send`` queues, ``flush`` waits for every ack."""
+
+    def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> None: ...
+
+    def flush(self) -> None:
+        """Wait for the broker's acks; raise SinkError if any message was not acknowledged."""
+        ...
+
+    def close(self) -> None: ...

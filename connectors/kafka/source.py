@@ -1,0 +1,135 @@
+"""The Kafka source: a consumer group, committed by hand, with its per-key state tracker.
+
+At-least-once: the source never auto-commits. :meth:`KafkaSource.commit` saves the
+changed keys to the changelog (if any) and then commits the next offset of everything
+polled so far; the runner calls it only after every sink has flushed. Rebalances are the
+source's own business (:class:`~linewatch.connectors.kafka.tracker.KafkaStateTracker`):
+the runner only answers :meth:`should_apply` per record and lends its per-key state
+through :meth:`attach`. Both transports behave the same: confluent-kafka could commit
+inside its revoke callback, but the state saved with its applied offsets already makes a
+replayed record a no-op, whichever client reads it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from linewatch.connectors.kafka.clients import (
+    ConsumerClient,
+    TopicPartitionKey,
+    Transport,
+    check_transport,
+)
+from linewatch.connectors.kafka.state import KafkaStateStore
+from linewatch.connectors.kafka.tracker import KafkaStateTracker
+from linewatch.pipeline.models import KeyedStateHost, RawRecord
+
+__all__ = ["KafkaSource"]
+
+
+class KafkaSource:
+    """Consumes wire records from topics in a consumer group, committing by hand.
+
+    ``resume`` is what :meth:`snapshot` gave at the last local checkpoint (the applied
+    offsets and partition of every key; the committed offsets stay in Kafka).
+    ``changelog`` moves per-key state between the workers of the group.
+    ``idle_exit_s`` makes a bounded run: the source is exhausted after that many seconds
+    without a record (``None``: run until stopped). ``consumer_config`` goes to the
+    transport's client as it is (librdkafka's dotted names for ``confluent``,
+    kafka-python's keyword names for ``kafka-python``).
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Sequence[str],
+        group_id: str,
+        *,
+        batch_size: int = 5000,
+        idle_exit_s: float | None = None,
+        changelog: KafkaStateStore | None = None,
+        resume: Mapping[str, Any] | None = None,
+        consumer_config: Mapping[str, Any] | None = None,
+        transport: Transport = "confluent",
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.group_id = group_id
+        self.batch_size = batch_size
+        self.idle_exit_s = idle_exit_s
+        self.consumer_config = consumer_config
+        self.transport = check_transport(transport)
+        self.tracker = KafkaStateTracker(changelog, resume)
+        self._next: dict[TopicPartitionKey, int] = {}  # next offset to commit, per partition
+        self._last_record_at = time.monotonic()
+        self._exhausted = False
+        client: type[Any]
+        if self.transport == "confluent":
+            from linewatch.connectors.kafka.confluent import ConfluentConsumer as client
+        else:
+            from linewatch.connectors.kafka.kafka_python import KafkaPythonConsumer as client
+        self._client: ConsumerClient = client(
+            bootstrap,
+            topics,
+            group_id,
+            batch_size=batch_size,
+            on_revoke=self._revoked,
+            on_assign=self._assigned,
+            consumer_config=consumer_config,
+        )
+
+    def _revoked(self, partitions: list[TopicPartitionKey]) -> None:
+        self.tracker.revoked(partitions)
+        for partition in partitions:  # uncommitted: the next owner starts at the last commit
+            self._next.pop(partition, None)
+
+    def _assigned(self, partitions: list[TopicPartitionKey]) -> None:
+        self.tracker.assigned(partitions)
+
+    # -- KeyedSource: the runner's side ---------------------------------------------------
+
+    def attach(self, host: KeyedStateHost) -> None:
+        self.tracker.attach(host)
+
+    def should_apply(self, key: str, raw: RawRecord) -> bool:
+        return self.tracker.should_apply(key, raw)
+
+    def poll(self, timeout: float) -> list[RawRecord]:
+        batch, next_offsets = self._client.poll(timeout, self.batch_size)
+        self._next.update(next_offsets)
+        now = time.monotonic()
+        if batch:
+            self._last_record_at = now
+        elif self.idle_exit_s is not None and now - self._last_record_at >= self.idle_exit_s:
+            self._exhausted = True
+        return batch
+
+    def commit(self, retry_for_s: float = 120.0) -> None:
+        """Commit the next offset of every partition polled so far (synchronously).
+
+        The changed keys go to the changelog first. Retriable errors (a broker restarting, a coordinator moving) are retried for up to
+        ``retry_for_s``. A commit refused because the group rebalanced is logged and
+        dropped: the new owner of those partitions reprocesses from the last commit, which
+        at-least-once allows.
+        """
+        self.tracker.save()
+        if self._next:
+            self._client.commit(dict(self._next), retry_for_s)
+
+    @property
+    def exhausted(self) -> bool:
+        return self._exhausted
+
+    def snapshot(self) -> dict[str, Any]:
+        offsets = {f"{t}/{p}": o for (t, p), o in sorted(self._next.items())}
+        return {"offsets": offsets, **self.tracker.snapshot()}
+
+    def assignment(self) -> list[tuple[str, int]]:
+        return self._client.assignment()
+
+    def close(self) -> None:
+        self._client.close()  # its last revoke still saves the changed keys
+        if self.tracker.changelog is not None:
+            self.tracker.changelog.close()
