@@ -290,7 +290,10 @@ def line_overview_board() -> dict[str, Any]:
 
 
 def all_boards() -> list[dict[str, Any]]:
+    from linewatch.dashboards.model_boards import defect_forecast_board, equipment_health_board
+
     boards = [spc_chart_board(), line_overview_board()]
+    boards += [equipment_health_board(), defect_forecast_board()]
     for board in boards:
         check_queries(board)
     return boards

@@ -133,6 +133,10 @@ def _install_stop_handlers(stop: Callable[[], None]) -> None:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    from linewatch.pipeline.alerts import AlertManager
+    from linewatch.pipeline.modelling import ModelRuntime
+
+    ModelRuntime(config, AlertManager(config.alerting))  # the models' references, with paths
     streams = sum(
         len(s.characteristics) + len(s.parameters) for line in config.lines for s in line.stations
     )

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-OutputKind = Literal["alerts", "points", "kpis", "records"]
+OutputKind = Literal["alerts", "points", "kpis", "model_scores", "records"]
 
 
 def _alerts_only() -> list[OutputKind]:

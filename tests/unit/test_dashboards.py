@@ -111,8 +111,13 @@ def grafana_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 def test_push_sends_every_board_with_overwrite(grafana_receiver: tuple[str, list[Any]]) -> None:
     url, received = grafana_receiver
-    assert push_boards(url, token="glsa_secret") == ["linewatch-spc", "linewatch-line"]
-    assert [r["path"] for r in received] == ["/api/dashboards/db"] * 2
+    assert push_boards(url, token="glsa_secret") == [
+        "linewatch-spc",
+        "linewatch-line",
+        "linewatch-equipment",
+        "linewatch-defect-forecast",
+    ]
+    assert [r["path"] for r in received] == ["/api/dashboards/db"] * 4
     assert {r["auth"] for r in received} == {"Bearer glsa_secret"}
     assert received[0]["body"]["overwrite"] is True
     assert received[0]["body"]["dashboard"]["uid"] == "linewatch-spc"
@@ -129,6 +134,19 @@ def test_a_refused_board_is_named(grafana_receiver: tuple[str, list[Any]]) -> No
 def test_dashboards_build_command(tmp_path: Path) -> None:
     assert main(["dashboards", "build", "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "linewatch-defect-forecast.json",
+        "linewatch-equipment.json",
         "linewatch-line.json",
         "linewatch-spc.json",
     ]
+
+
+def test_model_boards_read_the_model_score_fields_and_forecast_charts() -> None:
+    boards = {b["uid"]: b for b in all_boards()}
+    health = [t["query"] for p in boards["linewatch-equipment"]["panels"] for t in p["targets"]]
+    assert any('SELECT "threshold" FROM "model_score"' in q for q in health)
+    assert any('"rule" =~ /^model:/' in q for q in health)
+    forecast = boards["linewatch-defect-forecast"]
+    queries = [t["query"] for p in forecast["panels"] for t in p["targets"]]
+    assert any('mean("predicted_defect_p") FROM "model_score"' in q for q in queries)
+    assert any('"chart" =~ /^forecast:/' in q and 'SELECT "ucl"' in q for q in queries)
