@@ -224,14 +224,20 @@ class KafkaReplaySource:
         self.transport = check_transport(transport)
         self._start_ms, self._stop_ms = epoch_ms(start), epoch_ms(stop)
         reader_type = _ConfluentReader if self.transport == "confluent" else _KafkaPythonReader
-        self._reader: _ConfluentReader | _KafkaPythonReader = reader_type(
-            bootstrap, consumer_config or {}
-        )
+        try:
+            self._reader: _ConfluentReader | _KafkaPythonReader = reader_type(
+                bootstrap, consumer_config or {}
+            )
+        except Exception as exc:  # the client's own errors: unreachable, bad settings
+            raise KafkaReplayError(f"cannot connect to {bootstrap}: {exc}") from exc
         try:
             self._open(dict((resume or {}).get("offsets", {})))
-        except BaseException:
+        except KafkaReplayError:
             self._reader.close()
             raise
+        except Exception as exc:
+            self._reader.close()
+            raise KafkaReplayError(f"cannot read {', '.join(self.topics)}: {exc}") from exc
 
     def _open(self, resumed: Mapping[str, int]) -> None:
         keys = [(topic, p) for topic in self.topics for p in self._reader.partitions(topic)]

@@ -168,3 +168,16 @@ def test_a_window_replays_exactly_its_records_and_leaves_the_live_group_alone(
 
     # (c) and (d): the live group's offsets, and the set of groups, are untouched.
     assert group_offsets(bootstrap) == before
+
+
+def test_an_unknown_topic_is_a_one_line_error(
+    kafka_broker: KafkaBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path / "line.yaml")
+    url = f"kafka://{kafka_broker.bootstrap}/no-such-topic"
+    args = ["replay", "--config", str(config), "--from", url, "--start", WINDOW[0]]
+    code = main([*args, "--stop", WINDOW[1], "--out", str(tmp_path / "o"), "--no-progress"])
+    error = capsys.readouterr().err.strip()
+    assert code == 1
+    assert error.endswith("Kafka replay source: Kafka topic 'no-such-topic' does not exist")
+    assert "\n" not in error
