@@ -58,6 +58,7 @@ from linewatch.pipeline.job import (
     StopLatch,
     build_job,
     influx_source,
+    kafka_replay_source,
     simulated_records,
 )
 from linewatch.pipeline.report import FaultWindow
@@ -246,10 +247,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.input is not None:
             raise JobError("give --input or --from, not both")
         if args.start is None or args.stop is None:
-            raise JobError("--from influx://... needs --start and --stop")
+            raise JobError("--from influx://... or kafka://... needs --start and --stop")
         if args.stop <= args.start:
             raise JobError("--stop must be after --start")
-        source = influx_source(args.from_url, args.start, args.stop)
+        history = kafka_replay_source if args.from_url.startswith("kafka://") else influx_source
+        source = history(args.from_url, args.start, args.stop)
     job = build_job(
         config,
         mode="replay",
@@ -408,9 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--from",
         dest="from_url",
-        metavar="influx://HOST:PORT/DB",
-        help="read the history from InfluxDB instead of a file "
-        "(influx://[user:pass@]host:port/db[?rp=..&api=v1|v2&token=..])",
+        metavar="URL",
+        help="read the history from InfluxDB or Kafka instead of a file "
+        "(influx://[user:pass@]host:port/db[?rp=..&api=v1|v2&token=..], or "
+        "kafka://host:port/topic[,topic2][?transport=kafka-python]: by Kafka record "
+        "timestamp, outside any consumer group, never committing)",
     )
     replay.add_argument("--start", type=_aware, help="with --from: first timestamp (ISO 8601)")
     replay.add_argument("--stop", type=_aware, help="with --from: end timestamp, exclusive")
