@@ -359,8 +359,10 @@ def line_overview_board() -> dict[str, Any]:
 
 def all_boards() -> list[dict[str, Any]]:
     from linewatch.dashboards.kpi_board import kpi_board
+    from linewatch.dashboards.model_boards import defect_forecast_board, equipment_health_board
 
     boards = [spc_chart_board(), line_overview_board(), kpi_board()]
+    boards += [equipment_health_board(), defect_forecast_board()]
     boards = [with_datasource_input(board) for board in boards]
     for board in boards:
         check_queries(board)

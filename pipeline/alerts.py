@@ -93,7 +93,11 @@ class AlertManager:
         return self.config.severity.get(rule, self.config.default_severity)
 
     def observe(
-        self, identity: StreamIdentity, points: Iterable[PlotPoint], signals: Iterable[Signal]
+        self,
+        identity: StreamIdentity,
+        points: Iterable[PlotPoint],
+        signals: Iterable[Signal],
+        severity: Severity | None = None,
     ) -> list[Alert]:
         """Alerts that fire or resolve because of these points and signals, in point order.
 
@@ -106,14 +110,19 @@ class AlertManager:
         for signal in signals:
             by_point.setdefault((signal.chart, signal.index), []).append(signal)
         for point in points:
-            signalled = self._fire(identity, by_point.pop((point.chart, point.index), []), emitted)
+            fired = by_point.pop((point.chart, point.index), [])
+            signalled = self._fire(identity, fired, emitted, severity)
             emitted.extend(self._count_clean(identity, point, signalled))
         for leftover in by_point.values():  # signals of points not plotted here
-            self._fire(identity, leftover, emitted)
+            self._fire(identity, leftover, emitted, severity)
         return emitted
 
     def _fire(
-        self, identity: StreamIdentity, signals: list[Signal], emitted: list[Alert]
+        self,
+        identity: StreamIdentity,
+        signals: list[Signal],
+        emitted: list[Alert],
+        severity: Severity | None = None,
     ) -> set[str]:
         signalled: set[str] = set()
         for signal in signals:
@@ -121,7 +130,7 @@ class AlertManager:
             signalled.add(fingerprint)
             current = self._firing.get(fingerprint)
             if current is None:
-                alert = self._new_alert(identity, fingerprint, signal)
+                alert = self._new_alert(identity, fingerprint, signal, severity)
                 self._add(fingerprint, _Firing(alert, signal.chart))
                 emitted.append(alert)
             else:
@@ -160,7 +169,13 @@ class AlertManager:
         if not fingerprints:
             del self._on_chart[key]
 
-    def _new_alert(self, identity: StreamIdentity, fingerprint: str, signal: Signal) -> Alert:
+    def _new_alert(
+        self,
+        identity: StreamIdentity,
+        fingerprint: str,
+        signal: Signal,
+        severity: Severity | None = None,
+    ) -> Alert:
         millis = int(signal.ts.timestamp() * 1000)
         return Alert(
             alert_id=f"{fingerprint}-{millis}",
@@ -174,7 +189,7 @@ class AlertManager:
             characteristic=identity.characteristic,
             chart=signal.chart,
             rule=signal.rule,
-            severity=self.severity_of(signal.rule),
+            severity=severity or self.severity_of(signal.rule),
             value=float(signal.value),
             cl=float(signal.center),
             ucl=None if signal.ucl is None else float(signal.ucl),

@@ -61,6 +61,7 @@ from linewatch.pipeline.job import (
     StopLatch,
     build_job,
     influx_source,
+    kafka_replay_source,
     simulated_records,
 )
 from linewatch.pipeline.replay_source import ReplaySource
@@ -148,6 +149,10 @@ def _install_stop_handlers(stop: Callable[[], None]) -> None:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    from linewatch.pipeline.alerts import AlertManager
+    from linewatch.pipeline.modelling import ModelRuntime
+
+    ModelRuntime(config, AlertManager(config.alerting))  # the models' references, with paths
     streams = sum(
         len(s.characteristics) + len(s.parameters) for line in config.lines for s in line.stations
     )
@@ -267,19 +272,14 @@ def _replay_source_rules(args: argparse.Namespace, config: Config) -> None:
     if args.from_url is not None:
         if args.input is not None:
             raise UsageError("give --input or --from, not both")
-        if args.from_url.startswith("kafka://"):
-            raise UsageError(
-                "--from kafka://... is not supported yet; replay a file (--input) "
-                "or --from influx://..."
-            )
         if args.start is None or args.stop is None:
-            raise UsageError("--from influx://... needs --start and --stop")
+            raise UsageError("--from influx://... or kafka://... needs --start and --stop")
         return
     if window and args.input is None and not isinstance(config.source, FileSourceConfig):
         kind = "none" if config.source is None else config.source.type
         raise UsageError(
             f"--start and --stop select a time window of a file (--input or a file "
-            f"source) or of --from influx://...; the config's source is {kind}"
+            f"source) or of --from influx://... or kafka://...; the config's source is {kind}"
         )
 
 
@@ -294,7 +294,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     _clear_previous_outputs(config, out_dir, report)
     source = None
     if args.from_url is not None:
-        source = influx_source(args.from_url, args.start, args.stop)
+        history = kafka_replay_source if args.from_url.startswith("kafka://") else influx_source
+        source = history(args.from_url, args.start, args.stop)
     job = build_job(
         config,
         mode="replay",
@@ -468,9 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--from",
         dest="from_url",
-        metavar="influx://HOST:PORT/DB",
-        help="read the history from InfluxDB instead of a file "
-        "(influx://[user:pass@]host:port/db[?rp=..&api=v1|v2&token=..])",
+        metavar="URL",
+        help="read the history from InfluxDB or Kafka instead of a file "
+        "(influx://[user:pass@]host:port/db[?rp=..&api=v1|v2&token=..], or "
+        "kafka://host:port/topic[,topic2][?transport=kafka-python]: by Kafka record "
+        "timestamp, outside any consumer group, never committing)",
     )
     replay.add_argument(
         "--start",

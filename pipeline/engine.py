@@ -53,6 +53,7 @@ from linewatch.pipeline.kpis import (
     inspection_kpis,
     plain_float,
 )
+from linewatch.pipeline.modelling import ModelRuntime
 from linewatch.pipeline.models import (
     Alert,
     Attribute,
@@ -116,6 +117,7 @@ class Engine:
                 problems.append(f"{paths[key]}: {exc}")
         if problems:
             raise ConfigError(problems)
+        self.models = ModelRuntime(config, self.alerts)  # the stations' models: modelling.py
         self._streams: dict[tuple[str, str, str], Stream] = {}
         self._kpi_windows: dict[tuple[str, str], KpiWindow] = {}
         self._clocks: dict[str, EventClock] = {}
@@ -140,6 +142,7 @@ class Engine:
         reanchor = False if clock is None else self._check_time(record, ts, clock)
         self._guarded = None
         outputs = self._dispatch(record)  # a value guard refuses before any update
+        outputs += self.models.observe(record, outputs)
         # The record went through whole: only now does it count for the clock and guard.
         if clock is None:
             clock = self._clocks[record.stream_key] = EventClock()
@@ -389,6 +392,7 @@ class Engine:
         found = {f"{line}/{station}" for line, station, _ in self._streams}
         found.update(f"{line}/{station}" for line, station in self._kpi_windows)
         found.update(self._clocks)
+        found.update(self.models.keys())
         found.update(f"{a.line}/{a.station}" for a in self.alerts.firing)
         return sorted(found)
 
@@ -406,6 +410,7 @@ class Engine:
             "kpi_window": encode_kpi_window(window),
             "clock": None if clock is None else clock.state(),
             "alerts": self.alerts.snapshot(lambda a: (a.line, a.station) == (line, station)),
+            "models": self.models.snapshot_key(key),
         }
 
     def restore_key(self, key: str, state: Mapping[str, Any]) -> None:
@@ -426,6 +431,7 @@ class Engine:
         if clock is not None:
             self._clocks[key] = clock
         self.alerts.restore(state["alerts"])
+        self.models.restore_key(key, state.get("models"))
 
     def drop_key(self, key: str) -> None:
         """Forget one ``line/station`` (its partition was revoked from this worker)."""
@@ -434,6 +440,7 @@ class Engine:
             del self._streams[stream_key]
         self._kpi_windows.pop((line, station), None)
         self._clocks.pop(key, None)
+        self.models.drop_key(key)
         self.alerts.forget(lambda a: (a.line, a.station) == (line, station))
 
     def rebuild_key(
@@ -462,9 +469,13 @@ class Engine:
             self.drop_key(key)
         else:
             self.restore_key(key, base)
-        for record in records:
-            with contextlib.suppress(RecordRejected):
-                self.process(record)
+        self.models.rebuilding = key
+        try:
+            for record in records:
+                with contextlib.suppress(RecordRejected):
+                    self.process(record)
+        finally:
+            self.models.rebuilding = None
         for counter, saved in zip(counters, saved_counters, strict=True):
             counter.clear()
             counter.update(saved)

@@ -228,6 +228,29 @@ def influx_source(
         raise JobError(f"InfluxDB source: {exc}") from exc
 
 
+def kafka_replay_source(url: str, start: datetime, stop: datetime) -> Source:
+    """Records of ``[start, stop)`` by Kafka timestamp, read outside any consumer group.
+
+    ``kafka://HOST:PORT/TOPIC[,TOPIC2][?transport=kafka-python]`` (``replay --from``).
+    """
+    from linewatch.connectors.kafka.clients import check_transport
+    from linewatch.connectors.kafka.replay import KafkaReplayError, KafkaReplaySource
+    from linewatch.connectors.kafka.urls import parse_kafka_url, split_transport
+
+    try:
+        base, transport = split_transport(url)
+        bootstrap, topics = parse_kafka_url(base)
+        return KafkaReplaySource(
+            bootstrap,
+            topics.split(","),
+            start,
+            stop,
+            transport=check_transport(transport or "confluent"),
+        )
+    except (KafkaReplayError, ValueError) as exc:
+        raise JobError(f"Kafka replay source: {exc}") from exc
+
+
 def _kafka_source(
     source: KafkaSourceConfig, state: KafkaStateConfig | None, resume: dict[str, Any] | None
 ) -> Source:

@@ -39,6 +39,7 @@ __all__ = [
     "KeyedStateHost",
     "Kpi",
     "Measurement",
+    "ModelScore",
     "Notification",
     "Output",
     "Parameter",
@@ -277,6 +278,26 @@ class Kpi(_Out, frozen=True, kw_only=True, tag="kpi", tag_field="type"):
     upper: float | None = None
 
 
+class ModelScore(_Out, frozen=True, kw_only=True, tag="model_score", tag_field="type"):
+    """One judgement of a station's model (InfluxDB measurement ``model_score``).
+
+    ``score`` is in [0, 1] and alarms beyond ``threshold``. ``equipment`` is the equipment
+    the model watches (the station's name when its variables span several).
+    ``predicted_defect_p`` is a defect predictor's P(defect) of the part just made;
+    ``contributions`` are the top parameters behind the score, largest first.
+    """
+
+    ts: AwareDatetime
+    line: str
+    station: str
+    equipment: str
+    model: str
+    score: float
+    threshold: float
+    predicted_defect_p: float | None = None
+    contributions: list[tuple[str, float]] = msgspec.field(default_factory=list)
+
+
 class DeadLetter(_Out, frozen=True, kw_only=True, tag="dead_letter", tag_field="type"):
     """A record that could not be used, kept whole with the reason."""
 
@@ -318,7 +339,7 @@ class AlertAnnotation(_Out, frozen=True, kw_only=True, tag="alert_annotation", t
     text: str = ""
 
 
-Output = ChartPoint | Alert | Kpi | DeadLetter | AlertAnnotation
+Output = ChartPoint | Alert | Kpi | ModelScore | DeadLetter | AlertAnnotation
 
 #: The storage schema (InfluxDB): measurement -> (tag keys, field keys). Tags are
 #: low-cardinality and identify a series; ids (part, alert, fingerprint) are fields. Two

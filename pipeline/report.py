@@ -276,6 +276,7 @@ def render_report(
         out.append("None.")
     out.append("")
 
+    out += _model_alerts(fired)
     out += _annotation_section(summary.alerts, annotations)
 
     if kpis is not None and kpis.series:
@@ -343,6 +344,47 @@ def render_report(
         out += [f"- `{name}`: {count} record(s)" for name, count in sorted(unconfigured.items())]
         out.append("")
     return "\n".join(out)
+
+
+MODEL_RULES = ("model:", "forecast")
+
+
+def _drivers(alert: Alert) -> str:
+    """What drove a model alert: its top parameters, or the forecast's predicted crossing."""
+    top = alert.message.partition("; top: ")[2]
+    if top:
+        return top
+    if alert.rule == "forecast":
+        crossing = alert.message.partition("forecast of ")[2]
+        target, _, rest = crossing.partition(" crosses ")
+        limit = rest.partition(" within ")[0]
+        when = rest.partition("expected crossing at ")[2]
+        return f"{target} → {limit}, expected {when}" if target else "–"
+    return "–"
+
+
+def _model_alerts(fired: Sequence[Alert]) -> list[str]:
+    """The model and predictive alerts, each with the parameters that drove it."""
+    models = [a for a in fired if a.rule.startswith(MODEL_RULES)]
+    if not models:
+        return []
+    out = [
+        "## Model alerts",
+        "",
+        "Equipment models (`model:*`) and predictive alerts (`forecast`, "
+        "`forecast:defect_p`), with the parameters that drove each (share of the model "
+        "statistic, or push on the predicted log-odds) or the predicted limit crossing.",
+        "",
+        "| started (UTC) | line/station | model | rule | severity | driven by |",
+        "|---|---|---|---|---|---|",
+    ]
+    for alert in sorted(models, key=lambda a: a.starts_at):
+        out.append(
+            f"| {_ts(alert.starts_at)} | {alert.line}/{alert.station} | {alert.characteristic} "
+            f"| {alert.rule} | {alert.severity} | {_drivers(alert)} |"
+        )
+    out.append("")
+    return out
 
 
 def _annotation_section(

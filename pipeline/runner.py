@@ -44,6 +44,7 @@ from linewatch.pipeline.models import (
     DeadLetter,
     KeyedSource,
     Kpi,
+    ModelScore,
     Output,
     RawRecord,
     Sink,
@@ -79,6 +80,7 @@ _OUTPUT_KINDS: dict[type, str] = {
     Alert: "alerts",
     ChartPoint: "points",
     Kpi: "kpis",
+    ModelScore: "model_scores",
     DeadLetter: "dead_letters",
 }
 RECORDS = "records"
@@ -106,7 +108,7 @@ def output_kind(item: Output) -> str:
     >>> output_kind(object())  # type: ignore[arg-type]
     Traceback (most recent call last):
     ...
-    linewatch.pipeline.runner.UnknownOutput: no route kind for output type 'object'; register it with register_output_kind (known: Alert, ChartPoint, Kpi, DeadLetter)
+    linewatch.pipeline.runner.UnknownOutput: no route kind for output type 'object'; register it with register_output_kind (known: Alert, ChartPoint, Kpi, ModelScore, DeadLetter)
     """
     kind = _OUTPUT_KINDS.get(type(item))
     if kind is None:

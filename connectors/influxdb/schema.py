@@ -32,6 +32,7 @@ from linewatch.pipeline.models import (
     Inspection,
     Kpi,
     Measurement,
+    ModelScore,
     Output,
     Parameter,
     WireRecord,
@@ -133,13 +134,13 @@ _FORMAT: dict[str, Callable[[Any], str | None]] = {
     "rework": _bool_text,
 }
 
-#: The measurement each item type is written to. model_score joins once pipeline.models
-#: has a ModelScore output (its tags and fields are in STORAGE_SCHEMA already).
+#: The measurement each item type is written to.
 MEASUREMENT_OF: dict[type[msgspec.Struct], str] = {
     ChartPoint: "spc_point",
     Alert: "spc_alert",
     AlertAnnotation: "alert_annotation",
     Kpi: "kpi",
+    ModelScore: "model_score",
     Parameter: "process_param",
     Measurement: "measurement",
     Inspection: "inspection",

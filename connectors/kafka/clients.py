@@ -9,6 +9,7 @@ admin functions are written once against them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from linewatch.pipeline.models import RawRecord
@@ -21,6 +22,7 @@ __all__ = [
     "TopicPartitionKey",
     "Transport",
     "check_transport",
+    "epoch_ms",
     "import_client",
 ]
 
@@ -49,6 +51,18 @@ def check_transport(transport: str) -> Transport:
         if transport == known:
             return known
     raise ValueError(f"Kafka transport {transport!r} is not one of {', '.join(TRANSPORTS)}")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Whole milliseconds since the epoch (floored, exact), as Kafka stamps records.
+
+    >>> epoch_ms(datetime(1970, 1, 1, 0, 0, 1, 500999, tzinfo=UTC))
+    1500
+    """
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def import_client(transport: str) -> Any:
@@ -98,7 +112,10 @@ class ProducerClient(Protocol):
         key: bytes | None,
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
-    ) -> None: ...
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Queue one message; ``timestamp_ms`` stamps it (None: the send time)."""
+        ...
 
     def flush(self) -> None:
         """Wait for the broker's acks; raise SinkError if any message was not acknowledged."""

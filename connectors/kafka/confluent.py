@@ -256,12 +256,15 @@ class ConfluentProducer:
         key: bytes | None,
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> None:
         extra: dict[str, Any] = {}
         if headers:
             extra["headers"] = headers
         if partition is not None:
             extra["partition"] = partition
+        if timestamp_ms is not None:
+            extra["timestamp"] = timestamp_ms
         produce = self._producer.produce
         while True:
             try:

@@ -176,9 +176,17 @@ class KafkaPythonProducer:
         key: bytes | None,
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> None:
         self._futures.append(
-            self._producer.send(topic, value=value, key=key, headers=headers, partition=partition)
+            self._producer.send(
+                topic,
+                value=value,
+                key=key,
+                headers=headers,
+                partition=partition,
+                timestamp_ms=timestamp_ms,
+            )
         )
 
     def flush(self) -> None:

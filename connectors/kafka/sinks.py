@@ -7,7 +7,12 @@ from typing import Any
 
 import msgspec
 
-from linewatch.connectors.kafka.clients import ProducerClient, Transport, check_transport
+from linewatch.connectors.kafka.clients import (
+    ProducerClient,
+    Transport,
+    check_transport,
+    epoch_ms,
+)
 from linewatch.connectors.kafka.urls import parse_kafka_url, split_transport
 from linewatch.pipeline.models import Alert, ChartPoint, DeadLetter, Output, WireRecord
 
@@ -34,7 +39,9 @@ def produce_records(
 ) -> int:
     """Produce wire records to ``kafka://HOST:PORT/TOPIC`` keyed by ``line/station``.
 
-    ``?transport=kafka-python`` at the end of the URL overrides ``transport``.
+    ``?transport=kafka-python`` at the end of the URL overrides ``transport``. Each
+    message is stamped with the record's event time (``ts``), so ``replay --from
+    kafka://`` finds a window of event times by the Kafka timestamp.
     """
     base, named = split_transport(url)
     bootstrap, topic = parse_kafka_url(base)
@@ -43,7 +50,12 @@ def produce_records(
     count = 0
     try:
         for record in records:
-            producer.send(topic, encode(record), record.stream_key.encode())
+            producer.send(
+                topic,
+                encode(record),
+                record.stream_key.encode(),
+                timestamp_ms=epoch_ms(record.ts),
+            )
             count += 1
             if count % 50_000 == 0:
                 producer.flush()  # bounds what is kept in memory

@@ -45,7 +45,10 @@ INFLUX_AUTH = ("linewatch", "s3cr@t/x")  # needs %-escaping in an influx:// URL
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """One real KRaft broker on 127.0.0.1 for the whole session."""
-    broker = KafkaBroker(data_dir=tmp_path_factory.mktemp("kafka"), config={"num.partitions": 3})
+    broker = KafkaBroker(
+        data_dir=tmp_path_factory.mktemp("kafka"),
+        config={"num.partitions": 3, "log.retention.ms": -1},
+    )
     broker.start()
     try:
         yield broker

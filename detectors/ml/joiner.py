@@ -32,6 +32,10 @@ Pure: the pipeline routes every record of a line to one joiner (see the wiring n
 >>> joiner.join_window("S1", t0 + timedelta(seconds=15), lag=timedelta(seconds=6),
 ...                    window=timedelta(seconds=30))
 {'temp': 400.0}
+>>> twin = PartJoiner(max_parts=2)
+>>> twin.set_state(joiner.to_state())
+>>> twin.to_state() == joiner.to_state(), twin.join("P4")
+(True, {'temp': 1.0})
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import bisect
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 __all__ = ["PartJoiner"]
 
@@ -104,3 +109,30 @@ class PartJoiner:
             self.unmatched += 1
             return None
         return dict(series[position][1])
+
+    def to_state(self) -> dict[str, Any]:
+        """Pending parts, sample series and counters as JSON-able plain data."""
+        return {
+            "parts": [[part, dict(values)] for part, values in self._parts.items()],
+            "series": {
+                station: [[ts.isoformat(), dict(values)] for ts, values in series]
+                for station, series in self._series.items()
+            },
+            "evicted": [self.evicted_parts, self.evicted_samples, self.unmatched],
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Load what :meth:`to_state` returned."""
+        self._parts = OrderedDict(
+            (str(part), {k: float(v) for k, v in values.items()}) for part, values in state["parts"]
+        )
+        self._series = {
+            station: deque(
+                (datetime.fromisoformat(ts), {k: float(v) for k, v in values.items()})
+                for ts, values in series
+            )
+            for station, series in state["series"].items()
+        }
+        self.evicted_parts, self.evicted_samples, self.unmatched = (
+            int(n) for n in state["evicted"]
+        )

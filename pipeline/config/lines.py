@@ -15,6 +15,7 @@ from linewatch.pipeline.config.charts import (
     MultivariateConfig,
     ParameterConfig,
 )
+from linewatch.pipeline.model_config import ModelConfig
 from linewatch.pipeline.strict import (
     YEAR_S,
     duplicates,
@@ -33,6 +34,7 @@ class StationConfig(_Strict):
     characteristics: list[CharacteristicConfig] = Field(default_factory=list)
     parameters: list[ParameterConfig] = Field(default_factory=list)
     multivariate: list[MultivariateConfig] = Field(default_factory=list)
+    models: list[ModelConfig] = Field(default_factory=list)  # pipeline/model_config.py
     kpi_window_s: Annotated[float, Field(ge=1.0, le=YEAR_S)] = 3600.0
     kpi_every_s: Annotated[float, Field(ge=1.0, le=YEAR_S)] = 900.0
     _checks = ("_unique_characteristics", "_unique_parameters", "_unique_group_members")

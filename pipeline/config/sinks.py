@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Discriminator,
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-OutputKind = Literal["alerts", "points", "kpis", "records"]
+OutputKind = Literal["alerts", "points", "kpis", "model_scores", "records"]
 
 
 def _alerts_only() -> list[OutputKind]:
@@ -90,8 +90,7 @@ class InfluxSinkConfig(_Strict):
 
 
 def _score_outputs() -> list[OutputKind]:
-    # model scores too, once the pipeline emits them
-    return [k for k in ("points", "model_scores") if k in get_args(OutputKind)]  # type: ignore[misc]
+    return ["points", "model_scores"]
 
 
 class CsvScoresSinkConfig(_Strict):

@@ -126,6 +126,26 @@ def _kafka_source(cls: type, request: pytest.FixtureRequest) -> SourceCase:
     return SourceCase(make, records=5, poll_timeout=0.5, deadline_s=60.0)
 
 
+def _kafka_replay_source(cls: type, request: pytest.FixtureRequest) -> SourceCase:
+    from linewatch.connectors.kafka import produce_records
+
+    broker = request.getfixturevalue("kafka_broker")
+    topic = f"{request.getfixturevalue('unique_name')}-replay"
+    # Two before the window, five in it, two at and after its stop.
+    records = [
+        Measurement(
+            ts=T0 + timedelta(seconds=s), line="L1", station="S1", characteristic="gap", value=s
+        )
+        for s in (-2, -1, 0, 1, 2, 3, 4, 5, 9)
+    ]
+    produce_records(records, f"kafka://{broker.bootstrap}/{topic}")
+
+    def make() -> Any:
+        return cls(broker.bootstrap, [topic], T0, T0 + timedelta(seconds=5), batch_size=2)
+
+    return SourceCase(make, records=5, poll_timeout=0.5, deadline_s=60.0)
+
+
 def _kafka_alert_sink(cls: type, request: pytest.FixtureRequest) -> SinkCase:
     broker = request.getfixturevalue("kafka_broker")
     prefix = request.getfixturevalue("unique_name")
@@ -203,6 +223,7 @@ def _influx_source(cls: type, request: pytest.FixtureRequest) -> SourceCase:
 
 SERVER_CASES: dict[str, Callable[[type, pytest.FixtureRequest], SourceCase | SinkCase]] = {
     "KafkaSource": _kafka_source,
+    "KafkaReplaySource": _kafka_replay_source,
     "KafkaAlertSink": _kafka_alert_sink,
     "KafkaDeadLetterSink": _kafka_dead_letter_sink,
     "InfluxSink": _influx_sink,

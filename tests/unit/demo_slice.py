@@ -18,7 +18,13 @@ from linewatch.pipeline.config import load_config
 from linewatch.pipeline.job import build_job
 
 ROOT = Path(__file__).resolve().parents[2]
-OUTPUTS = ("alerts.jsonl", "points.jsonl", "kpis.jsonl", "dead-letters.jsonl")
+OUTPUTS = (
+    "alerts.jsonl",
+    "points.jsonl",
+    "kpis.jsonl",
+    "model-scores.jsonl",
+    "dead-letters.jsonl",
+)
 
 
 def write_slice(folder: Path, records: int = 20_000) -> tuple[Path, Path]:
@@ -34,6 +40,7 @@ def write_slice(folder: Path, records: int = 20_000) -> tuple[Path, Path]:
         {"type": "jsonl", "path": "alerts.jsonl", "outputs": ["alerts"]},
         {"type": "jsonl", "path": "points.jsonl", "outputs": ["points"]},
         {"type": "jsonl", "path": "kpis.jsonl", "outputs": ["kpis"]},
+        {"type": "jsonl", "path": "model-scores.jsonl", "outputs": ["model_scores"]},
     ]
     config["dead_letters"] = {"path": "dead-letters.jsonl"}
     config["checkpoint"] = {"every_records": 2000, "every_seconds": 1000}

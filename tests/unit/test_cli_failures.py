@@ -241,7 +241,7 @@ def test_replay_start_without_a_windowed_source_is_an_error(tmp_path: Path) -> N
         result,
         2,
         "--start and --stop select a time window of a file (--input or a file source) "
-        "or of --from influx://...; the config's source is none",
+        "or of --from influx://... or kafka://...; the config's source is none",
     )
     assert not out.exists()
 

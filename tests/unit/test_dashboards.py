@@ -124,8 +124,10 @@ def test_push_sends_every_board_with_overwrite(grafana_receiver: tuple[str, list
         "linewatch-spc",
         "linewatch-line",
         "linewatch-kpi",
+        "linewatch-equipment",
+        "linewatch-defect-forecast",
     ]
-    assert [r["path"] for r in received] == ["/api/dashboards/db"] * 3
+    assert [r["path"] for r in received] == ["/api/dashboards/db"] * 5
     assert {r["auth"] for r in received} == {"Bearer glsa_secret"}
     assert received[0]["body"]["overwrite"] is True
     assert received[0]["body"]["dashboard"]["uid"] == "linewatch-spc"
@@ -142,6 +144,8 @@ def test_a_refused_board_is_named(grafana_receiver: tuple[str, list[Any]]) -> No
 def test_dashboards_build_command(tmp_path: Path) -> None:
     assert main(["dashboards", "build", "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "linewatch-defect-forecast.json",
+        "linewatch-equipment.json",
         "linewatch-kpi.json",
         "linewatch-line.json",
         "linewatch-spc.json",
@@ -279,3 +283,14 @@ def test_a_zone_line_naming_a_missing_field_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="'sigma' is not a tag or field of spc_point"):
         check_queries(board)
+
+
+def test_model_boards_read_the_model_score_fields_and_forecast_charts() -> None:
+    boards = {b["uid"]: b for b in all_boards()}
+    health = [t["query"] for p in boards["linewatch-equipment"]["panels"] for t in p["targets"]]
+    assert any('SELECT "threshold" FROM "model_score"' in q for q in health)
+    assert any('"rule" =~ /^model:/' in q for q in health)
+    forecast = boards["linewatch-defect-forecast"]
+    queries = [t["query"] for p in forecast["panels"] for t in p["targets"]]
+    assert any('mean("predicted_defect_p") FROM "model_score"' in q for q in queries)
+    assert any('"chart" =~ /^forecast:/' in q and 'SELECT "ucl"' in q for q in queries)

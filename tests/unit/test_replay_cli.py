@@ -148,13 +148,12 @@ def test_replay_window_rules(
     ("args", "message"),
     [
         (
-            ["--from", "kafka://127.0.0.1:9092/line"],
-            "--from kafka://... is not supported yet; replay a file (--input) "
-            "or --from influx://...",
+            ["--from", "kafka://127.0.0.1:9092/line", "--stop", "2026-11-23T08:00:00Z"],
+            "--from influx://... or kafka://... needs --start and --stop",
         ),
         (
             ["--from", "influx://127.0.0.1:8086/db", "--start", "2026-11-23T08:00:00Z"],
-            "--from influx://... needs --start and --stop",
+            "--from influx://... or kafka://... needs --start and --stop",
         ),
     ],
 )
@@ -245,3 +244,19 @@ def test_pacing_sleeps_until_each_record_is_due() -> None:
 )
 def test_event_time_of_each_payload(payload: object, expected: datetime | None) -> None:
     assert event_time(RawRecord(payload=payload, origin="x")) == expected  # type: ignore[arg-type]
+
+
+def test_model_scores_fill_the_model_score_columns(tmp_path: Path) -> None:
+    from linewatch.connectors.csv_scores import CsvScoresSink
+    from linewatch.pipeline.models import ModelScore
+
+    sink = CsvScoresSink(tmp_path / "scores.csv")
+    sink.add(
+        ModelScore(ts=T0, line="L1", station="s1", equipment="w7", model="hst", score=0.25,
+                   threshold=0.8, predicted_defect_p=0.125)
+    )  # fmt: skip
+    sink.close()
+    assert (tmp_path / "scores.csv").read_text().splitlines() == [
+        HEADER,
+        "model_score,2026-11-23T08:00:00+00:00,L1,s1,,,,,,,,,,w7,hst,0.25,0.8,0.125",
+    ]
