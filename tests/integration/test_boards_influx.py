@@ -81,7 +81,7 @@ def _records() -> list[dict[str, Any]]:
 
 
 def _substitute(query: str, values: dict[str, str]) -> str:
-    query = query.replace("$timeFilter", "time >= 0")
+    query = query.replace("$timeFilter", "time >= 0").replace("$__interval", "1m")
     return re.sub(r"\$(\w+)", lambda m: values.get(m.group(1), m.group(0)), query)
 
 
