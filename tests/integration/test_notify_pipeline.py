@@ -4,7 +4,8 @@ HTTP receivers on 127.0.0.1, and a real Alertmanager in between.
 The slices are the first 4000 and 6000 records of ``examples/welding-line.jsonl.gz``. Their
 alerts (from the JSONL sink of a plain replay, event time, so the same every time):
 
-* records 1-4000: ``trim_length_mm`` nelson1 (stdev) and ``welder-07`` t2 fire and resolve,
+* records 1-4000: ``trim_length_mm`` nelson1 (stdev), ``welder-07`` t2 and the equipment
+  model on ``welder-07-health`` (the same weld-current excursion) fire and resolve,
   ``welder-07/weld_current_ka`` nelson1 (stdev) fires;
 * records 4001-6000: ``electrode_force_kn`` nelson7 and ``hydraulic_pressure_bar`` nelson1
   (xbar) fire and resolve (phase-I backfill), ``weld_current_ka`` resolves,
@@ -42,6 +43,7 @@ WAIT = {"group_wait": "5s", "group_interval": "10s", "repeat_interval": "1h"}
 FIRST = {
     ("resolved", "trim_length_mm", "nelson1"),
     ("resolved", "welder-07", "t2"),
+    ("resolved", "welder-07-health", "model:equipment"),
     ("firing", "welder-07/weld_current_ka", "nelson1"),
 }
 SECOND = {
@@ -126,7 +128,7 @@ def test_run_notifies_a_webhook_grouped_then_resolved(tmp_path: Path) -> None:
     assert one["groupKey"] == '{}:{line="L3"}' and one["groupLabels"] == {"line": "L3"}
     assert one["commonLabels"] == {"line": "L3"} and one["truncatedAlerts"] == 0
     # One notification for the group, not one per alert; resolved ones ride along.
-    assert shown(one) == FIRST and len(one["alerts"]) == 3
+    assert shown(one) == FIRST and len(one["alerts"]) == 4
     for alert in one["alerts"]:
         assert set(alert) == {
             "status",
