@@ -355,7 +355,9 @@ def test_broker_restart_mid_stream_resumes_on_its_own(
 ) -> None:
     group = f"broker-restart-{transport}"
     log = tmp_path / "worker.log"
-    config = write_config(tmp_path, stream, group, transport, idle_exit_s=60.0)
+    # Idle exit must outlast the restart on a loaded machine (a 60 s limit once ended a
+    # worker, under CI load, before the broker was back).
+    config = write_config(tmp_path, stream, group, transport, idle_exit_s=150.0)
     worker = start_worker(config, log)
     deadline = time.monotonic() + 300
     while committed(stream.bootstrap, group) < (GOOD + BAD) // 4:
