@@ -51,9 +51,9 @@ from linewatch.detectors.registry import ChartOption, register_chart
 from linewatch.detectors.spc.constants import d2
 from linewatch.detectors.spc.conventions import check_convention
 from linewatch.detectors.spc.estimators import (
+    SUBGROUP_METHODS,
     mean_of,
     mr_sigma,
-    SUBGROUP_METHODS,
     overall_sigma,
     sd_sigma,
     subgroup_sigma,

@@ -123,7 +123,9 @@ CONSTANTS_TABLES: dict[str, dict[int, tuple[float, float]]] = {
 def _lookup(n: int, constants: str) -> tuple[float, float]:
     table = CONSTANTS_TABLES.get(constants)
     if table is None:
-        raise ValueError(f"constants must be 'table', 'exact' or 'qcc', got {constants!r}")
+        raise ValueError(
+            f"constants must be 'table' or 'exact' (or 'qcc', qcc's own), got {constants!r}"
+        )
     try:
         return table[n]
     except KeyError:

@@ -184,9 +184,7 @@ def uwave_r_sigma(ranges: Sequence[float], sizes: Sequence[int], constants: str 
     """
     if not ranges:
         raise DetectorInputError("sigma from ranges needs at least one subgroup of 2 or more")
-    return safe_fsum(r / d2(n, constants) for r, n in zip(ranges, sizes, strict=True)) / len(
-        ranges
-    )
+    return safe_fsum(r / d2(n, constants) for r, n in zip(ranges, sizes, strict=True)) / len(ranges)
 
 
 def uwave_sd_sigma(sds: Sequence[float], sizes: Sequence[int]) -> float:
