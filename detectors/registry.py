@@ -92,6 +92,8 @@ class ChartSettings:
     dispersion_rules: RuleSet | None = None
     phase1_passes: int | None = None
     constants: str | None = None
+    #: ``minitab`` or ``qcc`` (see ``detectors/spc/conventions.py``); None: minitab.
+    convention: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -114,8 +116,11 @@ def build_from_settings(cls: type[Detector], settings: ChartSettings) -> Detecto
             "dispersion_rules",
             "phase1_passes",
             "constants",
+            "convention",
         )
     }
+    if settings.convention == "qcc" and settings.constants in (None, "table"):
+        given["constants"] = "qcc"  # qcc's own d2/d3 table; an explicit "exact" still wins
     given.update(settings.options)
     if "target" in accepted and "center" not in accepted and given.get("target") is None:
         given["target"] = settings.center

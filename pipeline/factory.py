@@ -7,7 +7,7 @@ come from the config section named after it (``cusum:``, ``ewma:``).
 >>> from linewatch.pipeline.config import CharacteristicConfig
 >>> build_detector(CharacteristicConfig(name="d", chart="xbar-r", subgroup_size=5,
 ...                                     rules="western_electric"))
-XbarRChart(phase1=25, k_sigma=3.0, sigma_method=None, center=None, sigma=None, limits=None, rules=RuleSet(tests=(1, 2, 5, 6), k={2: 8}), dispersion_rules=RuleSet(tests=(1,)), phase1_passes=0, constants='table')
+XbarRChart(phase1=25, k_sigma=3.0, sigma_method=None, center=None, sigma=None, limits=None, rules=RuleSet(tests=(1, 2, 5, 6), k={2: 8}), dispersion_rules=RuleSet(tests=(1,)), phase1_passes=0, constants='table', convention='minitab')
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def build_detector(spec: CharacteristicConfig | ParameterConfig) -> Detector:
         rules=rule_set(spec.rules),
         dispersion_rules=rule_set(spec.dispersion_rules),
         phase1_passes=spec.phase1_passes,
+        convention=spec.conventions,
         options=_chart_options(spec),
     )
     return chart_info(spec.chart).build(settings)
@@ -75,7 +76,8 @@ def build_capability(spec: CharacteristicConfig) -> Detector | None:
         return None
     options = {"lsl": spec.lsl, "usl": spec.usl, "target": spec.target}
     options.update(window=spec.capability.window, alpha=spec.capability.alpha)
-    return chart_info("capability").build(ChartSettings(options=options))
+    settings = ChartSettings(convention=spec.conventions, options=options)
+    return chart_info("capability").build(settings)
 
 
 def build_multivariate(spec: MultivariateConfig) -> Detector:

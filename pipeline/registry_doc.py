@@ -3,7 +3,7 @@
 ``python -m linewatch.pipeline.registry_doc`` prints it; a test holds the README to it.
 
 >>> print(chart_table().splitlines()[2])
-| `imr` | variables | one value | characteristics, parameters | `mr`, `median_mr`, `overall` | Individuals and moving range (I-MR): one value at a time |
+| `imr` | variables | one value | characteristics, parameters | `mr`, `median_mr`, `overall`, `sd` | Individuals and moving range (I-MR): one value at a time |
 """
 
 from __future__ import annotations

@@ -13,6 +13,14 @@ With N values, mean mu, within sigma s_w and overall sigma s_o (see
 
 One-sided specifications give only the indices that exist (Cpu or Cpl, Cpk = that one).
 
+``convention="qcc"`` gives the intervals of qcc 2.7's ``process.capability`` instead (the
+indices themselves are the same): Cpl and Cpu bounds with the *one-sided* quantile
+``z_{1-alpha}`` (qcc's ``qnorm(confidence.level)``) in the same formula, and the Cpm
+interval with ``nu = N(1+a^2)/(1+2a^2)`` degrees of freedom (the square of ``1+a^2`` is
+Boyles' and the default here). Cp and Cpk intervals agree (chi-square; two-sided z).
+Which is which: ``minitab`` (default) = Bissell two-sided for Cpl/Cpu and Boyles for Cpm;
+``qcc`` = one-sided z for Cpl/Cpu and qcc's df for Cpm.
+
 Overflow: squares are taken only where they cannot overflow (``math.hypot`` otherwise), and
 indices that still are not finite (a sigma so small that the specification width over it
 overflows) are refused: :func:`capability_indices` raises DetectorInputError, and
@@ -41,10 +49,13 @@ from linewatch.detectors.base import (
 )
 from linewatch.detectors.registry import ChartOption, register_chart
 from linewatch.detectors.spc.constants import d2
+from linewatch.detectors.spc.conventions import check_convention
 from linewatch.detectors.spc.estimators import (
+    SUBGROUP_METHODS,
     mean_of,
     mr_sigma,
     overall_sigma,
+    sd_sigma,
     subgroup_sigma,
 )
 
@@ -94,13 +105,20 @@ def _chi_ci(value: float, dof: float, alpha: float) -> Index:
     )
 
 
-def _bissell(value: float, n: int, alpha: float) -> Index:
+def _bissell(value: float, n: int, alpha: float, one_sided: bool = False) -> Index:
     if abs(value) < 1e150:
         spread = math.sqrt(1.0 / (9 * n) + value**2 / (2 * (n - 1)))
     else:  # value**2 would overflow
         spread = math.hypot(1.0 / math.sqrt(9 * n), value / math.sqrt(2 * (n - 1)))
-    half = float(stats.norm.ppf(1 - alpha / 2)) * spread
+    half = float(stats.norm.ppf(1 - (alpha if one_sided else alpha / 2))) * spread
     return Index(value, value - half, value + half)
+
+
+def _qcc_cpm_dof(n: int, a: float) -> float:
+    """qcc's ``n (1+a^2) / (1+2a^2)`` without overflowing for a large ``a`` (limit n/2)."""
+    if abs(a) < 1e100:
+        return n * (1 + a * a) / (1 + 2 * a * a)
+    return n / 2.0
 
 
 def _boyles_dof(n: int, a: float) -> float:
@@ -119,6 +137,7 @@ def capability_indices(
     usl: float | None,
     target: float | None = None,
     alpha: float = 0.05,
+    convention: str = "minitab",
 ) -> CapabilityResult:
     """Indices from summary statistics (see the module docstring for the formulas).
 
@@ -132,6 +151,7 @@ def capability_indices(
         raise ValueError(f"USL {usl} must exceed LSL {lsl}")
     if n < 2 or not sigma_within > 0 or not sigma_overall > 0:
         raise DetectorInputError("capability needs n >= 2 and positive sigmas")
+    qcc = check_convention(convention) == "qcc"
     out: dict[str, Index] = {}
     for prefix, sigma in (("c", sigma_within), ("p", sigma_overall)):
         upper = None if usl is None else (usl - mean) / (3 * sigma)
@@ -140,9 +160,9 @@ def capability_indices(
             out[f"{prefix}p"] = _chi_ci((usl - lsl) / (6 * sigma), n - 1, alpha)
         if prefix == "c":
             if upper is not None:
-                out["cpu"] = _bissell(upper, n, alpha)
+                out["cpu"] = _bissell(upper, n, alpha, one_sided=qcc)
             if lower is not None:
-                out["cpl"] = _bissell(lower, n, alpha)
+                out["cpl"] = _bissell(lower, n, alpha, one_sided=qcc)
         sides = [v for v in (upper, lower) if v is not None]
         out[f"{prefix}pk"] = _bissell(min(sides), n, alpha)
     if usl is not None and lsl is not None:
@@ -154,7 +174,8 @@ def capability_indices(
             spread = math.hypot(sigma_within, mean - aim)
         if not spread > 0.0:  # the squares underflowed (a subnormal sigma)
             spread = math.hypot(sigma_within, mean - aim)
-        out["cpm"] = _chi_ci((usl - lsl) / (6 * spread), _boyles_dof(n, a), alpha)
+        dof = _qcc_cpm_dof(n, a) if qcc else _boyles_dof(n, a)
+        out["cpm"] = _chi_ci((usl - lsl) / (6 * spread), dof, alpha)
     for name, index in out.items():
         if not all(math.isfinite(v) for v in (index.value, index.lower, index.upper)):
             raise DetectorInputError(
@@ -172,24 +193,35 @@ def capability(
     sigma_method: str | None = None,
     sigma_within: float | None = None,
     alpha: float = 0.05,
+    convention: str = "minitab",
+    constants: str | None = None,
 ) -> CapabilityResult:
     """Capability of individuals (floats) or subgroups (sequences of floats).
 
     Within sigma: ``sigma_within`` if given, else by ``sigma_method`` (``"mr"`` default for
-    individuals, ``"rbar"`` for subgroups, or ``"sbar"``, ``"pooled"``). Overall: the
-    sample SD of all values.
+    individuals; for subgroups ``"rbar"``, or ``"uwave-r"`` under ``convention="qcc"``; or
+    any subgroup method of :mod:`~linewatch.detectors.spc.estimators`, or ``"sd"``).
+    Overall: the sample SD of all values. ``constants``: the d2/d3 table (default
+    ``"table"``, ``"qcc"`` under the qcc convention).
     """
+    qcc = check_convention(convention) == "qcc"
+    table = constants or ("qcc" if qcc else "table")
     groups = [list(g) if isinstance(g, Sequence) else [g] for g in data]
     values = [finite(v, "value") for g in groups for v in g]
     if len(values) < 2:
         raise DetectorInputError("capability needs at least 2 values")
     individuals = all(len(g) == 1 for g in groups)
     if sigma_within is None:
-        method = sigma_method or ("mr" if individuals else "rbar")
-        sigma_within = mr_sigma(values) if method == "mr" else subgroup_sigma(method, groups)
+        method = sigma_method or ("mr" if individuals else "uwave-r" if qcc else "rbar")
+        if method == "mr":
+            sigma_within = mr_sigma(values, constants=table)
+        elif method == "sd":
+            sigma_within = sd_sigma(values)
+        else:
+            sigma_within = subgroup_sigma(method, groups, table)
     mean = mean_of(values)
     return capability_indices(
-        len(values), mean, sigma_within, overall_sigma(values), lsl, usl, target, alpha
+        len(values), mean, sigma_within, overall_sigma(values), lsl, usl, target, alpha, convention
     )
 
 
@@ -198,7 +230,8 @@ class CapabilityChart(Detector):
 
     At the end of each window it plots ``cp``, ``cpk``, ``pp``, ``ppk`` (those the
     specification allows) with their confidence bounds as ``lcl``/``ucl`` and ``min_cpk``
-    as the center line; a ``cpk`` below ``min_cpk`` signals rule ``capability``. Within
+    as the center line; a ``cpk`` below ``min_cpk`` signals rule ``capability``;
+    ``convention`` picks the intervals (see the module docstring). Within
     sigma is MR-bar/d2(2) of the window, overall the window's SD. State is O(1): running
     sums (Welford), not the window's values.
 
@@ -222,6 +255,7 @@ class CapabilityChart(Detector):
         window: int = 100,
         alpha: float = 0.05,
         min_cpk: float | None = 1.33,
+        convention: str = "minitab",
     ) -> None:
         if lsl is None and usl is None:
             raise ValueError("give at least one specification limit")
@@ -233,6 +267,7 @@ class CapabilityChart(Detector):
         self.window = window
         self.alpha = alpha
         self.min_cpk = min_cpk
+        self.convention = check_convention(convention)
         self._reset()
         self._windows = 0
 
@@ -266,7 +301,15 @@ class CapabilityChart(Detector):
             return empty_evaluation()  # documented skip: a constant window has no capability
         try:
             result = capability_indices(
-                n, mean, sigma_within, sigma_overall, self.lsl, self.usl, self.target, self.alpha
+                n,
+                mean,
+                sigma_within,
+                sigma_overall,
+                self.lsl,
+                self.usl,
+                self.target,
+                self.alpha,
+                self.convention,
             )
         except DetectorInputError:
             return empty_evaluation()  # documented skip: indices that are not finite
@@ -327,7 +370,7 @@ register_chart(
     CapabilityChart,
     kind="capability",
     takes="value",
-    sigma_methods=("mr", "rbar", "sbar", "pooled", "overall"),
+    sigma_methods=("mr", "sd", *SUBGROUP_METHODS),
     options=(
         ChartOption("lsl", None, "lower specification limit"),
         ChartOption("usl", None, "upper specification limit"),

@@ -1,17 +1,31 @@
 """Estimators of the process sigma, one per method a characteristic may choose.
 
-========== ====================================================================
-method     estimate
-========== ====================================================================
-``mr``     average moving range (span 2) over d2(2)
-``median_mr`` median moving range over 0.954 (Minitab's robust option)
-``rbar``   subgroup ranges: sum(f_i R_i / d2(n_i)) / sum(f_i), f_i = d2(n_i)^2/d3(n_i)^2;
-           with equal sizes this is R-bar / d2(n) (Burr's weighting, as Minitab and qcc)
-``sbar``   subgroup SDs: sum(h_i S_i / c4(n_i)) / sum(h_i), h_i = c4(n_i)^2/(1-c4(n_i)^2);
-           with equal sizes this is S-bar / c4(n)
-``pooled`` sqrt(sum((n_i-1) S_i^2) / sum(n_i-1)) / c4(sum(n_i-1)+1) (Minitab, unbiased)
-``overall`` sample SD of all values (n-1 denominator, no c4), as qcc uses for Pp
-========== ====================================================================
+Subgroup i has n_i values, range R_i and sample SD S_i; m subgroups (those of 2 or more).
+The names are qcc's (``std.dev=`` of ``qcc()``, lower case) plus Minitab's:
+
+============== ================================================================
+method         estimate
+============== ================================================================
+``mr``         average moving range (span 2) over d2(2)
+``median_mr``  median moving range over 0.954 (Minitab's robust option)
+``sd``         (individuals) sample SD of all values over c4(N): qcc's ``"SD"``
+``uwave-r``    ``sum(R_i / d2(n_i)) / m``: unweighted mean of the unbiased ranges
+               (qcc's ``"UWAVE-R"``, its default for xbar and R charts)
+``uwave-sd``   ``sum(S_i / c4(n_i)) / m`` (qcc's ``"UWAVE-SD"``, its S-chart default)
+``mvlue-r``    ``sum(f_i R_i / d2(n_i)) / sum(f_i)``, ``f_i = d2(n_i)^2 / d3(n_i)^2``:
+               qcc's ``"MVLUE-R"`` and Minitab's R-bar (Burr's weighting); old name ``rbar``
+``mvlue-sd``   ``sum(h_i S_i / c4(n_i)) / sum(h_i)``, ``h_i = c4(n_i)^2 / (1 - c4(n_i)^2)``:
+               qcc's ``"MVLUE-SD"`` and Minitab's S-bar; old name ``sbar``
+``pooled``     ``sqrt(sum((n_i-1) S_i^2) / sum(n_i-1)) / c4(sum(n_i-1)+1)``: Minitab's
+               pooled SD with its unbiasing constant
+``rmsdf``      the same formula, by qcc's name (``"RMSDF"``); both names give one number
+``overall``    sample SD of all values (n-1 denominator, no c4), as used for Pp
+============== ================================================================
+
+With equal sizes, ``uwave-r`` and ``mvlue-r`` are both R-bar/d2(n) and ``uwave-sd`` and
+``mvlue-sd`` both S-bar/c4(n); they differ only for unequal subgroup sizes.
+(The earlier docstring said ``rbar`` was "as Minitab and qcc": it is Minitab's R-bar, but
+qcc's *default* is the unweighted ``uwave-r``; the weighted one is qcc's MVLUE-R.)
 
 Overflow: callers pass values within ±1e100 (see :func:`linewatch.detectors.base.finite`),
 and on top of that the sums here cannot overflow for any finite floats: :func:`mean_of`
@@ -34,7 +48,9 @@ from linewatch.detectors.base import DetectorInputError
 from linewatch.detectors.spc.constants import c4, d2, d3
 
 __all__ = [
+    "SUBGROUP_ALIASES",
     "SUBGROUP_METHODS",
+    "canonical_method",
     "mean_of",
     "median_mr_sigma",
     "moving_ranges",
@@ -44,10 +60,26 @@ __all__ = [
     "rbar_sigma",
     "sample_sd",
     "sbar_sigma",
+    "sd_sigma",
     "subgroup_sigma",
+    "uwave_r_sigma",
+    "uwave_sd_sigma",
 ]
 
-SUBGROUP_METHODS = ("rbar", "sbar", "pooled", "overall")
+#: Old names kept working (configs use them): each is the estimator it maps to.
+SUBGROUP_ALIASES = {"rbar": "mvlue-r", "sbar": "mvlue-sd"}
+
+SUBGROUP_METHODS = (
+    "rbar",
+    "sbar",
+    "pooled",
+    "overall",
+    "uwave-r",
+    "uwave-sd",
+    "mvlue-r",
+    "mvlue-sd",
+    "rmsdf",
+)
 
 MEDIAN_MR_D4 = 0.954  # median of the span-2 moving range of unit normals (Minitab)
 
@@ -135,7 +167,35 @@ def overall_sigma(values: Sequence[float]) -> float:
     return sample_sd(values, mean_of(values))
 
 
+def sd_sigma(values: Sequence[float]) -> float:
+    """qcc's individuals "SD": the sample SD over c4(n), unbiased for normal data.
+
+    >>> sd_sigma([1.0, 3.0]) == 2.0**0.5 / c4(2)
+    True
+    """
+    return overall_sigma(values) / c4(len(values))
+
+
+def uwave_r_sigma(ranges: Sequence[float], sizes: Sequence[int], constants: str = "table") -> float:
+    """``sum(R_i / d2(n_i)) / m`` (qcc's UWAVE-R).
+
+    >>> uwave_r_sigma([1.0, 2.0], [2, 3]) == (1.0 / 1.128 + 2.0 / 1.693) / 2
+    True
+    """
+    if not ranges:
+        raise DetectorInputError("sigma from ranges needs at least one subgroup of 2 or more")
+    return safe_fsum(r / d2(n, constants) for r, n in zip(ranges, sizes, strict=True)) / len(ranges)
+
+
+def uwave_sd_sigma(sds: Sequence[float], sizes: Sequence[int]) -> float:
+    """``sum(S_i / c4(n_i)) / m`` (qcc's UWAVE-SD)."""
+    if not sds:
+        raise DetectorInputError("sigma from SDs needs at least one subgroup of 2 or more")
+    return safe_fsum(s / c4(n) for s, n in zip(sds, sizes, strict=True)) / len(sds)
+
+
 def rbar_sigma(ranges: Sequence[float], sizes: Sequence[int], constants: str = "table") -> float:
+    """Minitab's R-bar, qcc's MVLUE-R (see the module docstring)."""
     if not ranges:
         raise DetectorInputError("sigma from ranges needs at least one subgroup of 2 or more")
     if len(set(sizes)) == 1:
@@ -148,6 +208,7 @@ def rbar_sigma(ranges: Sequence[float], sizes: Sequence[int], constants: str = "
 
 
 def sbar_sigma(sds: Sequence[float], sizes: Sequence[int]) -> float:
+    """Minitab's S-bar, qcc's MVLUE-SD (see the module docstring)."""
     if not sds:
         raise DetectorInputError("sigma from SDs needs at least one subgroup of 2 or more")
     if len(set(sizes)) == 1:
@@ -169,19 +230,36 @@ def pooled_sigma(sds: Sequence[float], sizes: Sequence[int]) -> float:
     return math.sqrt(shrunk / dof) * scale / c4(dof + 1)
 
 
+def canonical_method(method: str) -> str:
+    """The estimator a subgroup method name means (old names map to the new ones).
+
+    >>> canonical_method("rbar"), canonical_method("rmsdf"), canonical_method("uwave-r")
+    ('mvlue-r', 'pooled', 'uwave-r')
+    """
+    if method == "rmsdf":
+        return "pooled"
+    return SUBGROUP_ALIASES.get(method, method)
+
+
 def subgroup_sigma(
     method: str, subgroups: Sequence[Sequence[float]], constants: str = "table"
 ) -> float:
     """Sigma of subgrouped data by ``method`` (one of :data:`SUBGROUP_METHODS`)."""
-    if method == "overall":
+    if method not in SUBGROUP_METHODS:
+        raise ValueError(f"unknown sigma method {method!r}; choose from {SUBGROUP_METHODS}")
+    chosen = canonical_method(method)
+    if chosen == "overall":
         return overall_sigma([v for g in subgroups for v in g])
     usable = [g for g in subgroups if len(g) >= 2]
     sizes = [len(g) for g in usable]
-    if method == "rbar":
-        return rbar_sigma([max(g) - min(g) for g in usable], sizes, constants)
+    if chosen in ("mvlue-r", "uwave-r"):
+        ranges = [max(g) - min(g) for g in usable]
+        if chosen == "uwave-r":
+            return uwave_r_sigma(ranges, sizes, constants)
+        return rbar_sigma(ranges, sizes, constants)
     sds = [overall_sigma(g) for g in usable]
-    if method == "sbar":
+    if chosen == "uwave-sd":
+        return uwave_sd_sigma(sds, sizes)
+    if chosen == "mvlue-sd":
         return sbar_sigma(sds, sizes)
-    if method == "pooled":
-        return pooled_sigma(sds, sizes)
-    raise ValueError(f"unknown sigma method {method!r}; choose from {SUBGROUP_METHODS}")
+    return pooled_sigma(sds, sizes)

@@ -30,14 +30,14 @@ from linewatch.detectors.base import (
 from linewatch.detectors.registry import register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
 from linewatch.detectors.spc.constants import d2, d3
-from linewatch.detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma
+from linewatch.detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma, sd_sigma
 from linewatch.detectors.spc.rules import RuleSet, RuleState
 from linewatch.detectors.spc.rules import described as rule_descriptions
 from linewatch.detectors.spc.steppers import ZONES, step, steps, zone_codes
 
 __all__ = ["IMR_SIGMA_METHODS", "IMRChart"]
 
-IMR_SIGMA_METHODS = ("mr", "median_mr", "overall")
+IMR_SIGMA_METHODS = ("mr", "median_mr", "overall", "sd")
 
 _NAN = math.nan
 
@@ -46,11 +46,12 @@ class IMRChart(PhaseIChart):
     """Individuals and moving-range chart; observations are floats.
 
     Parameters: ``phase1`` observations estimate the center and sigma (by ``sigma_method``:
-    ``"mr"`` MR-bar/d2(2), ``"median_mr"``, ``"overall"``), unless ``center`` and ``sigma``
+    ``"mr"`` MR-bar/d2(2), ``"median_mr"``, ``"overall"`` the plain sample SD, ``"sd"`` the
+    sample SD over c4(n) as qcc's ``std.dev="SD"``), unless ``center`` and ``sigma``
     are given, or ``limits`` gives ``{chart: (center, lcl, ucl)}`` for both charts.
     ``rules`` applies to the individuals chart, ``dispersion_rules`` to the moving ranges
     (test 1 only unless asked). ``phase1_passes``: times to drop phase-I points beyond the
-    limits and re-estimate. ``constants``: ``"table"`` or ``"exact"`` d2/d3.
+    limits and re-estimate. ``constants``: ``"table"``, ``"exact"`` or ``"qcc"`` d2/d3.
 
     >>> from datetime import datetime, timezone
     >>> ts = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -138,6 +139,8 @@ class IMRChart(PhaseIChart):
             sigma = mr_sigma(observations, keep, self.constants)
         elif self.sigma_method == "median_mr":
             sigma = median_mr_sigma(observations, keep)
+        elif self.sigma_method == "sd":
+            sigma = sd_sigma(kept)
         else:
             sigma = overall_sigma(kept)
         if not sigma >= MIN_SIGMA:

@@ -134,6 +134,18 @@ class RuleSet:
         return cls(tests=(1, 2, 5, 6), k={2: 8})
 
     @classmethod
+    def qcc(cls) -> RuleSet:
+        """qcc's ``shewhart.rules``: beyond the limits, and 7 points in a row on one side.
+
+        (qcc's ``qcc.options("run.length")`` is 7; like test 2 here, qcc flags the point
+        that completes the run and each later one while it lasts.)
+
+        >>> RuleSet.qcc(), RuleSet.parse("qcc") == RuleSet.qcc()
+        (RuleSet(tests=(1, 2), k={2: 7}), True)
+        """
+        return cls(tests=(1, 2), k={2: 7})
+
+    @classmethod
     def none(cls) -> RuleSet:
         """No tests at all (the statistic is plotted, never signalled)."""
         return cls(tests=())
@@ -143,7 +155,7 @@ class RuleSet:
         """The one reader of rule text, for the CLI and the config alike.
 
         A preset (``nelson``; ``western_electric``, also ``we`` or ``western-electric``;
-        ``test1``; ``none``), or tests like ``1,2,5,6`` optionally followed by their K
+        ``qcc``, qcc's beyond-limits and 7-in-a-row; ``test1``; ``none``), or tests like ``1,2,5,6`` optionally followed by their K
         (``;2=8,1=2.5``). A ``ValueError`` says what is expected, in one line.
 
         >>> RuleSet.parse("we"), RuleSet.parse("Western-Electric") == RuleSet.parse("we")
@@ -233,6 +245,7 @@ _PRESETS = {
     "nelson": RuleSet.nelson,
     "western_electric": RuleSet.western_electric,
     "we": RuleSet.western_electric,
+    "qcc": RuleSet.qcc,
     "test1": RuleSet,
     "none": RuleSet.none,
     "": RuleSet.none,

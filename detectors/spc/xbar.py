@@ -8,8 +8,19 @@ For subgroup i of size n_i, with process sigma and center x-double-bar:
   lower clipped at 0.
 
 The center is the mean of all phase-I values (the size-weighted mean of the subgroup
-means); sigma comes from :mod:`linewatch.detectors.spc.estimators` (``rbar``, ``sbar``, ``pooled``,
+means); sigma comes from :mod:`linewatch.detectors.spc.estimators` (``uwave-r``,
+``mvlue-r`` alias ``rbar``, ``uwave-sd``, ``mvlue-sd`` alias ``sbar``, ``pooled``/``rmsdf``,
 ``overall``). With equal sizes and R-bar these are Montgomery's A2, D3, D4 limits.
+
+``convention="qcc"`` (see :mod:`linewatch.detectors.spc.conventions`) changes two defaults:
+sigma by ``uwave-r`` (Xbar-R) or ``uwave-sd`` (Xbar-S), and the dispersion chart's center,
+which becomes one number for every point, the size-weighted mean of the phase-I ranges
+``sum(n_i R_i) / sum(n_i)`` (SDs for the S chart), with limits
+``center ± k·d3(n_i)·sigma`` (``center ± k·sqrt(1 - c4(n_i)^2)·sigma``), lower clipped at 0,
+as qcc's ``stats.R``/``limits.R`` (``stats.S``/``limits.S``) compute them. With a known
+center and sigma (no phase I) there are no ranges to average, and the per-point
+``d2(n_i)·sigma`` center is used under both conventions. For equal sizes the two
+conventions give the same numbers (up to rounding in the last bits).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from linewatch.detectors.base import MIN_SIGMA, DetectorInputError, Observation,
 from linewatch.detectors.registry import register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
 from linewatch.detectors.spc.constants import MAX_N, c4, d2, d3
+from linewatch.detectors.spc.conventions import check_convention
 from linewatch.detectors.spc.estimators import (
     SUBGROUP_METHODS,
     mean_of,
@@ -48,6 +60,7 @@ def check_subgroup(x: Observation, minimum: int = 2, maximum: int | None = None)
 class _XbarChart(PhaseIChart):
     dispersion_name: ClassVar[str] = ""
     default_method: ClassVar[str] = ""
+    qcc_method: ClassVar[str] = ""
     max_size: ClassVar[int | None] = None
 
     def __init__(
@@ -62,6 +75,7 @@ class _XbarChart(PhaseIChart):
         dispersion_rules: RuleSet | None = None,
         phase1_passes: int = 0,
         constants: str = "table",
+        convention: str = "minitab",
     ) -> None:
         if phase1 < 1:
             raise ValueError(f"phase1 must be at least 1, got {phase1}")
@@ -80,6 +94,7 @@ class _XbarChart(PhaseIChart):
         self.dispersion_rules = dispersion_rules
         self.phase1_passes = phase1_passes
         self.constants = constants
+        self.convention = check_convention(convention)
         d2(2, constants)  # validates ``constants``
         self._init_state()
 
@@ -99,7 +114,8 @@ class _XbarChart(PhaseIChart):
             center = float(self.center)
         else:
             center = math.fsum(v for g in kept for v in g) / sum(len(g) for g in kept)
-        method = self.sigma_method or self.default_method
+        default = self.qcc_method if self.convention == "qcc" else self.default_method
+        method = self.sigma_method or default
         sigma = (
             float(self.sigma)
             if self.sigma is not None
@@ -110,9 +126,15 @@ class _XbarChart(PhaseIChart):
                 f"phase I gives sigma = {sigma!r}; all subgroups constant?"
                 f" (sigma must be >= {MIN_SIGMA!r})"
             )
-        return {"center": center, "sigma": sigma}
+        params = {"center": center, "sigma": sigma}
+        if self.convention == "qcc":  # qcc's stats.R / stats.S: one size-weighted mean
+            spreads = [len(g) * self._dispersion_value(g, mean_of(g)) for g in kept]
+            params["dispersion_center"] = math.fsum(spreads) / sum(len(g) for g in kept)
+        return params
 
-    def _dispersion(self, values: list[float], sigma: float, k: float) -> Stat:
+    def _dispersion(
+        self, values: list[float], sigma: float, k: float, center: float | None
+    ) -> Stat:
         raise NotImplementedError
 
     def _stats(self, obs: Any, params: dict[str, Any], carry: dict[str, Any]) -> tuple[Stat, ...]:
@@ -129,7 +151,7 @@ class _XbarChart(PhaseIChart):
         s_mean = sigma / math.sqrt(n)
         return (
             Stat("xbar", mean, center, s_mean, center - k * s_mean, center + k * s_mean),
-            self._dispersion(obs, sigma, k),
+            self._dispersion(obs, sigma, k, params.get("dispersion_center")),
         )
 
     def _dispersion_value(self, values: list[float], mean: float) -> float:
@@ -144,7 +166,8 @@ def _given(chart: str, value: float, given: Mapping[str, Sequence[float]], k: fl
 class XbarRChart(_XbarChart):
     """X-bar and R chart; observations are subgroups (sequences of 2 to 50 floats).
 
-    Default sigma: R-bar/d2 (``sigma_method="rbar"``, Burr-weighted for unequal sizes).
+    Default sigma: R-bar/d2 (``sigma_method="rbar"``, Burr-weighted for unequal sizes);
+    ``uwave-r`` under ``convention="qcc"``.
 
     >>> from datetime import datetime, timezone
     >>> ts = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -170,14 +193,18 @@ class XbarRChart(_XbarChart):
     dispersion_charts: ClassVar[frozenset[str]] = frozenset({"range"})
     dispersion_name = "range"
     default_method = "rbar"
+    qcc_method = "uwave-r"
     max_size = MAX_N
 
     def _dispersion_value(self, values: list[float], mean: float) -> float:
         return max(values) - min(values)
 
-    def _dispersion(self, values: list[float], sigma: float, k: float) -> Stat:
+    def _dispersion(
+        self, values: list[float], sigma: float, k: float, center: float | None
+    ) -> Stat:
         n = len(values)
-        center = d2(n, self.constants) * sigma
+        if center is None:
+            center = d2(n, self.constants) * sigma
         spread = d3(n, self.constants) * sigma
         return Stat(
             "range",
@@ -192,7 +219,8 @@ class XbarRChart(_XbarChart):
 class XbarSChart(_XbarChart):
     """X-bar and S chart; observations are subgroups (sequences of at least 2 floats).
 
-    Default sigma: S-bar/c4 (``sigma_method="sbar"``, weighted for unequal sizes).
+    Default sigma: S-bar/c4 (``sigma_method="sbar"``, weighted for unequal sizes);
+    ``uwave-sd`` under ``convention="qcc"``.
 
     >>> from datetime import datetime, timezone
     >>> ts = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -211,14 +239,18 @@ class XbarSChart(_XbarChart):
     dispersion_charts: ClassVar[frozenset[str]] = frozenset({"stdev"})
     dispersion_name = "stdev"
     default_method = "sbar"
+    qcc_method = "uwave-sd"
 
     def _dispersion_value(self, values: list[float], mean: float) -> float:
         return sample_sd(values, mean)
 
-    def _dispersion(self, values: list[float], sigma: float, k: float) -> Stat:
+    def _dispersion(
+        self, values: list[float], sigma: float, k: float, center: float | None
+    ) -> Stat:
         n = len(values)
         c = c4(n)
-        center = c * sigma
+        if center is None:
+            center = c * sigma
         spread = math.sqrt(1.0 - c * c) * sigma
         value = self._dispersion_value(values, mean_of(values))
         return Stat(

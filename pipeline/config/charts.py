@@ -34,6 +34,7 @@ __all__ = [
     "CapabilityConfig",
     "CharacteristicChart",
     "CharacteristicConfig",
+    "Convention",
     "CusumConfig",
     "EwmaConfig",
     "FrozenLimits",
@@ -48,6 +49,8 @@ __all__ = [
 
 
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\s]+$")]
+#: Whose numbers the charts reproduce (``detectors/spc/conventions.py``).
+Convention = Literal["minitab", "qcc"]
 
 
 def _one_of(names: Sequence[str]) -> str:
@@ -174,6 +177,8 @@ class _Charted(_Strict):
     phase1: Annotated[int, Field(ge=2, le=COUNT_MAX)] = 25
     phase1_passes: Annotated[int, Field(ge=0, le=10)] = 0
     sigma: str | None = None
+    # minitab or qcc defaults (detectors/spc/conventions.py); None: the config's global one
+    conventions: Convention | None = None
     k_sigma: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
     rules: RulesSpec = "test1"
     dispersion_rules: RulesSpec = "test1"
