@@ -56,6 +56,7 @@ from linewatch.pipeline.config.runtime import (
     CheckpointConfig,
     KafkaStateConfig,
     LatenessConfig,
+    MetricsConfig,
     QuarantineConfig,
     SeverityName,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "KafkaStateConfig",
     "LatenessConfig",
     "LineConfig",
+    "MetricsConfig",
     "MultivariateConfig",
     "OutputKind",
     "ParameterChart",

@@ -16,6 +16,7 @@ from linewatch.pipeline.config.runtime import (
     AlertingConfig,
     CheckpointConfig,
     LatenessConfig,
+    MetricsConfig,
     QuarantineConfig,
 )
 from linewatch.pipeline.config.sinks import DeadLetterConfig, JsonlDeadLetterConfig, SinkConfig
@@ -49,6 +50,8 @@ class Config(_Strict):
     report_path: Path | None = None
     #: Who hears of alerts, and when (``pipeline/notify``); None: nobody is notified.
     notifications: NotificationsConfig | None = None
+    #: ``run``'s Prometheus /metrics and /healthz (``--metrics-port`` overrides the port).
+    metrics: MetricsConfig | None = None
     _checks = ("_unique_lines", "_simulator_has_simulation", "_changelog_has_kafka")
 
     def _unique_lines(self) -> Iterator[str]:
