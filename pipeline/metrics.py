@@ -29,6 +29,7 @@ from linewatch.pipeline.models import DeadLetter, Sink
 from linewatch.pipeline.runner import Route, Runner, RunSummary
 
 __all__ = [
+    "EXPORTED",
     "INSTALL_HINT",
     "REASON_CLASSES",
     "Health",
@@ -52,6 +53,25 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
     ("CSV", "malformed"),
 )
 REASON_CLASSES = (*dict.fromkeys(label for _, label in _PREFIXES), "wrong_chart", "invalid")
+
+#: Every sample name /metrics can hold and its labels (boards and tests check against it).
+EXPORTED: dict[str, tuple[str, ...]] = {
+    "linewatch_records_in_total": (),
+    "linewatch_records_processed_total": (),
+    "linewatch_records_skipped_total": (),
+    "linewatch_records_out_total": ("kind",),
+    "linewatch_dead_letters_total": ("reason",),
+    "linewatch_alerts_total": ("severity", "status"),
+    "linewatch_consumer_lag": ("topic", "partition"),
+    "linewatch_checkpoint_age_seconds": (),
+    "linewatch_checkpoints_total": (),
+    "linewatch_sink_spool_batches": ("sink",),
+    "linewatch_sink_spool_lines": ("sink",),
+    "linewatch_sink_backpressure_waits_total": ("sink",),
+    "linewatch_rebalances_total": (),
+    "linewatch_internal_errors_total": (),
+    "linewatch_healthy": (),
+}
 
 #: How often the loop samples consumer lag and spools (seconds of wall time).
 SAMPLE_EVERY_S = 1.0

@@ -28,7 +28,12 @@ from linewatch.pipeline.cli import main
 from linewatch.pipeline.config import load_config, parse_config
 from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.job import build_job
-from linewatch.pipeline.metrics import INSTALL_HINT, PipelineMetrics, import_prometheus
+from linewatch.pipeline.metrics import (
+    EXPORTED,
+    INSTALL_HINT,
+    PipelineMetrics,
+    import_prometheus,
+)
 from linewatch.pipeline.metrics_http import start_metrics
 from linewatch.pipeline.runner import Route, Runner
 from tests.unit.demo_slice import ROOT, write_slice
@@ -103,6 +108,10 @@ def test_a_file_run_reports_its_exact_figures(
         server.close()
         job.finish()
     found = samples(text)
+    for name, labels in found:  # every sample is in the catalogue, with its labels
+        assert tuple(sorted(EXPORTED[name])) == tuple(label for label, _ in labels), name
+    families = {family.name for family in server.metrics.registry.collect()}
+    assert families == {name.removesuffix("_total") for name in EXPORTED}
     assert found[("linewatch_records_in_total", ())] == GOOD + len(BAD_LINES) + 1
     assert found[("linewatch_records_processed_total", ())] == GOOD
     expected_dead = Counter(reason for _, reason in BAD_LINES) + Counter(late_record=1)
