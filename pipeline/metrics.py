@@ -5,8 +5,9 @@ its figures in a private ``CollectorRegistry`` (several jobs in one process, as 
 tests, never share counters). It costs the hot loop almost nothing: the record and output
 counters are the runner's own :class:`~linewatch.pipeline.runner.RunSummary`, read when
 Prometheus scrapes; the per-batch hook (``Runner.on_batch``) stamps a heartbeat, counts
-the batch's new alerts, and at most once a second samples the consumer lag and the
-sinks' spools (on the loop's thread: the Kafka clients and spools are not thread-safe);
+the batch's new alerts, and at most once a second (and at every checkpoint) samples the
+consumer lag and the sinks' spools (on the loop's thread: the Kafka clients and spools are
+not thread-safe);
 dead letters, backpressure waits and checkpoints come through the runner's
 :class:`~linewatch.pipeline.runner.RunObserver` hooks, which never fire for a good record.
 
@@ -215,12 +216,11 @@ class PipelineMetrics:
     def checkpointed(self) -> None:
         self.last_checkpoint_at = self._clock()
         self._records_at_checkpoint = self.runner.summary.records_read
+        self.sample()  # the run's last checkpoint leaves its final lag (the source closes next)
 
     def stop(self) -> None:
         """The loop has ended: /healthz answers 503 from now on."""
         self.stopped = True
-        if not self.runner.summary.stopped_by_request:
-            self.sample()  # a finished input: its final lag and spools
 
     # -- the scrape's side (the HTTP thread) ---------------------------------------------
 
