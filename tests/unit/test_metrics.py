@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from linewatch.connectors.influxdb import InfluxSink
 from linewatch.connectors.memory import IterableSource, ListSink
 from linewatch.pipeline.cli import main
 from linewatch.pipeline.config import load_config, parse_config
@@ -35,6 +37,7 @@ from linewatch.pipeline.metrics import (
     import_prometheus,
 )
 from linewatch.pipeline.metrics_http import start_metrics
+from linewatch.pipeline.models import Kpi
 from linewatch.pipeline.runner import Route, Runner
 from tests.unit.demo_slice import ROOT, write_slice
 
@@ -174,6 +177,29 @@ def test_backpressure_waits_are_counted_per_sink() -> None:
         ("sinks[0]",): 3,
         ("dead_letters",): 1,
     }
+
+
+def test_spooled_batches_and_lines_per_sink(tmp_path: Path) -> None:
+    """An InfluxDB sink whose server is away spools: the gauges say how much, per sink."""
+    with socket.socket() as probe:  # a port nobody listens on: refused at once
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    influx = InfluxSink(
+        url, "lw", api="v1", spool_dir=tmp_path, check=False, batch_size=2, retry_for_s=0.0
+    )
+    config = parse_config(yaml.safe_load((ROOT / "examples" / "welding-line.yaml").read_text()))
+    routes = [Route(influx, frozenset({"kpis"}), "sinks[0]")]
+    runner = Runner(Engine(config), IterableSource([]), routes, ListSink())
+    metrics = PipelineMetrics(runner)
+    ts = datetime(2026, 11, 2, 6, tzinfo=UTC)
+    for n in range(5):
+        influx.add(Kpi(ts=ts, line="L3", station="final", kpi="fpy", value=n / 10, window_s=60))
+    influx.flush()  # 2 + 2 + 1 lines, spooled
+    metrics.sample()
+    found = samples(import_prometheus().generate_latest(metrics.registry).decode())
+    assert by_label(found, "linewatch_sink_spool_batches") == {("sinks[0]",): 3}
+    assert by_label(found, "linewatch_sink_spool_lines") == {("sinks[0]",): 5}
+    influx.close()
 
 
 class Clock:
