@@ -371,10 +371,12 @@ def all_boards() -> list[dict[str, Any]]:
 
 def write_boards(folder: str | Path) -> list[Path]:
     """Write every board as ``<uid>.json`` (what Grafana's file provisioning reads)."""
+    from linewatch.dashboards.health_board import prometheus_boards
+
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for board in all_boards():
+    for board in [*all_boards(), *prometheus_boards()]:
         path = target / f"{board['uid']}.json"
         path.write_text(json.dumps(board, indent=2, sort_keys=True) + "\n")
         written.append(path)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from linewatch.dashboards.boards import all_boards
+from linewatch.dashboards.health_board import prometheus_boards
 
 __all__ = ["push_boards"]
 
@@ -29,7 +30,7 @@ def push_boards(
     credential: Any = token if token is not None else (user, password)
     api = GrafanaApi.from_url(url, credential=credential)
     pushed = []
-    for board in boards if boards is not None else all_boards():
+    for board in boards if boards is not None else [*all_boards(), *prometheus_boards()]:
         try:
             api.dashboard.update_dashboard(
                 {

@@ -28,7 +28,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -64,9 +64,15 @@ from linewatch.pipeline.job import (
     kafka_replay_source,
     simulated_records,
 )
+from linewatch.pipeline.logs import LOG_FORMATS, configure_logging
 from linewatch.pipeline.replay_source import ReplaySource
 from linewatch.pipeline.report import FaultWindow
 from linewatch.pipeline.runner import RunSummary
+
+if TYPE_CHECKING:
+    from linewatch.pipeline.metrics_http import MetricsServer
+
+log = logging.getLogger("linewatch.run")
 
 __all__ = ["main"]
 
@@ -203,7 +209,8 @@ def _execute(job: Job, show_progress: bool, description: str) -> int:
                     event_time=_event_time(job.source),
                 )
 
-        job.runner.on_batch = on_batch
+        if show_progress and progress_of is not None:
+            job.runner.on_batch = on_batch
         summary = job.run()
     job.finish()
     _print_summary(summary, job)
@@ -233,7 +240,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop.attach(job.runner.request_stop)
     if job.resumed_from is not None:
         err.print(f"resuming from checkpoint: {job.resumed_from}")
-    return _execute(job, show_progress=False, description="run")
+    server = _metrics_server(args, config, job)
+    try:
+        code = _execute(job, show_progress=False, description="run")
+    finally:
+        if server is not None:
+            server.metrics.stop()
+            server.close()
+    summary = job.runner.summary
+    log.info(
+        "run ended",
+        extra={
+            "exit_code": code,
+            "records_read": summary.records_read,
+            "dead_letters": summary.dead_letters,
+            "alert_messages": len(summary.alerts),
+            "checkpoints": summary.checkpoints,
+            "seconds": round(summary.seconds, 3),
+        },
+    )
+    return code
+
+
+def _metrics_server(args: argparse.Namespace, config: Config, job: Job) -> MetricsServer | None:
+    """``--metrics-port`` or the config's ``metrics``: serve /metrics and /healthz."""
+    settings = config.metrics
+    port = args.metrics_port if args.metrics_port is not None else getattr(settings, "port", None)
+    if port is None:
+        return None
+    from linewatch.pipeline.metrics_http import start_metrics
+
+    try:
+        server = start_metrics(
+            job.runner,
+            host=settings.host if settings is not None else "127.0.0.1",
+            port=port,
+            stale_after_s=settings.stale_after_s if settings is not None else 60.0,
+        )
+    except (ImportError, OSError) as exc:
+        job.runner.close()
+        raise JobError(str(exc)) from None
+    err.print(f"metrics: {server.url}/metrics", markup=False, highlight=False, soft_wrap=True)
+    return server
 
 
 def _faults(path: Path | None) -> list[FaultWindow]:
@@ -389,6 +437,17 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------------
 
 
+def _port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65_535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return port
+
+
 def _aware(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -452,6 +511,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="forget the saved checkpoint and start from the first record "
         "(the JSONL outputs start afresh too)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus /metrics and /healthz on this port (0: any free port; "
+        "default: the config's metrics.port, or none)",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text (default) or json: one JSON object per line (ts, level, logger, "
+        "message, fields), INFO and up",
     )
     run.set_defaults(func=cmd_run)
 
@@ -602,10 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(getattr(args, "log_format", "text"), args.verbose)
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)

@@ -32,7 +32,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from linewatch.pipeline.checkpoint import Checkpoint, LocalStateStore
 from linewatch.pipeline.decode import dead_letter, decode
@@ -55,6 +55,7 @@ from linewatch.pipeline.models import (
 __all__ = [
     "QuarantineExceeded",
     "Route",
+    "RunObserver",
     "RunSummary",
     "Runner",
     "UnknownOutput",
@@ -118,6 +119,16 @@ def output_kind(item: Output) -> str:
             f"register_output_kind (known: {known})"
         )
     return kind
+
+
+class RunObserver(Protocol):
+    """Told of the rare events a batch counter cannot see (``pipeline/metrics.py``)."""
+
+    def dead_letter(self, letter: DeadLetter) -> None: ...
+
+    def backpressure(self, sink: Sink) -> None: ...
+
+    def checkpointed(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +202,8 @@ class Runner:
         self.input_identity = input_identity or {}
         #: Called between the sinks' flush and the state save of a checkpoint (tests).
         self.after_flush: Callable[[], None] | None = None
+        #: Metrics: dead letters, sink backpressure, checkpoints (never per good record).
+        self.observer: RunObserver | None = None
         # Poison pills: per key its state at the last checkpoint and its records since.
         self._base: dict[str, Any] = {}
         # Raw bytes where the record came as bytes (not tracked by the garbage collector:
@@ -332,6 +345,8 @@ class Runner:
         if len(self.summary.dead_letter_reasons) < self.keep_dead_letter_reasons:
             self.summary.dead_letter_reasons.append(letter.reason)
         self.dead_letters.add(letter)
+        if self.observer is not None:
+            self.observer.dead_letter(letter)
 
     def checkpoint(self) -> None:
         """Flush every sink, save state with the source position, then commit the source."""
@@ -345,6 +360,8 @@ class Runner:
         self._since_base.clear()
         self.source.commit()
         self.summary.checkpoints += 1
+        if self.observer is not None:
+            self.observer.checkpointed()
 
     def save_state(self) -> None:
         """Save a checkpoint of the current state and position, without flush or commit."""
@@ -374,6 +391,8 @@ class Runner:
                 return
             except BackpressureError as exc:
                 self.summary.backpressure_waits += 1
+                if self.observer is not None:
+                    self.observer.backpressure(sink)
                 log.warning(
                     "sink %r pushes back (%s); retrying in %.3g s", sink, exc, exc.retry_after
                 )

@@ -99,6 +99,13 @@ class ConsumerClient(Protocol):
 
     def assignment(self) -> list[TopicPartitionKey]: ...
 
+    def lag(self, positions: Mapping[TopicPartitionKey, int]) -> dict[TopicPartitionKey, int]:
+        """Per assigned partition, its high watermark minus ``positions`` (the next offset
+        to process; confluent falls back on the client's position, kafka-python leaves a
+        partition not polled yet out), from what the client last fetched, without a
+        broker round trip; a partition whose watermark is not known yet is left out."""
+        ...
+
     def close(self) -> None: ...
 
 

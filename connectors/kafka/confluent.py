@@ -214,6 +214,19 @@ class ConfluentConsumer:
     def assignment(self) -> list[TopicPartitionKey]:
         return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
 
+    def lag(self, positions: Mapping[TopicPartitionKey, int]) -> dict[TopicPartitionKey, int]:
+        assigned = self._consumer.assignment()
+        own = {(tp.topic, tp.partition): tp.offset for tp in self._consumer.position(assigned)}
+        behind: dict[TopicPartitionKey, int] = {}
+        for tp in assigned:
+            key = (tp.topic, tp.partition)
+            # cached: the high watermark of the last fetch response, no broker round trip
+            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            position = positions.get(key, own.get(key, -1))
+            if high >= 0 and position >= 0:
+                behind[key] = max(high - position, 0)
+        return behind
+
     def close(self) -> None:
         self._consumer.close()  # runs the last revoke callback: the sinks flush there
 

@@ -155,6 +155,17 @@ class KafkaPythonConsumer:
     def assignment(self) -> list[TopicPartitionKey]:
         return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
 
+    def lag(self, positions: Mapping[TopicPartitionKey, int]) -> dict[TopicPartitionKey, int]:
+        behind: dict[TopicPartitionKey, int] = {}
+        for tp in self._consumer.assignment():
+            key = (tp.topic, tp.partition)
+            high = self._consumer.highwater(tp)  # from the last fetch response, or None
+            # its position() may block for a broker round trip: polled partitions only
+            position = positions.get(key)
+            if high is not None and position is not None:
+                behind[key] = max(high - position, 0)
+        return behind
+
     def close(self) -> None:
         self._consumer.close(autocommit=False)
 

@@ -129,6 +129,10 @@ class KafkaSource:
     def assignment(self) -> list[tuple[str, int]]:
         return self._client.assignment()
 
+    def lag(self) -> dict[TopicPartitionKey, int]:
+        """Records behind the high watermark, per assigned partition (see the clients)."""
+        return self._client.lag(self._next)
+
     def close(self) -> None:
         self._client.close()  # its last revoke still saves the changed keys
         if self.tracker.changelog is not None:

@@ -57,6 +57,7 @@ from linewatch.pipeline.config.runtime import (
     CheckpointConfig,
     KafkaStateConfig,
     LatenessConfig,
+    MetricsConfig,
     QuarantineConfig,
     SeverityName,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "KafkaStateConfig",
     "LatenessConfig",
     "LineConfig",
+    "MetricsConfig",
     "MultivariateConfig",
     "OutputKind",
     "ParameterChart",

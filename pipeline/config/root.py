@@ -18,6 +18,7 @@ from linewatch.pipeline.config.runtime import (
     AlertingConfig,
     CheckpointConfig,
     LatenessConfig,
+    MetricsConfig,
     QuarantineConfig,
 )
 from linewatch.pipeline.config.sinks import DeadLetterConfig, JsonlDeadLetterConfig, SinkConfig
@@ -53,6 +54,8 @@ class Config(_Strict):
     notifications: NotificationsConfig | None = None
     #: The default ``conventions`` of every characteristic and parameter (each may override).
     conventions: Convention = "minitab"
+    #: ``run``'s Prometheus /metrics and /healthz (``--metrics-port`` overrides the port).
+    metrics: MetricsConfig | None = None
     _checks = ("_unique_lines", "_simulator_has_simulation", "_changelog_has_kafka")
 
     @model_validator(mode="before")

@@ -22,6 +22,7 @@ __all__ = [
     "CheckpointConfig",
     "KafkaStateConfig",
     "LatenessConfig",
+    "MetricsConfig",
     "QuarantineConfig",
     "SeverityName",
 ]
@@ -75,3 +76,14 @@ class QuarantineConfig(_Strict):
 
     max_failures: Annotated[int, Field(ge=1, le=1_000_000)] = 100
     window_records: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
+
+
+class MetricsConfig(_Strict):
+    """``run``'s /metrics (Prometheus) and /healthz endpoint (``pipeline/metrics_http.py``)."""
+
+    #: 0: any free port (the chosen one is logged).
+    port: Annotated[int, Field(ge=0, le=65_535)]
+    host: str = "127.0.0.1"
+    #: /healthz is 503 when the loop has not turned, or records wait for a checkpoint
+    #: more than ``checkpoint.every_seconds``, for longer than this.
+    stale_after_s: Period = 60.0

@@ -126,8 +126,9 @@ def test_push_sends_every_board_with_overwrite(grafana_receiver: tuple[str, list
         "linewatch-kpi",
         "linewatch-equipment",
         "linewatch-defect-forecast",
+        "linewatch-pipeline",
     ]
-    assert [r["path"] for r in received] == ["/api/dashboards/db"] * 5
+    assert [r["path"] for r in received] == ["/api/dashboards/db"] * 6
     assert {r["auth"] for r in received} == {"Bearer glsa_secret"}
     assert received[0]["body"]["overwrite"] is True
     assert received[0]["body"]["dashboard"]["uid"] == "linewatch-spc"
@@ -148,6 +149,7 @@ def test_dashboards_build_command(tmp_path: Path) -> None:
         "linewatch-equipment.json",
         "linewatch-kpi.json",
         "linewatch-line.json",
+        "linewatch-pipeline.json",
         "linewatch-spc.json",
     ]
 
