@@ -217,12 +217,27 @@ class Detector(abc.ABC):
         except (ValueError, UnicodeDecodeError) as exc:
             raise SnapshotError(f"snapshot is not valid JSON: {exc}") from exc
         identity = self._identity()
+        if isinstance(document.get("params"), dict):
+            document["params"] = {**self._added_defaults(), **document["params"]}
         for key in ("detector", "params"):
             if document.get(key) != identity[key]:
                 raise SnapshotError(
                     f"snapshot {key} {document.get(key)!r} does not match {identity[key]!r}"
                 )
         self._set_state(document["state"])
+
+    def _added_defaults(self) -> dict[str, Any]:
+        """Parameters at their default value: a snapshot taken before such a parameter was
+        added still restores (its absence meant the default's behaviour)."""
+        signature = inspect.signature(type(self).__init__)
+        params = json.loads(json.dumps(self._get_params(), default=repr, sort_keys=True))
+        return {
+            name: params[name]
+            for name, param in signature.parameters.items()
+            if name in params
+            and param.default is not param.empty
+            and json.loads(json.dumps(param.default, default=repr)) == params[name]
+        }
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._get_params().items())
