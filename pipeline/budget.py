@@ -1,9 +1,13 @@
 """The false-alarm budget of a config: expected in-control alarms a day, per chart and line.
 
 For each charted statistic (X-bar and its R or S chart are two; each has its own alert
-fingerprint) the expected false alarms a day are ``points a day / ARL0``, with the ARL0
-of :mod:`linewatch.detectors.spc.arl` (exact for test 1, Markov chain for EWMA and
-CUSUM, seeded simulation for run rules). It assumes the limits are the process's true
+fingerprint) the expected false alarms a day are alerts, as a shift lead sees them: an
+alert fires on a signal, counts further signals as occurrences and resolves after
+``alerting.resolve_after_points`` clean points, so one alarm takes ARL0 points to come
+and about ``resolve_after_points`` to go: ``points a day / (ARL0 + resolve_after_points)``
+(for a rare alarm, close to the textbook ``points a day / ARL0``). The ARL0 comes from
+:mod:`linewatch.detectors.spc.arl` (exact for test 1, Markov chain for EWMA and CUSUM,
+seeded simulation for run rules). It assumes the limits are the process's true
 mean and sigma: limits estimated from a short phase I make the real rate scatter around
 it (from 50 subgroups of 5, sigma is within about ±5%, which moves a 3-sigma ARL0 of 370
 between about 250 and 550).
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from linewatch.detectors.registry import chart_info
 from linewatch.detectors.spc.arl import (
@@ -58,13 +62,17 @@ class BudgetRow:
     points_per_day: float | None
     arl0: float | None
     method: str
+    #: Clean points an alert needs to resolve (``alerting.resolve_after_points``).
+    resolve_after: int = 0
 
     @property
     def per_day(self) -> float | None:
         """Expected false alarms a day (``None`` when the rate or the ARL is unknown)."""
         if self.points_per_day is None or self.arl0 is None:
             return None
-        return 0.0 if math.isinf(self.arl0) else self.points_per_day / self.arl0
+        if math.isinf(self.arl0):
+            return 0.0
+        return self.points_per_day / (self.arl0 + self.resolve_after)
 
 
 @dataclass(slots=True)
@@ -275,6 +283,9 @@ def false_alarm_budget(config: Config, rates: StreamRates) -> list[LineBudget]:
                 )
     for row in _model_rows(config, rates):
         lines[row.line].rows.append(row)
+    resolve = config.alerting.resolve_after_points
+    for line_budget in lines.values():
+        line_budget.rows = [replace(r, resolve_after=resolve) for r in line_budget.rows]
     return list(lines.values())
 
 
