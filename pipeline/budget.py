@@ -162,24 +162,29 @@ def _stream_rows(
     rates: StreamRates,
 ) -> Iterator[BudgetRow]:
     info = chart_info(spec.chart)
-    row = {"line": line, "station": station, "stream": key}
+
+    def make(
+        chart: str, rules: str, points_per_day: float | None, arl0: float | None, method: str
+    ) -> BudgetRow:
+        return BudgetRow(line, station, key, chart, rules, points_per_day, arl0, method)
+
     if info.kind == "attribute":
         lots = rates.lots(line, station, key)
         center = spec.limits.center if spec.limits is not None else None
         if lots is None:
-            yield BudgetRow(**row, chart=spec.chart, rules="1", points_per_day=None,
+            yield make(chart=spec.chart, rules="1", points_per_day=None,
                             arl0=None, method="no lot rate known")  # fmt: skip
             return
         p, size, per_day = lots
         p = center if center is not None else p
         if p is None or not 0.0 < p < 1.0 or spec.chart in ("c", "u", "laney-u"):
             method = "p unknown" if p is None else "not estimated"
-            yield BudgetRow(**row, chart=spec.chart, rules="1", points_per_day=per_day,
+            yield make(chart=spec.chart, rules="1", points_per_day=per_day,
                             arl0=None, method=method)  # fmt: skip
             return
         chance = attribute_exceedance(spec.chart, p, size, spec.k_sigma)
         arl = math.inf if chance <= 0.0 else 1.0 / chance
-        yield BudgetRow(**row, chart=spec.chart, rules="1", points_per_day=per_day, arl0=arl,
+        yield make(chart=spec.chart, rules="1", points_per_day=per_day, arl0=arl,
                         method=f"binomial, p {p:g}, n {size:g}")  # fmt: skip
         return
     values = rates.values_per_day(line, station, key)
@@ -187,35 +192,35 @@ def _stream_rows(
     n = spec.subgroup_size
     if spec.chart == "ewma":
         arl = ewma_arl(spec.ewma.lam, spec.ewma.L)
-        yield BudgetRow(**row, chart="ewma", rules="ewma", points_per_day=points, arl0=arl,
+        yield make(chart="ewma", rules="ewma", points_per_day=points, arl0=arl,
                         method=f"Markov chain, lambda {spec.ewma.lam:g}, L {spec.ewma.L:g}")  # fmt: skip
         return
     if spec.chart == "cusum":
         c = spec.cusum
         arl = cusum_arl(c.k, c.h, headstart=c.headstart)
-        yield BudgetRow(**row, chart="cusum", rules="cusum", points_per_day=points, arl0=arl,
+        yield make(chart="cusum", rules="cusum", points_per_day=points, arl0=arl,
                         method=f"Markov chain, k {c.k:g}, h {c.h:g}")  # fmt: skip
         return
     if spec.chart not in ("imr", "xbar-r", "xbar-s", "zmr", *_EXTRA_INDIVIDUALS):
-        yield BudgetRow(**row, chart=spec.chart, rules="?", points_per_day=points, arl0=None,
+        yield make(chart=spec.chart, rules="?", points_per_day=points, arl0=None,
                         method="not estimated")  # fmt: skip
         return
     location, dispersion = rule_set(spec.rules), rule_set(spec.dispersion_rules)
     k = spec.k_sigma
     charts = info.cls.charts if hasattr(info.cls, "charts") else ("x", "mr")
     loc_arl = rules_arl(location, k)
-    yield BudgetRow(**row, chart=charts[0], rules=_rules_text(location), points_per_day=points,
+    yield make(chart=charts[0], rules=_rules_text(location), points_per_day=points,
                     arl0=loc_arl, method=_method(location))  # fmt: skip
     if len(charts) > 1:
         stat = _DISPERSION.get(spec.chart)
         if stat is None:
             # the moving range of individuals is not independent point to point: simulate
-            yield BudgetRow(**row, chart=charts[1], rules=_rules_text(dispersion),
+            yield make(chart=charts[1], rules=_rules_text(dispersion),
                             points_per_day=points, arl0=_mr_arl(dispersion, k),
                             method="simulation (moving range)")  # fmt: skip
             return
         disp_arl = rules_arl(dispersion, k, stat, n)
-        yield BudgetRow(**row, chart=charts[1], rules=_rules_text(dispersion),
+        yield make(chart=charts[1], rules=_rules_text(dispersion),
                         points_per_day=points, arl0=disp_arl,
                         method=_method(dispersion, stat))  # fmt: skip
 

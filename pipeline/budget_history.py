@@ -83,9 +83,9 @@ class HistoryStats:
                     key = f"{line.name}/{station.name}/{name}"
                     values = self.values.get(key, [])
                     n = spec.subgroup_size
-                    points = [
-                        sum(values[i : i + n]) / n for i in range(0, len(values) - n + 1, n)
-                    ][: max(spec.phase1, 100)]
+                    points = [sum(values[i : i + n]) / n for i in range(0, len(values) - n + 1, n)][
+                        : max(spec.phase1, 100)
+                    ]
                     if len(points) < 3:
                         continue
                     r1 = lag1_autocorrelation(points)

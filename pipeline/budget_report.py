@@ -67,9 +67,7 @@ def in_control_alarms(
     faulty_s = sum(end - start for start, end in windows)
     days = max(0.0, (last - first).total_seconds() - faulty_s) / 86_400.0
     count = sum(
-        1
-        for ts in fired_at
-        if not any(start <= ts.timestamp() <= end for start, end in windows)
+        1 for ts in fired_at if not any(start <= ts.timestamp() <= end for start, end in windows)
     )
     return InControlAlarms(count, days)
 

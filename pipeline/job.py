@@ -35,6 +35,7 @@ from linewatch.connectors.simulator import (
     simulate,
     validate_faults,
 )
+from linewatch.pipeline.budget_autocorr import AutocorrelationWatch
 from linewatch.pipeline.checkpoint import RESET_HINT, Checkpoint, CheckpointError, LocalStateStore
 from linewatch.pipeline.config import (
     Config,
@@ -56,7 +57,6 @@ from linewatch.pipeline.plugins import (
     sink_plugin,
     source_plugin,
 )
-from linewatch.pipeline.budget_autocorr import AutocorrelationWatch
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
 from linewatch.pipeline.report_data import ChartCollector, collector_for
 from linewatch.pipeline.rootcause import (

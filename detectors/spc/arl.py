@@ -72,7 +72,7 @@ def range_cdf(w: float, n: int) -> float:
         return float(stats.norm.pdf(x) * (stats.norm.cdf(x + w) - stats.norm.cdf(x)) ** (n - 1))
 
     value, _ = integrate.quad(inner, -10.0, 10.0, limit=200, epsabs=1e-13)
-    return min(1.0, max(0.0, n * value))
+    return min(1.0, max(0.0, n * float(value)))
 
 
 def range_exceedance(n: int, k: float) -> float:
@@ -185,12 +185,12 @@ def _standardised(statistic: str, n: int, total: int, k: float) -> np.ndarray:
     """``total`` in-control values of the statistic in sigma units of its own chart."""
     rng = np.random.default_rng(_SIM_SEED)
     if statistic == "normal":
-        return rng.standard_normal(total)
+        return np.asarray(rng.standard_normal(total), dtype=float)
     values = rng.standard_normal((total, n))
     if statistic == "range":
-        return (np.ptp(values, axis=1) - d2(n)) / d3(n)
+        return np.asarray((np.ptp(values, axis=1) - d2(n)) / d3(n), dtype=float)
     c = c4(n)
-    return (values.std(axis=1, ddof=1) - c) / math.sqrt(1.0 - c * c)
+    return np.asarray((values.std(axis=1, ddof=1) - c) / math.sqrt(1.0 - c * c), dtype=float)
 
 
 def attribute_exceedance(chart: str, center: float, size: float, k: float = 3.0) -> float:

@@ -18,7 +18,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["AUTOCORRELATION_ADVICE", "Ar1Fit", "ar1_fit", "autocorrelation_warning", "lag1_autocorrelation"]
+__all__ = [
+    "AUTOCORRELATION_ADVICE",
+    "Ar1Fit",
+    "ar1_fit",
+    "autocorrelation_warning",
+    "lag1_autocorrelation",
+]
 
 #: What a quality engineer does about it (the report, the log and check-config say this).
 AUTOCORRELATION_ADVICE = (
