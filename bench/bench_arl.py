@@ -16,7 +16,8 @@ feeds N(shift, 1) values until the first signal. Published values:
 
 The ``markov`` column is an independent check: the Brook & Evans (1972) Markov-chain
 approximation (401 states for EWMA; 400 per one-sided CUSUM, combined as
-1/ARL = 1/ARL+ + 1/ARL-), computed with numpy/scipy, not with the chart classes.
+1/ARL = 1/ARL+ + 1/ARL-), computed by ``linewatch.detectors.spc.arl`` (the same module
+``check-config``'s false-alarm budget uses), not with the chart classes.
 
 Exits 1 when a row misses its reference by more than 5% (full mode only).
 """
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from linewatch.detectors.base import Detector
 from linewatch.detectors.spc import CusumChart, EwmaChart, IMRChart, RuleSet
+from linewatch.detectors.spc.arl import cusum_arl, ewma_arl, shewhart_arl
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
 SCHEMES: dict[str, Callable[[], Detector]] = {
@@ -62,35 +64,13 @@ ROWS: list[tuple[str, str, float, float | None]] = [
 
 
 def markov_arl(scheme: str, shift: float) -> float | None:
-    """Brook & Evans Markov-chain ARL (independent of the chart classes)."""
-    from scipy.stats import norm
-
+    """Brook & Evans Markov-chain ARL (``detectors/spc/arl.py``, not the chart classes)."""
     if scheme in ("ewma", "ewma_27"):
-        lam, big_l, states = 0.1, (2.814 if scheme == "ewma" else 2.7), 401
-        h = big_l * math.sqrt(lam / (2 - lam))
-        width = 2 * h / states
-        mids = -h + width * (np.arange(states) + 0.5)
-        upper = (mids + width / 2)[None, :] - (1 - lam) * mids[:, None]
-        lower = (mids - width / 2)[None, :] - (1 - lam) * mids[:, None]
-        moves = norm.cdf(upper / lam - shift) - norm.cdf(lower / lam - shift)
-        return float(np.linalg.solve(np.eye(states) - moves, np.ones(states))[states // 2])
+        return ewma_arl(0.1, 2.814 if scheme == "ewma" else 2.7, shift)
     if scheme == "cusum":
-
-        def one_sided(mu: float, k: float = 0.5, h: float = 5.0, states: int = 400) -> float:
-            width = 2 * h / (2 * states - 1)
-            mids = np.arange(states) * width
-            moves = np.empty((states, states))
-            moves[:, 0] = norm.cdf(width / 2 - mids + k - mu)
-            for j in range(1, states):
-                moves[:, j] = norm.cdf((j + 0.5) * width - mids + k - mu) - norm.cdf(
-                    (j - 0.5) * width - mids + k - mu
-                )
-            return float(np.linalg.solve(np.eye(states) - moves, np.ones(states))[0])
-
-        return 1.0 / (1.0 / one_sided(shift) + 1.0 / one_sided(-shift))
+        return cusum_arl(0.5, 5.0, shift)
     if scheme == "shewhart":
-        p = norm.sf(3.0 - shift) + norm.cdf(-3.0 - shift)
-        return float(1.0 / p)
+        return shewhart_arl(3.0, shift)
     return None
 
 

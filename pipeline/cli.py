@@ -167,7 +167,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"OK: {args.config}: {len(config.lines)} line(s), {stations} station(s), "
         f"{streams} charted stream(s)"
     )
-    return 0
+    from linewatch.pipeline.budget_cmd import print_budget
+
+    return print_budget(config, args, out.print, err.print)
 
 
 # -- run and replay ----------------------------------------------------------------------
@@ -490,6 +492,17 @@ def build_parser() -> argparse.ArgumentParser:
         "with its YAML path and file line, and exits 2.",
     )
     check.add_argument("config", type=Path, help="the YAML config file")
+    check.add_argument(
+        "--rate",
+        type=float,
+        help="observations an hour of every stream, for the false-alarm budget "
+        "(default: the config's simulation section)",
+    )
+    check.add_argument(
+        "--history",
+        type=Path,
+        help="a recorded history file: each stream's rate, and its phase I's autocorrelation",
+    )
     check.set_defaults(func=cmd_check_config)
 
     run = sub.add_parser(

@@ -35,6 +35,7 @@ from linewatch.connectors.simulator import (
     simulate,
     validate_faults,
 )
+from linewatch.pipeline.budget_autocorr import AutocorrelationWatch
 from linewatch.pipeline.checkpoint import RESET_HINT, Checkpoint, CheckpointError, LocalStateStore
 from linewatch.pipeline.config import (
     Config,
@@ -151,6 +152,7 @@ class Job:
     series: SeriesCollector | None = None  # for the root-cause ranking
     root_causes: list[RootCause] = field(default_factory=list)
     notifier: Notifier | None = None  # the config's notifications (pipeline/notify)
+    autocorrelation: AutocorrelationWatch | None = None  # phase I's, for the report
 
     def run(self) -> RunSummary:
         try:
@@ -186,6 +188,7 @@ class Job:
             annotations=_annotations(self.config),
             damage=str(self.damage) if self.damage is not None else None,
             root_cause=None if self.series is None else ranking_markdown(self.root_causes),
+            autocorrelation=self.autocorrelation.warnings() if self.autocorrelation else (),
         )
         if self.report_path is not None and self.charts is not None:
             from linewatch.pipeline.report_export import write_report_file
@@ -199,6 +202,7 @@ class Job:
                 faults=self.faults,
                 ranking=to_report(self.root_causes),
                 ranking_method=METHOD,
+                autocorrelation=self.autocorrelation.warnings() if self.autocorrelation else (),
             )
             try:
                 write_report_file(report, self.report_path, self.chart_export_dir)
@@ -489,6 +493,9 @@ def build_job(
     series = SeriesCollector() if report_path is not None else None
     if series is not None:
         routes.append(Route(series, frozenset({"records"}), "root cause"))
+    autocorrelation = AutocorrelationWatch(config) if report_path is not None else None
+    if autocorrelation is not None and autocorrelation.streams:
+        routes.append(Route(autocorrelation, frozenset({"records"}), "autocorrelation"))
     dead_letters: Sink
     if isinstance(config.dead_letters, KafkaDeadLetterConfig):
         from linewatch.connectors.kafka import KafkaDeadLetterSink
@@ -553,6 +560,7 @@ def build_job(
         checkpoint.source if checkpoint else None,
         charts,
         series=series,
+        autocorrelation=autocorrelation,
         notifier=notifier,
     )
 

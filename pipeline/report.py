@@ -151,10 +151,12 @@ def render_report(
     annotations: Sequence[AlertAnnotation] = (),
     damage: str | None = None,
     root_cause: str | None = None,
+    autocorrelation: Sequence[str] = (),
 ) -> str:
     """The report as Markdown text; ``damage`` says why the input ended early;
     ``root_cause`` is the body of the "Root-cause ranking" section
-    (:func:`linewatch.pipeline.rootcause.ranking_markdown`)."""
+    (:func:`linewatch.pipeline.rootcause.ranking_markdown`); ``autocorrelation`` the
+    streams whose phase I was too autocorrelated for Shewhart limits."""
     out: list[str] = [f"# {title}", ""]
     if damage is not None:
         out += [
@@ -204,6 +206,16 @@ def render_report(
             f"{len(fired)} alerts fired outside the known fault windows (false alarms, or "
             "causes the ground truth does not list).",
         ]
+        if first is not None and last is not None:
+            from linewatch.pipeline.budget_report import in_control_alarms, in_control_sentence
+
+            calm = in_control_alarms(faults, [a.starts_at for a in fired], first, last)
+            out += ["", in_control_sentence(calm)]
+        out.append("")
+
+    if autocorrelation:
+        out += ["## Autocorrelated streams", ""]
+        out += [f"- {text}" for text in autocorrelation]
         out.append("")
 
     out += [

@@ -173,6 +173,7 @@ def build_html_report(
     ranking_method: str | None = None,
     title: str = "Linewatch diagnosis report",
     generated: datetime | None = None,
+    autocorrelation: Sequence[str] = (),
 ) -> HtmlReport:
     """Lay out the report's sections from what the replay collected."""
     charts = Charts()
@@ -232,6 +233,15 @@ def build_html_report(
             "<h3>Known faults</h3><table><tr><th>fault</th><th>target</th><th>detected</th>"
             f"<th>delay</th></tr>{rows}</table>"
         )
+        if start is not None and end is not None:
+            from linewatch.pipeline.budget_report import in_control_alarms, in_control_sentence
+
+            fired_at = [a.starts_at for a in alerts if a.status == "firing"]
+            calm = in_control_alarms(faults, fired_at, start, end)
+            summary_html.append(f"<p>{esc(in_control_sentence(calm, ('', '')))}</p>")
+    if autocorrelation:
+        items = "".join(f"<li>{esc(text)}</li>" for text in autocorrelation)
+        summary_html.append(f"<h3>Autocorrelated streams</h3><ul>{items}</ul>")
     trends = trend_section(collector, charts)
     if trends:
         summary_html += ["<h3>Yield and defect rate over time</h3>", trends]

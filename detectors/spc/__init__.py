@@ -24,6 +24,7 @@ from linewatch.detectors.spc.capability import (
     capability,
     capability_indices,
 )
+from linewatch.detectors.spc.residual import Ar1ResidualChart
 
 # isort: on
 from linewatch.detectors.spc.analyze import AnalysisResult, analyze
@@ -32,6 +33,7 @@ from linewatch.detectors.spc.rules import RuleSet, RuleState
 
 __all__ = [
     "AnalysisResult",
+    "Ar1ResidualChart",
     "CChart",
     "CapabilityChart",
     "CapabilityResult",

@@ -50,6 +50,11 @@ class AlertingConfig(_Strict):
     resolve_after_points: Count = 10
     severity: dict[str, SeverityName] = Field(default_factory=_default_severities)
     default_severity: SeverityName = "warning"
+    #: Expected in-control false alarms a day a line may have (``check-config`` warns
+    #: above it; ``pipeline/budget.py``); ``None``: no budget, the table is still printed.
+    false_alarm_budget_per_day: Annotated[float, Field(gt=0.0, le=1e6)] | None = None
+    #: Phase I's lag-1 autocorrelation above which a stream is warned about (``None``: off).
+    autocorrelation_warn: Annotated[float, Field(gt=0.0, lt=1.0)] | None = 0.5
 
 
 class CheckpointConfig(_Strict):

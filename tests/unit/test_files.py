@@ -222,7 +222,8 @@ def test_unknown_formats_are_one_line_errors(tmp_path: Path) -> None:
 def test_a_reused_out_folder_never_shows_the_previous_report(tmp_path: Path) -> None:
     out = tmp_path / "out"
     good = tmp_path / "line.jsonl"
-    good.write_bytes(gzip.decompress(EXAMPLE.read_bytes())[:1_000_000].rsplit(b"\n", 1)[0] + b"\n")
+    # the first 6.8 hours: the nugget shift's alert (12:02) is in them
+    good.write_bytes(gzip.decompress(EXAMPLE.read_bytes())[:1_300_000].rsplit(b"\n", 1)[0] + b"\n")
     assert _replay(good, out).returncode == 0
     assert (out / "report.md").exists() and (out / "alerts.jsonl").stat().st_size > 0
     result = _replay(tmp_path / "missing.jsonl", out)
@@ -239,7 +240,8 @@ def test_simulated_parquet_replays_like_jsonl(tmp_path: Path) -> None:
     results = {}
     for suffix in ("jsonl", "parquet", "csv"):
         line = tmp_path / f"sim.{suffix}"
-        assert main(["simulate", "--config", str(EXAMPLE_CONFIG), "--minutes", "720",
+        # 24 hours: the first two faults and what follows them (13 alert records)
+        assert main(["simulate", "--config", str(EXAMPLE_CONFIG), "--minutes", "1440",
                      "--no-progress", "--out", str(line)]) == 0  # fmt: skip
         out = tmp_path / f"out-{suffix}"
         assert main(["replay", "--config", str(EXAMPLE_CONFIG), "--input", str(line),
