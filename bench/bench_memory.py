@@ -23,11 +23,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_spc_memory import measure  # noqa: E402
-from linewatch.detectors.spc import IMRChart, RuleSet  # noqa: E402
-from linewatch.pipeline.config import parse_config  # noqa: E402
-from linewatch.pipeline.engine import Engine  # noqa: E402
-from linewatch.pipeline.models import Measurement  # noqa: E402
+from bench.bench_spc_memory import measure
+from linewatch.detectors.spc import IMRChart, RuleSet
+from linewatch.pipeline.config import parse_config
+from linewatch.pipeline.engine import Engine
+from linewatch.pipeline.models import Measurement
 
 __all__ = ["main", "rss_bytes"]
 

@@ -44,7 +44,9 @@ def _result(records: int, wall: float, cpu: float, **extra: Any) -> dict[str, An
     return {"records": records, "wall": wall, "cpu": cpu, **extra}
 
 
-def raw_confluent(bootstrap: str, topic: str, n: int, decode: bool, timeout: float) -> dict[str, Any]:
+def raw_confluent(
+    bootstrap: str, topic: str, n: int, decode: bool, timeout: float
+) -> dict[str, Any]:
     from confluent_kafka import Consumer
 
     from linewatch.connectors.kafka.confluent import consumer_settings

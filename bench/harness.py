@@ -46,7 +46,11 @@ PARTITIONS = 3
 #: Throughput rows: key, label, how it runs.
 ROWS = [
     ("raw_confluent", "raw confluent-kafka consume loop, no decode", "raw-confluent"),
-    ("raw_confluent_decode", "raw confluent-kafka + the pipeline's decoder", "raw-confluent-decode"),
+    (
+        "raw_confluent_decode",
+        "raw confluent-kafka + the pipeline's decoder",
+        "raw-confluent-decode",
+    ),
     ("raw_kafka_python", "raw kafka-python consume loop, no decode", "raw-kafka-python"),
     (
         "raw_kafka_python_decode",
@@ -56,7 +60,11 @@ ROWS = [
     ("quix_pass", "Quix Streams app, JSON in, nothing done", "quix-pass"),
     ("quix_spc", "Quix Streams app running Linewatch's IMRChart per key, signals out", "quix-spc"),
     ("linewatch_kafka", "linewatch run: kafka in, alerts + DLQ to Kafka", "linewatch-kafka"),
-    ("linewatch_influx", "linewatch run: kafka in, alerts/points/KPIs to InfluxDB", "linewatch-influx"),
+    (
+        "linewatch_influx",
+        "linewatch run: kafka in, alerts/points/KPIs to InfluxDB",
+        "linewatch-influx",
+    ),
 ]
 
 
@@ -224,7 +232,7 @@ def scale_out(ctx: dict[str, Any], work: Path, repeats: int, timeout: float) -> 
 def detector_core(quick: bool) -> dict[str, Any]:
     """bench/bench_spc_throughput.py's figures (its own process), parsed from its table."""
     cmd = [sys.executable, str(HERE / "bench_spc_throughput.py")]
-    cmd += ["--n", "50000", "--repeat", "2"] if quick else ["--n", "300000", "--repeat", "3"]
+    cmd += ["--n", "20000", "--repeat", "1"] if quick else ["--n", "300000", "--repeat", "3"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     figures: dict[str, Any] = {"command": " ".join(["python", *cmd[1:]])}
     names = {"streaming": "per_sample", "batch": "batch", "numpy": "numpy", "generic": "generic"}
@@ -246,7 +254,7 @@ def models(quick: bool) -> dict[str, Any]:
     """The default equipment model's evaluate loop vs river HalfSpaceTrees (bench_models)."""
     from bench.bench_models import throughput
 
-    rates = throughput(5000 if quick else 20000, repeats=1 if quick else 3)
+    rates = throughput(2000 if quick else 20000, repeats=1 if quick else 3)
     return {
         "default_model_samples_per_s": round(rates["default"]),
         "river_hst_samples_per_s": round(rates["river_hst"]),
@@ -258,7 +266,7 @@ def models(quick: bool) -> dict[str, Any]:
 def memory(quick: bool) -> dict[str, Any]:
     cmd = [sys.executable, str(HERE / "bench_memory.py"), "--json"]
     if quick:
-        cmd += ["--characteristics", "1000"]
+        cmd += ["--characteristics", "500", "--points", "30"]
     return _run(cmd, "bench_memory", 600)
 
 
@@ -347,17 +355,18 @@ def print_table(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
+    parser.add_argument(
+        "--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--records", type=int)
     parser.add_argument("--repeats", type=int)
     parser.add_argument(
         "--quix-python", default=str(HERE / ".venv-quix" / "bin" / "python"), help="Quix venv"
     )
-    parser.add_argument("--skip", action="append", default=[], help="section to leave out")
     args = parser.parse_args(argv)
     quick = args.quick
-    n = args.records or (20_000 if quick else 200_000)
+    n = args.records or (12_000 if quick else 200_000)
     repeats = args.repeats or (1 if quick else 3)
     timeout = 120.0 if quick else 240.0
     began = time.monotonic()
@@ -419,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             results["ratios"] = ratios(results["throughput"])
             results["vs_quix_spc"] = results["ratios"]["linewatch_kafka_vs_quix_spc"]
             results["vs_raw_confluent"] = results["ratios"]["linewatch_kafka_vs_raw_confluent"]
-            seconds = 3 if quick else 10
+            seconds = 2 if quick else 10
             results["latency"] = {}
             for name, rate, overrides in (
                 ("default_10k", 10_000, {}),
