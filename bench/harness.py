@@ -173,7 +173,7 @@ def scale_out(ctx: dict[str, Any], work: Path, repeats: int, timeout: float) -> 
     bootstrap, topic = ctx["bootstrap"], ctx["scale_topic"]
     figures: dict[str, Any] = {}
     for workers in (1, 2):
-        totals, costs = [], []
+        totals, costs, shares = [], [], []
         for _ in range(repeats):
             changelog = f"bench-changelog-{uuid.uuid4().hex[:6]}"
             config = linewatch_config(bootstrap, topic, "kafka", None, changelog)
@@ -209,11 +209,13 @@ def scale_out(ctx: dict[str, Any], work: Path, repeats: int, timeout: float) -> 
                 results.append(_last_json(out, "scale-out worker"))
             read = sum(r["read"] for r in results)
             processed = sum(r["processed"] for r in results)
-            if processed + sum(r["skipped"] for r in results) < ctx["records"]:
+            if processed + sum(r.get("skipped", 0) for r in results) < ctx["records"]:
                 raise BenchFailed(f"scale-out: {read} of {ctx['records']} records read")
-            start = min(r["t0"] for r in results)
-            end = max(r["t1"] for r in results)
-            counted = sum(r["records"] for r in results)
+            busy = [r for r in results if r["records"]]
+            start = min(r["t0"] for r in busy)
+            end = max(r["t1"] for r in busy)
+            counted = sum(r["records"] for r in busy)
+            shares.append([r["read"] for r in results])
             totals.append(counted / (end - start))
             costs.append(sum(r["cpu"] for r in results) / counted * 1e6)
         figures[f"workers_{workers}"] = {
@@ -222,6 +224,7 @@ def scale_out(ctx: dict[str, Any], work: Path, repeats: int, timeout: float) -> 
             "max": round(max(totals)),
             "cpu_us_per_record_per_worker": round(statistics.median(costs), 2),
             "runs": len(totals),
+            "records_read_per_worker": shares,
         }
     one, two = figures["workers_1"]["records_per_s"], figures["workers_2"]["records_per_s"]
     figures["speedup_2_vs_1"] = round(two / one, 2)
@@ -426,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             results["quix_spc_signals"] = runs["quix_spc"][-1].get("signals")
             results["linewatch_alerts"] = runs["linewatch_kafka"][-1].get("alerts")
             results["ratios"] = ratios(results["throughput"])
+            args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
             results["vs_quix_spc"] = results["ratios"]["linewatch_kafka_vs_quix_spc"]
             results["vs_raw_confluent"] = results["ratios"]["linewatch_kafka_vs_raw_confluent"]
             seconds = 2 if quick else 10
@@ -444,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
                     overrides,
                 )
                 print(f"  latency {name} done", flush=True)
+                args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
             results["scale_out"] = scale_out(ctx, work, repeats, timeout)
             print("  scale-out done", flush=True)
         finally:
