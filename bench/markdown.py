@@ -1,6 +1,6 @@
 """The README's benchmark table, from a `make bench` results.json.
 
-    python bench/markdown.py [bench/results.json]
+python bench/markdown.py [bench/results.json]
 """
 
 from __future__ import annotations
