@@ -122,7 +122,7 @@ def linewatch_config(
         "checkpoint": {"every_records": 50_000, "every_seconds": 5},
     }
     if changelog is not None:
-        config["source"]["idle_exit_s"] = 3
+        config["source"]["idle_exit_s"] = 10  # from construction: covers the go wait and the join
         config["checkpoint"]["changelog"] = {
             "type": "kafka",
             "bootstrap": bootstrap,
