@@ -4,13 +4,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test unit install install-dev lint typecheck servers-install clean help
+.PHONY: demo test unit bench install install-dev lint typecheck servers-install clean help
 
 help:
 	@echo "make demo   - install and replay the bundled welding line (no servers needed)"
 	@echo "make test   - install everything the tests need, then run the whole suite"
 	@echo "make unit   - the tests that need no server (under two minutes)"
 	@echo "make lint / make typecheck - ruff check + ruff format --check, and mypy --strict"
+	@echo "make bench  - throughput, latency, scale-out, memory vs raw clients and Quix Streams"
+	@echo "              (real Kafka + InfluxDB, ~15 min; BENCH_QUICK=1 for a smoke run)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +61,19 @@ lint: install-dev
 
 typecheck: install-dev
 	$(BIN)/mypy
+
+# Quix Streams pins its own confluent-kafka: its contender gets a venv of its own.
+QUIX_VENV ?= bench/.venv-quix
+$(QUIX_VENV)/.installed: bench/requirements-quix.txt
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/python -m pip install --quiet -r bench/requirements-quix.txt
+	touch $@
+
+# One command: real broker and InfluxDB, table printed, figures in bench/results.json.
+bench: install-dev $(QUIX_VENV)/.installed
+	bash scripts/kafka.sh fetch
+	bash scripts/influxdb.sh install
+	$(BIN)/python bench/harness.py --quix-python $(QUIX_VENV)/bin/python
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
