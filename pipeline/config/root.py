@@ -49,6 +49,8 @@ class Config(_Strict):
     report_path: Path | None = None
     #: Who hears of alerts, and when (``pipeline/notify``); None: nobody is notified.
     notifications: NotificationsConfig | None = None
+    #: An approved limits file (``linewatch limits``): charts start from its limits.
+    limits: Path | None = None
     _checks = ("_unique_lines", "_simulator_has_simulation", "_changelog_has_kafka")
 
     def _unique_lines(self) -> Iterator[str]:
