@@ -13,6 +13,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from linewatch.connectors.files import FileSource
 from linewatch.pipeline.config import Config, FileSourceConfig, load_config
@@ -96,7 +97,7 @@ def _summary(estimate: Estimate, out: Path, number: int) -> None:
     )
     for key in sorted(estimate.windows):
         entry = estimate.windows[key].entry
-        main = next(iter(entry["limits"].values()), {})
+        main: dict[str, Any] = next(iter(entry["limits"].values()), {})
         write(
             f"  {stream_key(*key)}: {entry['chart']} n={entry['n']} "
             f"excluded={len(entry['excluded'])} center={main.get('center')!r} "
@@ -132,7 +133,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         from linewatch.pipeline.limits_review import build_review
         from linewatch.pipeline.report_export import write_report_file
 
-        review = build_review(estimate, f"Phase-I review: {args.out.name} v{version['version']}", made_at)
+        review = build_review(
+            estimate, f"Phase-I review: {args.out.name} v{version['version']}", made_at
+        )
         target = args.review or args.review_charts / "review.html"
         write_report_file(review, target, args.review_charts)
         sys.stdout.write(f"review: {target}\n")

@@ -14,6 +14,7 @@ phase-I points: r1 = sum (x_t - m)(x_t+1 - m) / sum (x_t - m)^2, m their mean.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ def lag1_autocorrelation(values: Sequence[float]) -> float | None:
     denominator = math.fsum(c * c for c in centred)
     if not denominator > 0.0:
         return None
-    return math.fsum(a * b for a, b in zip(centred, centred[1:], strict=False)) / denominator
+    return math.fsum(a * b for a, b in itertools.pairwise(centred)) / denominator
 
 
 @dataclass(slots=True)

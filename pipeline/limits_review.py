@@ -57,7 +57,7 @@ def build_review(estimate: Estimate, title: str, made_at: datetime) -> HtmlRepor
     warnings = []
     for key in sorted(estimate.windows):
         entry = estimate.windows[key].entry
-        main = next(iter(entry["limits"].values()), {})
+        main: dict[str, Any] = next(iter(entry["limits"].values()), {})
         r1 = entry["lag1_autocorrelation"]
         if r1 is not None and abs(r1) >= AUTOCORRELATION_WARN:
             warnings.append(

@@ -71,7 +71,7 @@ def limits_seeder(
     now = datetime.now(UTC)
     specs = config_specs(config)
     for key, limits in seeds.items():
-        where = f"{path}: streams[{stream_key(*key)!r}]"
+        where = f"{path}: versions[{limits.version - 1}].streams[{stream_key(*key)!r}]"
         spec = specs.get(key)
         if spec is None:
             raise LimitsFileError(f"{where}: no such stream in the config")
