@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,18 +75,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     app.set_defaults(func=cmd_approve)
 
 
-def _history(config: Config, path: Path | None) -> tuple[Path, list[RawRecord]]:
+def _history(config: Config, path: Path | None) -> tuple[Path, FileSource]:
     if path is None:
         if not isinstance(config.source, FileSourceConfig):
             raise JobError("limits estimate needs --input (the config has no file source)")
         path = config.source.path
-    source = FileSource(path)
-    raws: list[RawRecord] = []
+    return path, FileSource(path)
+
+
+def _records(source: FileSource) -> Iterator[RawRecord]:
+    """Every record of the file, batch by batch (a history need not fit in memory)."""
     while not source.exhausted:
-        raws += source.poll(0.0)
-    if source.damage is not None:
-        raise JobError(f"{path}: {source.damage}")
-    return path, raws
+        yield from source.poll(0.0)
+    if source.damage is not None:  # a damaged history would give limits of part of it
+        raise JobError(f"{source.path}: {source.damage}")
 
 
 def _summary(estimate: Estimate, out: Path, number: int) -> None:
@@ -113,8 +116,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         limits = LimitsFile.load(args.out) if args.out.exists() else LimitsFile(args.out)
     except LimitsFileError as exc:
         raise JobError(str(exc)) from None
-    path, raws = _history(config, args.input)
-    estimate = estimate_limits(config, raws, args.start, args.stop)
+    path, source = _history(config, args.input)
+    estimate = estimate_limits(config, _records(source), args.start, args.stop)
     if not estimate.windows:
         raise JobError(
             f"{path}: no stream completed phase I; nothing written to {args.out}"

@@ -22,7 +22,13 @@ def test_seeded_imr_judges_the_first_value_and_keeps_the_version() -> None:
     assert chart.phase1_progress == (0, 0) and chart.has_limits
     first = chart.update(T0 + timedelta(minutes=1), 13.5)  # the phase-I value is dropped
     [point] = first.points
-    assert (point.index, point.value, point.center, point.ucl, point.lcl) == (0, 13.5, 10.0, 13.0, 7.0)
+    assert (point.index, point.value, point.center, point.ucl, point.lcl) == (
+        0,
+        13.5,
+        10.0,
+        13.0,
+        7.0,
+    )
     assert point.limits_version == 3 and point.rules == ("nelson1",)
     assert [v.version for v in chart.limits_history] == [3]
     assert chart.limits_history[0].effective_from == T0
