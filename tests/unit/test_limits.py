@@ -275,3 +275,27 @@ def test_bad_files_give_one_line_errors_naming_file_and_field(
     )
     err = _broken(plant, capsys, "kind: linewatch-limits\nformat: 1\nversions: []\n")
     assert "approval: no version is approved" in err
+
+
+def test_a_tampered_file_stops_the_replay(plant: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _estimate(plant) == 0
+    assert _approve(plant, "2026-01-01T00:00:00Z") == 0
+    text = (plant / "limits.yaml").read_text()
+    wider = text.replace("kept: 5", "kept: 6")
+    assert wider != text
+    bad = plant / "bad.yaml"
+    assert _broken(plant, capsys, wider) == (
+        f"error: {bad}: versions[0].approval.sha256: version 1 was changed after its approval "
+        "(its content no longer matches the hash); estimate and approve a new version\n"
+    )
+
+
+def test_review_charts_render_with_the_excluded_point(plant: Path) -> None:
+    folder = plant / "charts"
+    assert _estimate(plant, "history.jsonl", "--review-charts", str(folder)) == 0
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == ["01-L1_s1_d.png", "01-L1_s1_d.svg", "review.html"]
+    assert (folder / "01-L1_s1_d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = (folder / "01-L1_s1_d.svg").read_text()
+    # Two labels: the 30 on the individuals chart, and the moving range it completes.
+    assert svg.count(">excluded<") == 2
