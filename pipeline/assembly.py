@@ -52,6 +52,10 @@ class StreamStats:
     lcl: float | None = None
     ucl: float | None = None
     main_chart: str = ""  # the location chart (first plotted): its limits are the ones shown
+    # Where the limits come from ("" phase I or the config; "limits file v2" when seeded),
+    # and an open phase-I window's progress (collected, needed) when the report is made.
+    limits_from: str = ""
+    phase1_progress: tuple[int, int] = (0, 0)
 
 
 @dataclass(slots=True)

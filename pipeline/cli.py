@@ -41,7 +41,7 @@ from rich.progress import (
 )
 
 from linewatch import __version__
-from linewatch.pipeline import analyze_cmd, score_cmd, serve_cmd
+from linewatch.pipeline import analyze_cmd, limits_cmd, score_cmd, serve_cmd
 from linewatch.pipeline.config import (
     CharacteristicConfig,
     Config,
@@ -238,6 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         input_path=args.input,
         state_dir=args.state_dir,
         reset_state=args.reset_state,
+        limits=limits_cmd.job_seeds(config, args.limits, None),
     )
     stop.attach(job.runner.request_stop)
     if job.resumed_from is not None:
@@ -357,6 +358,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         source=source,
         notify=args.notify,
         notify_event_clock=args.notify_clock == "event",
+        limits=limits_cmd.job_seeds(config, args.limits, args.limits_at),
     )
     # the window of a file is filtered here; InfluxDB's was applied by its query
     start, stop = (None, None) if source is not None else (args.start, args.stop)
@@ -539,6 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="text (default) or json: one JSON object per line (ts, level, logger, "
         "message, fields), INFO and up",
     )
+    run.add_argument(
+        "--limits", type=Path, help="an approved limits file (default: the config's `limits:`)"
+    )
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser(
@@ -620,6 +625,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --notify: time notifications by the wall clock, or as the live line "
         "would have (the newest event time)",
     )
+    replay.add_argument(
+        "--limits", type=Path, help="an approved limits file (default: the config's `limits:`)"
+    )
+    replay.add_argument(
+        "--limits-at",
+        type=_aware,
+        metavar="T",
+        help="chart with the limits version in effect at T (default: now)",
+    )
     replay.set_defaults(func=cmd_replay)
 
     simulate = sub.add_parser(
@@ -681,6 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze_cmd.add_parser(sub)
     score_cmd.add_parser(sub)
+    limits_cmd.add_parser(sub)
     serve_cmd.add_parser(sub)  # serve and silence
     return parser
 

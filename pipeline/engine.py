@@ -132,6 +132,9 @@ class Engine:
         self.refused_reasons: dict[str, str] = {}
         self.incomplete_vectors: Counter[str] = Counter()
         self._guarded: tuple[ValueGuard, float] | None = None  # of the record in process
+        #: Called with each stream the engine builds for a first record (limits seeding:
+        #: :mod:`linewatch.pipeline.limits_seed`); a restored stream keeps its saved state.
+        self.on_new_stream: Callable[[Stream], None] | None = None
 
     # -- processing --------------------------------------------------------------------
 
@@ -276,6 +279,8 @@ class Engine:
             stream = self._streams[key] = new_stream(
                 StreamIdentity(record.line, record.station, name), spec
             )
+            if self.on_new_stream is not None:
+                self.on_new_stream(stream)
         return stream
 
     def _chart(
@@ -385,6 +390,10 @@ class Engine:
 
     @property
     def stream_stats(self) -> list[StreamStats]:
+        for stream in self._streams.values():  # read here, not kept up per record
+            progress = getattr(stream.detector, "phase1_progress", None)
+            if isinstance(progress, tuple):
+                stream.stats.phase1_progress = progress
         return [s.stats for s in self._streams.values()]
 
     def keys(self) -> list[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,8 @@ from linewatch.pipeline.config import (
     SimulatorSourceConfig,
 )
 from linewatch.pipeline.engine import Engine
+from linewatch.pipeline.limits_file import LimitsFileError, StreamLimits
+from linewatch.pipeline.limits_seed import limits_seeder
 from linewatch.pipeline.models import AlertAnnotation, Sink, Source, WireRecord
 from linewatch.pipeline.notify.annotations import ANNOTATIONS_FILE, AnnotationLog
 from linewatch.pipeline.notify.runtime import Notifier
@@ -456,10 +458,12 @@ def build_job(
     reset_state: bool = False,
     notify: bool | None = None,
     notify_event_clock: bool = False,
+    limits: tuple[Path, Mapping[tuple[str, str, str], StreamLimits]] | None = None,
 ) -> Job:
     """Assemble source, engine, sinks and state for ``run`` (resumable) or ``replay`` (fresh).
 
     ``notify`` (default: ``run`` yes, ``replay`` no) adds the config's ``notifications``.
+    ``limits`` (a limits file and its streams' limits) seeds those charts: no phase I.
     """
     append = mode == "run"
     store_dir = state_dir or config.checkpoint.state_dir
@@ -509,6 +513,13 @@ def build_job(
         dead_letters = JsonlSink(_place(config.dead_letters.path, out_dir), append=append)
 
     engine = Engine(config)
+    if limits is not None:
+        try:
+            engine.on_new_stream = limits_seeder(limits[0], limits[1], config)
+        except LimitsFileError as exc:
+            raise JobError(str(exc)) from None
+        if charts is not None:  # seeded streams have no phase-I points to shade
+            charts.phase1.update(dict.fromkeys(limits[1], 0))
     if notifier is not None:
         # Alert.emitted_at (processing time) when the job notifies; without notifications
         # the outputs stay byte for byte the same across a resume or a second replay.

@@ -130,6 +130,12 @@ def _minutes(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds / 60:.1f} min"
 
 
+def _points(stats: StreamStats) -> str:
+    """The points cell; a stream still in phase I says how far it is."""
+    got, need = stats.phase1_progress
+    return f"{stats.points} (in phase I: {got} of {need} needed)" if need else str(stats.points)
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}g}"
 
@@ -230,10 +236,22 @@ def render_report(
         signals = ", ".join(f"{rule}×{n}" for rule, n in sorted(s.signals.items())) or "–"
         out.append(
             f"| {s.identity.line}/{s.identity.station} | {s.identity.characteristic} | {s.chart} | "
-            f"{s.observations} | {s.points} | {_fmt(s.center, 6)} | {_fmt(s.lcl, 6)} | "
+            f"{s.observations} | {_points(s)} | {_fmt(s.center, 6)} | {_fmt(s.lcl, 6)} | "
             f"{_fmt(s.ucl, 6)} | {signals} | {_ts(s.first_signal_ts)} |"
         )
     out.append("")
+    seeded = sorted({s.limits_from for s in streams if s.limits_from})
+    for source in seeded:
+        names = sorted(
+            f"{s.identity.station}/{s.identity.characteristic}"
+            for s in streams
+            if s.limits_from == source
+        )
+        out += [
+            f"Limits from the {source} (charted from the first record, no phase I): "
+            f"{', '.join(names)}. The other streams estimate their own phase I.",
+            "",
+        ]
 
     out += [
         "## Sequence of events",

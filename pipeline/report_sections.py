@@ -168,9 +168,15 @@ def control_section(
         keys.sort(key=lambda k: (k[3] != s.main_chart, k[3]))
         if not keys:
             size = collector.phase1.get((ident.line, ident.station, ident.characteristic), 0)
+            got, need = s.phase1_progress
+            progress = (
+                f"in phase I: {got} of {need} needed"
+                if need
+                else f"its limits need {size} observations"
+            )
             parts.append(
                 f'<div class="nochart"><h3>{esc(name)}</h3><p>{s.observations} observations, no plotted '
-                f"points: the stream is still in phase I (its limits need {size} observations).</p></div>"
+                f"points: the stream is still in phase I ({progress}).</p></div>"
             )
             continue
         built = []

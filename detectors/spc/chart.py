@@ -16,7 +16,9 @@ statistics an observation plots (:meth:`PhaseIChart._stats`); this base does the
 * **Versions.** ``limits_version`` is 0 before any limits, then grows by one each time limits
   are (re)established, effective from the timestamp of the observation that completed the
   window (``None`` for limits given in the constructor). :meth:`restart_phase1` starts a new
-  window; the earlier points keep the version they were plotted with.
+  window; the earlier points keep the version they were plotted with. :meth:`seed_limits`
+  installs limits estimated elsewhere (an approved limits file) under their own version
+  number, so the chart judges from its first observation.
 * **Values that overflow.** A phase-II observation whose statistic or limits would not be
   finite (a z of a value far beyond a tiny sigma, say) is refused with
   :class:`~linewatch.detectors.base.DetectorInputError` before it changes any state. When
@@ -201,6 +203,32 @@ class PhaseIChart(Detector):
         """Collect a new phase-I window; its completion makes the next limits version."""
         self._params = None
         self._buffer, self._buffer_ts = [], []
+
+    @property
+    def observed(self) -> int:
+        """Observations taken so far (phase-I ones once judged, or dropped by a slide)."""
+        return self._count
+
+    @property
+    def phase1_progress(self) -> tuple[int, int]:
+        """Observations collected for the open phase-I window, and how many it needs."""
+        return (len(self._buffer), self._phase1_size()) if self._params is None else (0, 0)
+
+    def seed_limits(
+        self, params: Mapping[str, Any], effective_from: datetime | None, version: int
+    ) -> None:
+        """Start in phase II against limits estimated elsewhere (an approved limits file).
+
+        ``params`` are what :meth:`_estimate` of the same chart gave; the points carry
+        ``version`` as their limits version. Whatever phase I had collected is dropped.
+        """
+        if version < 1:
+            raise ValueError(f"a limits version counts from 1, got {version}")
+        self._buffer, self._buffer_ts, self._excluded = [], [], []
+        # _install numbers the new version one above the last: start it just below.
+        self._versions = [LimitsVersion(version - 1, None, {})]
+        self._install(dict(params), effective_from)
+        del self._versions[:-1]
 
     def _install(self, params: dict[str, Any], ts: datetime | None) -> None:
         self._params = params

@@ -213,4 +213,6 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     updates: dict[str, Any] = {}
     if isinstance(config.source, FileSourceConfig):
         updates["source"] = config.source.model_copy(update={"path": fix(config.source.path)})
+    if config.limits is not None:
+        updates["limits"] = fix(config.limits)
     return config.model_copy(update=updates)

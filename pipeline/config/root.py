@@ -56,6 +56,8 @@ class Config(_Strict):
     conventions: Convention = "minitab"
     #: ``run``'s Prometheus /metrics and /healthz (``--metrics-port`` overrides the port).
     metrics: MetricsConfig | None = None
+    #: An approved limits file (``linewatch limits``): charts start from its limits.
+    limits: Path | None = None
     _checks = ("_unique_lines", "_simulator_has_simulation", "_changelog_has_kafka")
 
     @model_validator(mode="before")
