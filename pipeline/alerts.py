@@ -117,6 +117,15 @@ class AlertManager:
             self._fire(identity, leftover, emitted, severity)
         return emitted
 
+    def watches(self, identity: StreamIdentity, chart: str) -> bool:
+        """Whether an alert fires on this chart of the stream (its points may resolve it).
+
+        Without signals, :meth:`observe` changes nothing for a point of a chart nothing
+        fires on: the engine's hot path skips the call then.
+        """
+        key = (identity.line, identity.station, identity.characteristic, chart)
+        return key in self._on_chart
+
     def _fire(
         self,
         identity: StreamIdentity,

@@ -55,7 +55,6 @@ from linewatch.pipeline.kpis import (
 )
 from linewatch.pipeline.modelling import ModelRuntime
 from linewatch.pipeline.models import (
-    Alert,
     Attribute,
     ChartPoint,
     Inspection,
@@ -135,6 +134,17 @@ class Engine:
         #: Called with each stream the engine builds for a first record (limits seeding:
         #: :mod:`linewatch.pipeline.limits_seed`); a restored stream keeps its saved state.
         self.on_new_stream: Callable[[Stream], None] | None = None
+        #: Whether chart points are built for every stream: the runner clears it when no
+        #: sink route takes ``points``. Stations with models still get theirs (a forecast
+        #: reads its chart's points); the others' points are only counted.
+        self.points_wanted = True
+        self.points_not_built = 0
+        self._point_stations = {
+            (line.name, station.name)
+            for line in config.lines
+            for station in line.stations
+            if station.models
+        }
 
     # -- processing --------------------------------------------------------------------
 
@@ -357,19 +367,29 @@ class Engine:
         identity = stream.identity
         stats = stream.stats
         outputs: list[Output] = []
-        for point in evaluation.points:
+        points, signals = evaluation.points, evaluation.signals
+        build = self.points_wanted or (identity.line, identity.station) in self._point_stations
+        watched = bool(signals)
+        alerts = self.alerts
+        for point in points:
             stats.points += 1
             if not stats.main_chart:
                 stats.main_chart = point.chart
             if point.center is not None and point.chart == stats.main_chart:
                 stats.center, stats.lcl, stats.ucl = point.center, point.lcl, point.ucl
-            outputs.append(_chart_point(identity, point))
-        for signal in evaluation.signals:
+            if build:
+                outputs.append(_chart_point(identity, point))
+            else:
+                self.points_not_built += 1
+            if not watched:
+                watched = alerts.watches(identity, point.chart)
+        if not watched:  # nothing fires, nothing can resolve: no alert to make
+            return outputs
+        for signal in signals:
             stats.signals[signal.rule] += 1
             if stats.first_signal_ts is None:
                 stats.first_signal_ts = signal.ts
-        alerts: list[Alert] = self.alerts.observe(identity, evaluation.points, evaluation.signals)
-        outputs.extend(alerts)
+        outputs.extend(alerts.observe(identity, points, signals))
         return outputs
 
     def _inspect(self, record: Inspection) -> list[Output]:
@@ -473,6 +493,7 @@ class Engine:
         )
         saved_counters = [counter.copy() for counter in counters]
         saved_reasons = dict(self.refused_reasons)
+        saved_unbuilt = self.points_not_built  # the rebuild's outputs are discarded
         stats = {k: s.stats for k, s in self._streams.items() if (k[0], k[1]) == (line, station)}
         if base is None:
             self.drop_key(key)
@@ -489,6 +510,7 @@ class Engine:
             counter.clear()
             counter.update(saved)
         self.refused_reasons = saved_reasons
+        self.points_not_built = saved_unbuilt
         for stream_key, stream in self._streams.items():
             if stream_key in stats:
                 stream.stats = stats[stream_key]

@@ -27,6 +27,7 @@ are processed again.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import Counter, deque
@@ -225,6 +226,8 @@ class Runner:
                 self._routes_by_kind.setdefault(kind, []).append(route.sink)
         # Sinks that keep the raw records too (InfluxDB, so that history can be replayed).
         self._record_sinks = self._routes_by_kind.get("records", [])
+        # Chart points no route takes are counted, not built (see Engine.points_wanted).
+        engine.points_wanted = "points" in self._routes_by_kind
 
     def request_stop(self) -> None:
         """Finish the current batch, checkpoint, and return from :meth:`run`."""
@@ -240,11 +243,16 @@ class Runner:
         started = time.monotonic()
         since_checkpoint = 0
         last_checkpoint = started
+        # Everything built so far (config, detectors, modules) lives for the whole run:
+        # out of the collector's sight, a full collection scans only what the run makes.
+        gc.collect()
+        gc.freeze()
         try:
             while not self._stop_requested:
                 batch = self.source.poll(self.poll_timeout)
                 for raw in batch:
                     self._handle(raw)
+                self._count_unbuilt_points()
                 if self._quarantine_message is not None:
                     self.checkpoint()  # a restart goes on after the failed records
                     raise QuarantineExceeded(self._quarantine_message)
@@ -262,8 +270,16 @@ class Runner:
                     break
             self.checkpoint()
         finally:
+            gc.unfreeze()
+            self._count_unbuilt_points()
             self.summary.seconds = time.monotonic() - started
         return self.summary
+
+    def _count_unbuilt_points(self) -> None:
+        unbuilt = self.engine.points_not_built
+        if unbuilt:
+            self.summary.outputs["points"] += unbuilt
+            self.engine.points_not_built = 0
 
     def _handle(self, raw: RawRecord) -> None:
         self._handled += 1
@@ -286,14 +302,18 @@ class Runner:
             since = self._since_base[key] = []
         payload = raw.payload
         since.append(payload if type(payload) is bytes else record)
+        engine = self.engine
+        unbuilt = engine.points_not_built  # a refused record's points do not count
         try:
-            outputs = self.engine.process(record)
+            outputs = engine.process(record)
         except RecordRejected as exc:
+            engine.points_not_built = unbuilt
             self._dead(dead_letter(raw, str(exc)))
             return
         except MemoryError:
             raise
         except Exception as exc:
+            engine.points_not_built = unbuilt
             since.pop()
             self._poisoned(raw, exc, key)
             return

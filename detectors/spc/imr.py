@@ -29,11 +29,12 @@ from linewatch.detectors.base import (
 )
 from linewatch.detectors.registry import register_chart
 from linewatch.detectors.spc.chart import PhaseIChart, Stat, check_shewhart_args
+from linewatch.detectors.spc.columnar import IMRColumns, judge_columns
 from linewatch.detectors.spc.constants import d2, d3
 from linewatch.detectors.spc.estimators import median_mr_sigma, mr_sigma, overall_sigma, sd_sigma
 from linewatch.detectors.spc.rules import RuleSet, RuleState
 from linewatch.detectors.spc.rules import described as rule_descriptions
-from linewatch.detectors.spc.steppers import ZONES, step, steps, zone_codes
+from linewatch.detectors.spc.steppers import step
 
 __all__ = ["IMR_SIGMA_METHODS", "IMRChart"]
 
@@ -277,164 +278,59 @@ class IMRChart(PhaseIChart):
 
         Phase I (and any batch holding something other than finite floats) goes through
         :meth:`update` one by one; once limits exist, the rest of the batch is judged with
-        numpy (the same float operations as the per-sample path, so bit-identical results)
-        and only the result objects are built in a Python loop.
+        numpy (:meth:`update_batch`) and only the result objects are built in a loop.
         """
         n = len(xs)
         if len(ts) != n:
             raise DetectorInputError(f"{len(ts)} timestamps for {n} observations")
-        out: list[Evaluation] = []
+        if n < _MIN_BATCH or not all(type(v) is float for v in xs):
+            return [self.update(t, x) for t, x in zip(ts, xs, strict=True)]
+        # The results hold no reference cycles, but creating ~3 objects per sample that all
+        # stay alive triggers repeated full cyclic-GC passes over them (3-4x the cost of
+        # the loop); pause the collector while they are built.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            batch = self.update_batch(ts, xs)  # type: ignore[arg-type]
+            return [*batch.head, *batch.evaluations()]
+        finally:
+            if paused:
+                gc.enable()
+
+    def update_batch(self, ts: Sequence[datetime], xs: Sequence[float] | np.ndarray) -> IMRColumns:
+        """:meth:`update` on each of ``xs`` (floats), the results kept as columns.
+
+        Iterating the result gives exactly the evaluations :meth:`update` returns one by
+        one, and the chart ends in the same state; but nothing per sample is built until
+        it is asked for (:meth:`IMRColumns.signals` builds only the signalling points).
+        Phase I goes through :meth:`update`; a value that is not finite ends the columnar
+        part, and the rest goes one by one (raising at that value, as :meth:`update` does).
+        """
+        n = len(xs)
+        if len(ts) != n:
+            raise DetectorInputError(f"{len(ts)} timestamps for {n} observations")
+        array = np.asarray(xs, dtype=np.float64)
+        head: list[Evaluation] = []
         update = self.update
         i = 0
         while i < n and self._fast is None:
-            out.append(update(ts[i], xs[i]))
+            head.append(update(ts[i], float(array[i])))
             i += 1
-        if n - i >= _MIN_BATCH:
-            values = list(xs[i:])
-            if all(type(v) is float for v in values):
-                array = np.array(values, dtype=np.float64)
-                if np.isfinite(array).all() and (np.abs(array) <= MAX_MAGNITUDE).all():
-                    # The results hold no reference cycles, but creating ~3 objects per sample
-                    # that all stay alive triggers repeated full cyclic-GC passes over them
-                    # (3-4x the cost of the loop); pause the collector while they are built.
-                    paused = gc.isenabled()
-                    gc.disable()
-                    try:
-                        out += self._judge_batch(list(ts[i:]), values, array)
-                    finally:
-                        if paused:
-                            gc.enable()
-                    return out
-        out += [update(t, x) for t, x in zip(ts[i:], xs[i:], strict=True)]
-        return out
-
-    def _judge_batch(
-        self, stamps: list[datetime], values: list[Any], x: np.ndarray
-    ) -> list[Evaluation]:
-        assert self._fast is not None
-        plan, mr_plan = self._fast
-        (version, c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2, described, enabled, *ks) = plan
-        n = len(values)
+        rest = array[i:]
+        if rest.size and not (np.isfinite(rest).all() and (np.abs(rest) <= MAX_MAGNITUDE).all()):
+            head += [update(ts[j], float(array[j])) for j in range(i, n)]
+            i, rest = n, array[n:]
+        stamps = ts[i:] if i else ts
+        if not rest.size or self._fast is None:
+            head += [update(ts[j], float(array[j])) for j in range(i, n)]
+            return IMRColumns(head, stamps, array[n:], self._count, False, _NO_PLANS, _NONE)
         index0 = self._count
         previous = self._carry["previous"]
-        fired = (
-            steps(self._ind_rules, x, values[-1], c, hi1, lo1, cu1, cl1, cu2, cl2, *ks) & enabled
-        ).tolist()
-        zones = zone_codes(x, c, s, s2, lcl, ucl).tolist()
-        self._count = index0 + n
-        self._carry["previous"] = values[-1]
-
-        first = 0 if previous is not None else 1
-        if previous is None:
-            mr_x = np.abs(x[1:] - x[:-1])
-        else:
-            mr_x = np.abs(x - np.concatenate((np.array([previous], dtype=np.float64), x[:-1])))
-        (
-            _,
-            mc,
-            ms,
-            ms2,
-            mlcl,
-            mucl,
-            mhi1,
-            mlo1,
-            mcu1,
-            mcl1,
-            mcu2,
-            mcl2,
-            mdescribed,
-            menabled,
-            *mks,
-        ) = mr_plan
-        mrs = mr_x.tolist()
-        if mrs:
-            mfired = (
-                steps(self._mr_rules, mr_x, mrs[-1], mc, mhi1, mlo1, mcu1, mcl1, mcu2, mcl2, *mks)
-                & menabled
-            ).tolist()
-            mzones = zone_codes(mr_x, mc, ms, ms2, mlcl, mucl).tolist()
-        else:
-            mfired, mzones = [], []
-
-        out: list[Evaluation] = []
-        append = out.append
-        point_type, signal_type, evaluation_type = PlotPoint, Signal, Evaluation
-        zone_names = ZONES
-        empty: tuple[Any, ...] = ()
-        index = index0
-        if first:  # the very first observation: no moving range yet
-            point = point_type(
-                stamps[0],
-                "individuals",
-                index,
-                values[0],
-                c,
-                lcl,
-                ucl,
-                version,
-                zone_names[zones[0]],
-                described[fired[0]][0] if fired[0] else empty,
-            )
-            signals = (
-                [
-                    signal_type(stamps[0], name, "individuals", index, values[0], c, lcl, ucl, text)
-                    for name, text in described[fired[0]][1]
-                ]
-                if fired[0]
-                else []
-            )
-            append(evaluation_type((point,), tuple(signals)))
-            index += 1
-        for ts, v, f, z, mr, mf, mz in zip(
-            stamps[first:],
-            values[first:],
-            fired[first:],
-            zones[first:],
-            mrs,
-            mfired,
-            mzones,
-            strict=True,
-        ):
-            if f or mf:
-                signals = []
-                if f:
-                    names, signalled = described[f]
-                    signals += [
-                        signal_type(ts, name, "individuals", index, v, c, lcl, ucl, text)
-                        for name, text in signalled
-                    ]
-                else:
-                    names = empty
-                point = point_type(
-                    ts, "individuals", index, v, c, lcl, ucl, version, zone_names[z], names
-                )
-                if mf:
-                    names, signalled = mdescribed[mf]
-                    signals += [
-                        signal_type(ts, name, "moving_range", index, mr, mc, mlcl, mucl, text)
-                        for name, text in signalled
-                    ]
-                else:
-                    names = empty
-                mpoint = point_type(
-                    ts, "moving_range", index, mr, mc, mlcl, mucl, version, zone_names[mz], names
-                )
-                evaluation = evaluation_type((point, mpoint), tuple(signals))
-            else:
-                evaluation = evaluation_type(
-                    (
-                        point_type(
-                            ts, "individuals", index, v, c, lcl, ucl, version, zone_names[z]
-                        ),
-                        point_type(
-                            ts, "moving_range", index, mr, mc, mlcl, mucl, version, zone_names[mz]
-                        ),
-                    ),
-                    empty,
-                )
-            append(evaluation)
-            index += 1
-        return out
+        plans = self._fast
+        columns = judge_columns(self._ind_rules, self._mr_rules, plans, previous, rest)
+        self._count = index0 + rest.size
+        self._carry["previous"] = float(rest[-1])
+        return IMRColumns(head, stamps, rest, index0, previous is None, plans, columns)
 
 
 def _judge(
@@ -488,6 +384,9 @@ def _judge(
 
 
 _MIN_BATCH = 16  # below this, numpy's fixed costs outweigh its speed
+_NO_PLANS: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
+_NO_COLUMN = np.zeros(0, dtype=np.uint8)
+_NONE = (_NO_COLUMN, _NO_COLUMN, np.zeros(0), _NO_COLUMN, _NO_COLUMN)
 
 
 def _given_stat(

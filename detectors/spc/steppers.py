@@ -151,33 +151,58 @@ ZONES = ("C", "B", "A", "beyond")
 def zone_codes(x: np.ndarray, c: float, s: float, s2: float, lcl: float, ucl: float) -> np.ndarray:
     """Index into ``ZONES`` of each value: ``zone_for`` with sigma > 0, vectorised."""
     d = np.abs(x - c)
-    codes = (d > s).astype(np.int64) + (d > s2)
+    codes = (d > s).view(np.uint8) + (d > s2).view(np.uint8)
     codes[(x > ucl) | (x < lcl)] = 3
     return codes
 
 
-def _run_lengths(same: np.ndarray, initial: int) -> np.ndarray:
-    """``L[i] = L[i-1] + 1 if same[i] else 1``, with ``L[-1] = initial``."""
-    idx = np.arange(same.size, dtype=np.int64)
-    last = np.maximum.accumulate(np.where(same, -1, idx))
-    return np.where(last < 0, idx + 1 + initial, idx - last + 1)
+# Every run test is "the last K points all qualify", with the run so far carried in from
+# the state: a window count over a cumulative sum (one pass, cheap), instead of run
+# lengths (a maximum.accumulate, an order of magnitude slower). The exact final run length,
+# which the state keeps, comes from the last point that broke the run.
+
+
+def _window_sums(flags: np.ndarray, head: np.ndarray, width: int) -> np.ndarray:
+    """Points that qualify among the ``width`` ending at each point (``head`` precedes)."""
+    n = flags.size
+    sums = np.empty(width + n + 1, dtype=np.int32)
+    sums[0] = 0
+    np.cumsum(head, out=sums[1 : width + 1])
+    sums[width + 1 :] = flags
+    np.cumsum(sums[width:], out=sums[width:])
+    return sums[width + 1 :] - sums[1 : n + 1]
+
+
+def _runs_reach(flags: np.ndarray, initial: int, k: int) -> np.ndarray:
+    """Whether the run of qualifying points ending at each point (``initial`` of them
+    before the first) is at least ``k`` long."""
+    if k <= 1:
+        return flags if k == 1 else np.ones(flags.size, dtype=bool)
+    head = np.zeros(k, dtype=np.int32)
+    if initial:
+        head[k - min(initial, k) :] = 1
+    reached: np.ndarray = _window_sums(flags, head, k) == k
+    return reached
+
+
+def _final_run(flags: np.ndarray, initial: int) -> int:
+    """Length of the run of qualifying points at the end (``initial`` before the first)."""
+    backwards = flags[::-1]
+    broken = int(backwards.argmin())
+    if backwards[broken]:  # every point qualifies
+        return flags.size + initial
+    return broken
 
 
 def _window_counts(bits: np.ndarray, prior: int, width: int) -> tuple[np.ndarray, int]:
     """Set bits among the last ``width`` points at each point, and the final window mask."""
-    head = np.array([(prior >> j) & 1 for j in range(width - 1, -1, -1)], dtype=np.int64)
-    ext = np.concatenate((head, bits.astype(np.int64)))
-    sums = np.concatenate(([0], np.cumsum(ext)))
-    n = bits.size
-    counts = sums[width + 1 : width + 1 + n] - sums[1 : n + 1]
-    final = 0
-    for bit in ext[-width:].tolist():
+    head = np.array([(prior >> j) & 1 for j in range(width - 1, -1, -1)], dtype=np.int32)
+    counts = _window_sums(bits, head, width)
+    tail = bits[-width:].tolist()
+    final = prior
+    for bit in tail:
         final = (final << 1) | bit
-    return counts, final
-
-
-def _sign(v: int) -> int:
-    return (v > 0) - (v < 0)
+    return counts, final & ((1 << width) - 1)
 
 
 def steps(
@@ -203,52 +228,69 @@ def steps(
 ) -> np.ndarray:
     """:func:`step` over a whole array, bit-identical (``last`` is ``x[-1]`` as a Python float).
 
-    Returns the bits of all tests per point; leaves ``rs`` as :func:`step` one by one would.
+    Returns the bits of all tests per point (uint8); leaves ``rs`` as :func:`step` one by
+    one would.
     """
     n = x.size
-    fired = ((x > hi1) | (x < lo1)).astype(np.int64)
-    side = (x > c).astype(np.int64) - (x < c)
-    before = np.empty(n, dtype=np.int64)
-    before[0] = _sign(rs.side_run)
-    before[1:] = side[:-1]
-    run = side * _run_lengths((side == before) & (side != 0), abs(rs.side_run))
-    fired |= (np.abs(run) >= k2) * 2
-    rs.side_run = int(run[-1])
+    u8 = np.uint8
+    fired = ((x > hi1) | (x < lo1)).view(u8)
+
+    above, below = x > c, x < c  # test 2: K in a row on one side
+    run = rs.side_run
+    t2 = _runs_reach(above, max(run, 0), k2) | _runs_reach(below, max(-run, 0), k2)
+    if last > c:
+        rs.side_run = _final_run(above, max(run, 0))
+    elif last < c:
+        rs.side_run = -_final_run(below, max(-run, 0))
+    else:
+        rs.side_run = 0
+    fired |= t2.view(u8) << 1
 
     prev = rs.prev
     start = 1 if prev is None else 0
-    if n > start:
-        xm = x[start:]
-        xp = x[:-1] if start else np.concatenate((np.array([prev]), x[:-1]))
-        move = (xm > xp).astype(np.int64) - (xm < xp)
-        moved = move != 0
-        before = np.empty(move.size, dtype=np.int64)
-        before[0] = _sign(rs.trend)
-        before[1:] = move[:-1]
-        trend = move * _run_lengths((move == before) & moved, abs(rs.trend))
-        before[0] = rs.last_dir
-        alt = np.where(moved, _run_lengths((move == -before) & moved, rs.alt), 0)
-        fired[start:] |= (np.abs(trend) >= k3) * 4 | (alt >= k4) * 8
-        rs.trend, rs.alt, rs.last_dir = int(trend[-1]), int(alt[-1]), int(move[-1])
+    if n > start:  # tests 3 and 4: the moves between neighbours
+        if start:
+            xm, xp = x[1:], x[:-1]
+        else:
+            xp = np.empty_like(x)
+            xp[0] = prev
+            xp[1:] = x[:-1]
+            xm = x
+        up, down = xm > xp, xm < xp
+        trend = rs.trend
+        t3 = _runs_reach(up, max(trend, 0), k3) | _runs_reach(down, max(-trend, 0), k3)
+        moved = up | down
+        # a move opposite to the one before continues the alternation
+        turned = np.empty(up.size, dtype=bool)
+        turned[0] = (up[0] and rs.last_dir < 0) or (down[0] and rs.last_dir > 0)
+        turned[1:] = (up[1:] & down[:-1]) | (down[1:] & up[:-1])
+        chained = max(rs.alt - 1, 0)  # alternating pairs before the first move
+        t4 = moved & _runs_reach(turned, chained, k4 - 1)
+        fired[start:] |= (t3.view(u8) << 2) | (t4.view(u8) << 3)
+        if up[-1]:
+            rs.trend, rs.last_dir = _final_run(up, max(trend, 0)), 1
+        elif down[-1]:
+            rs.trend, rs.last_dir = -_final_run(down, max(-trend, 0)), -1
+        else:
+            rs.trend = rs.last_dir = 0
+        rs.alt = 1 + _final_run(turned, chained) if moved[-1] else 0
     rs.prev = last
 
-    above2, below2 = x > cu2, x < cl2
+    above2, below2 = x > cu2, x < cl2  # tests 5 and 6: K out of K+1 beyond 2 / 1 sigma
     above1, below1 = x > cu1, x < cl1
     up2, rs.up2 = _window_counts(above2, rs.up2, m5.bit_length())
     lo2, rs.lo2 = _window_counts(below2, rs.lo2, m5.bit_length())
     up1, rs.up1 = _window_counts(above1, rs.up1, m6.bit_length())
     lo1w, rs.lo1 = _window_counts(below1, rs.lo1, m6.bit_length())
-    fired |= ((above2 & (up2 >= k5)) | (below2 & (lo2 >= k5))) * 16
-    fired |= ((above1 & (up1 >= k6)) | (below1 & (lo1w >= k6))) * 32
-    beyond1 = above1 | below1
+    t5 = (above2 & (up2 >= k5)) | (below2 & (lo2 >= k5))
+    t6 = (above1 & (up1 >= k6)) | (below1 & (lo1w >= k6))
+    beyond1 = above1 | below1  # tests 7 and 8: K in a row within / beyond 1 sigma
     within = ~beyond1
-    # a run continues from the state's counter at the first point (0 if it was broken)
-    same7 = within.copy()
-    same7[1:] &= within[:-1]
-    same8 = beyond1.copy()
-    same8[1:] &= beyond1[:-1]
-    run7 = np.where(within, _run_lengths(same7, rs.run7), 0)
-    run8 = np.where(beyond1, _run_lengths(same8, rs.run8), 0)
-    fired |= (run7 >= k7) * 64 | (run8 >= k8) * 128
-    rs.run7, rs.run8 = int(run7[-1]), int(run8[-1])
+    t7 = _runs_reach(within, rs.run7, k7)
+    t8 = _runs_reach(beyond1, rs.run8, k8)
+    fired |= (t5.view(u8) << 4) | (t6.view(u8) << 5) | (t7.view(u8) << 6) | (t8.view(u8) << 7)
+    if within[-1]:
+        rs.run7, rs.run8 = _final_run(within, rs.run7), 0
+    else:
+        rs.run7, rs.run8 = 0, _final_run(beyond1, rs.run8)
     return fired
