@@ -33,6 +33,7 @@ from linewatch.detectors.base import (
     finite,
 )
 from linewatch.detectors.registry import chart_info
+from linewatch.pipeline.alert_limits import limits_window
 from linewatch.pipeline.alerts import AlertManager, StreamIdentity
 from linewatch.pipeline.assembly import (
     Spec,
@@ -64,6 +65,7 @@ from linewatch.pipeline.models import (
     Parameter,
     WireRecord,
 )
+from linewatch.pipeline.spec_alerts import spec_alerts
 from linewatch.pipeline.state_codec import (
     decode_clock,
     decode_kpi_window,
@@ -211,7 +213,8 @@ class Engine:
                 )
             self._guard(stream, record, record.value)
             x: Observation = {"value": record.value, "part": record.product}  # type: ignore[dict-item]
-            return self._observe(stream, record, x)
+            outputs = self._observe(stream, record, x)
+            return outputs + self._spec(stream, record.ts, record.value)
         return self._chart(record, record.characteristic, record.value, record.subgroup)
 
     def _attribute(self, record: Attribute) -> list[Output]:
@@ -305,7 +308,12 @@ class Engine:
                 outputs += self._observe(stream, record, full)
         if stream.capability is not None:
             outputs += self._capability(stream, record.ts, value)
-        return outputs
+        return outputs + self._spec(stream, record.ts, value)
+
+    def _spec(self, stream: Stream, ts: datetime, value: float) -> list[Output]:
+        """``spec`` alerts of one value against its lsl/usl (pipeline/spec_alerts.py)."""
+        identity, signals = stream.identity, stream.stats.signals
+        return list(spec_alerts(self.alerts, identity, stream.spec, ts, value, signals))
 
     def _refusable(
         self, record: WireRecord, name: str, work: Callable[[], list[Output]]
@@ -363,7 +371,16 @@ class Engine:
             stats.signals[signal.rule] += 1
             if stats.first_signal_ts is None:
                 stats.first_signal_ts = signal.ts
-        alerts: list[Alert] = self.alerts.observe(identity, evaluation.points, evaluation.signals)
+        spec = stream.spec  # per-stream severity and resolve rule; where the limits came from
+        stream.limits = limits_window(stream.detector, evaluation.points, stream.limits)
+        alerts: list[Alert] = self.alerts.observe(
+            identity,
+            evaluation.points,
+            evaluation.signals,
+            getattr(spec, "severity", None),
+            resolve_after=getattr(spec, "resolve_after_points", None),
+            limits=stream.limits,
+        )
         outputs.extend(alerts)
         return outputs
 
