@@ -127,7 +127,9 @@ class AlertManager:
         clean_needed = resolve_after or self.config.resolve_after_points
         for point in points:
             fired = by_point.pop((point.chart, point.index), [])
-            window = limits if limits is not None and limits.version == point.limits_version else None
+            window = (
+                limits if limits is not None and limits.version == point.limits_version else None
+            )
             signalled = self._fire(identity, fired, emitted, severity, window)
             emitted.extend(self._count_clean(identity, point, signalled, clean_needed))
         for leftover in by_point.values():  # signals of points not plotted here

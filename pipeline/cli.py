@@ -161,6 +161,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"OK: {args.config}: {len(config.lines)} line(s), {stations} station(s), "
         f"{streams} charted stream(s)"
     )
+    from linewatch.pipeline.rare_advice import config_warnings
+
+    for warning in config_warnings(config):  # np/c charts of events too rare for 3 sigma
+        out.print(f"warning: {warning}", markup=False)
     return 0
 
 

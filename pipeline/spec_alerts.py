@@ -79,7 +79,9 @@ def spec_alerts(
     rules = (SPEC_RULE,) if side else ()
     if side and counts is not None:
         counts[SPEC_RULE] += 1
-    point = PlotPoint(ts, SPEC_CHART, 0, value, center, lsl, usl, 0, "beyond" if side else "", rules)
+    point = PlotPoint(
+        ts, SPEC_CHART, 0, value, center, lsl, usl, 0, "beyond" if side else "", rules
+    )
     signals = (
         [Signal(ts, SPEC_RULE, SPEC_CHART, 0, value, center, lsl, usl, f"{value:g} {side}")]
         if side

@@ -88,9 +88,9 @@ def g_signal_probability(p: float, lcl: float, ucl: float) -> float:
     737.4
     """
     q = 1.0 - p
-    below = 0.0 if lcl <= 0.0 else 1.0 - q ** math.ceil(lcl)  # X <= ceil(lcl) - 1
+    below = 0.0 if lcl <= 0.0 else 1.0 - q ** float(math.ceil(lcl))  # X <= ceil(lcl) - 1
     above = q ** (math.floor(ucl) + 1.0)
-    return below + above
+    return float(below + above)
 
 
 class GChart(PhaseIChart):
@@ -160,7 +160,9 @@ class GChart(PhaseIChart):
         return (Stat("g", obs, params["center"], sigma, params["lcl"], params["ucl"]),)
 
     def _limit_description(self, chart: str) -> str:
-        return "count between events beyond its probability limits (events too frequent or too rare)"
+        return (
+            "count between events beyond its probability limits (events too frequent or too rare)"
+        )
 
 
 class TChart(PhaseIChart):

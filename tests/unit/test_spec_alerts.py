@@ -22,7 +22,11 @@ def config(
     parameters: list[dict[str, Any]] = (),  # type: ignore[assignment]
     **alerting: Any,
 ) -> Config:
-    station = {"name": "s", "characteristics": list(characteristics), "parameters": list(parameters)}
+    station = {
+        "name": "s",
+        "characteristics": list(characteristics),
+        "parameters": list(parameters),
+    }
     data: dict[str, Any] = {"lines": [{"name": "L", "stations": [station]}]}
     if alerting:
         data["alerting"] = alerting
@@ -49,9 +53,7 @@ def test_spec_alerts_by_hand_on_a_tiny_config() -> None:
     # usl 5.8, lsl 5.0, resolve after 2 in-spec values; phase I of 25 never ends here, so
     # the control chart says nothing and every alert below is the specification's.
     engine = Engine(
-        config(
-            [{"name": "d", "lsl": 5.0, "usl": 5.8, "unit": "mm"}], resolve_after_points=2
-        )
+        config([{"name": "d", "lsl": 5.0, "usl": 5.8, "unit": "mm"}], resolve_after_points=2)
     )
     values = [5.4, 5.9, 6.1, 5.5, 5.3, 4.9, 5.2, 5.7, 5.6]
     got = alerts(engine, measurements(values))
@@ -82,9 +84,7 @@ def engine_identity(name: str) -> Any:
 
 
 def test_each_value_of_a_subgroup_is_judged_against_the_spec() -> None:
-    engine = Engine(
-        config([{"name": "d", "chart": "xbar-r", "subgroup_size": 3, "usl": 10.0}])
-    )
+    engine = Engine(config([{"name": "d", "chart": "xbar-r", "subgroup_size": 3, "usl": 10.0}]))
     # the subgroup mean (9.0) is inside; the part at 10.5 is not
     got = alerts(engine, measurements([8.0, 8.5, 10.5]))
     assert [(a.rule, a.value, a.ts) for a in got] == [("spec", 10.5, T0 + timedelta(minutes=2))]
@@ -92,7 +92,9 @@ def test_each_value_of_a_subgroup_is_judged_against_the_spec() -> None:
 
 def test_a_parameter_takes_lsl_usl_as_a_process_window() -> None:
     barrel = {"equipment": "press-1", "name": "barrel_c", "lsl": 220.0, "usl": 240.0, "unit": "°C"}
-    engine = Engine(config(parameters=[barrel], resolve_after_points=1, severity={"spec": "warning"}))
+    engine = Engine(
+        config(parameters=[barrel], resolve_after_points=1, severity={"spec": "warning"})
+    )
     readings = [230.0, 219.5, 218.0, 225.0, 241.0]
     records = [
         Parameter(

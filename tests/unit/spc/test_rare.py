@@ -71,9 +71,7 @@ def test_g_chart_in_control_arl_matches_a_simulation() -> None:
     assert exact_arl == pytest.approx(1.0 / 0.8**16, rel=1e-12)
     rng = np.random.default_rng(20011)
     counts = rng.geometric(p, size=60_000) - 1  # numpy counts trials: failures = trials - 1
-    signal_at = [
-        i for i, x in enumerate(counts) if chart.update(T0, float(x)).points[0].rules
-    ]
+    signal_at = [i for i, x in enumerate(counts) if chart.update(T0, float(x)).points[0].rules]
     run_lengths = np.diff([-1, *signal_at])
     simulated_arl = float(np.mean(run_lengths))
     assert len(signal_at) > 1500
@@ -137,7 +135,11 @@ def test_g_chart_from_config_alerts_through_the_engine() -> None:
                         {
                             "name": "final",
                             "characteristics": [
-                                {"name": "welds_between_cracks", "chart": "g", "limits": {"center": 1999.0}}
+                                {
+                                    "name": "welds_between_cracks",
+                                    "chart": "g",
+                                    "limits": {"center": 1999.0},
+                                }
                             ],
                         }
                     ],
@@ -158,7 +160,12 @@ def test_g_chart_from_config_alerts_through_the_engine() -> None:
             )
         )
     points = [o for o in outputs if isinstance(o, ChartPoint)]
-    assert [(p.chart, p.value, p.lcl) for p in points][0] == ("g", 2500.0, pytest.approx(1.7011, abs=1e-3))
+    assert [(p.chart, p.value, p.cl, p.violations) for p in points] == [
+        ("g", 2500.0, 1999.0, []),
+        ("g", 800.0, 1999.0, []),
+        ("g", 1.0, 1999.0, ["g_limit"]),  # below the LCL: a crack right after one
+    ]
+    assert {round(p.lcl or -1.0, 4) for p in points} == {1.7009}  # alpha = 2 Phi(-3)
     alerts = [o for o in outputs if isinstance(o, Alert)]
     assert [(a.rule, a.value, a.severity) for a in alerts] == [("g_limit", 1.0, "warning")]
 
