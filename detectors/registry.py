@@ -20,7 +20,7 @@ True
 >>> chart_info("imx")
 Traceback (most recent call last):
 ...
-KeyError: "unknown chart 'imx'; choose from imr, xbar-r, xbar-s, p, np, c, u, laney-p, laney-u, cusum, ewma, zmr, t2, capability, ar1"
+KeyError: "unknown chart 'imx'; choose from imr, xbar-r, xbar-s, p, np, c, u, laney-p, laney-u, cusum, ewma, zmr, g, t, t2, capability, ar1"
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from linewatch.detectors.base import PlotPoint, Signal
 from linewatch.pipeline.config import AlertingConfig
 from linewatch.pipeline.models import Alert
 
-__all__ = ["AlertManager", "StreamIdentity", "fingerprint_of"]
+__all__ = ["AlertManager", "LimitsWindow", "StreamIdentity", "fingerprint_of"]
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -49,6 +49,16 @@ class StreamIdentity:
     line: str
     station: str
     characteristic: str
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsWindow:
+    """Which limits a stream's points are judged against: their version, and the
+    event-time window of the phase-I points that estimated them (``None`` for given limits)."""
+
+    version: int
+    start: datetime | None = None
+    end: datetime | None = None
 
 
 def fingerprint_of(identity: StreamIdentity, chart: str, rule: str) -> str:
@@ -98,23 +108,32 @@ class AlertManager:
         points: Iterable[PlotPoint],
         signals: Iterable[Signal],
         severity: Severity | None = None,
+        *,
+        resolve_after: int | None = None,
+        limits: LimitsWindow | None = None,
     ) -> list[Alert]:
         """Alerts that fire or resolve because of these points and signals, in point order.
 
         A phase I that completes hands over all its points at once: each point's signals
         are taken before the points after it are counted as clean, so an alert neither
         resolves on points that came before its signal nor on its own point.
+        ``severity`` and ``resolve_after`` override the ``alerting`` section's for this
+        stream; ``limits`` says where the points' limits came from (stamped on new alerts).
         """
         emitted: list[Alert] = []
         by_point: dict[tuple[str, int], list[Signal]] = {}
         for signal in signals:
             by_point.setdefault((signal.chart, signal.index), []).append(signal)
+        clean_needed = resolve_after or self.config.resolve_after_points
         for point in points:
             fired = by_point.pop((point.chart, point.index), [])
-            signalled = self._fire(identity, fired, emitted, severity)
-            emitted.extend(self._count_clean(identity, point, signalled))
+            window = (
+                limits if limits is not None and limits.version == point.limits_version else None
+            )
+            signalled = self._fire(identity, fired, emitted, severity, window)
+            emitted.extend(self._count_clean(identity, point, signalled, clean_needed))
         for leftover in by_point.values():  # signals of points not plotted here
-            self._fire(identity, leftover, emitted, severity)
+            self._fire(identity, leftover, emitted, severity, limits)
         return emitted
 
     def watches(self, identity: StreamIdentity, chart: str) -> bool:
@@ -132,6 +151,7 @@ class AlertManager:
         signals: list[Signal],
         emitted: list[Alert],
         severity: Severity | None = None,
+        limits: LimitsWindow | None = None,
     ) -> set[str]:
         signalled: set[str] = set()
         for signal in signals:
@@ -139,7 +159,7 @@ class AlertManager:
             signalled.add(fingerprint)
             current = self._firing.get(fingerprint)
             if current is None:
-                alert = self._new_alert(identity, fingerprint, signal, severity)
+                alert = self._new_alert(identity, fingerprint, signal, severity, limits)
                 self._add(fingerprint, _Firing(alert, signal.chart))
                 emitted.append(alert)
             else:
@@ -148,7 +168,7 @@ class AlertManager:
         return signalled
 
     def _count_clean(
-        self, identity: StreamIdentity, point: PlotPoint, signalled: set[str]
+        self, identity: StreamIdentity, point: PlotPoint, signalled: set[str], clean_needed: int
     ) -> list[Alert]:
         resolved: list[Alert] = []
         key = (identity.line, identity.station, identity.characteristic, point.chart)
@@ -158,7 +178,7 @@ class AlertManager:
             if fingerprint in signalled or alert.rule in point.rules:
                 continue
             firing.clean_points += 1
-            if firing.clean_points >= self.config.resolve_after_points:
+            if firing.clean_points >= clean_needed:
                 self._remove(fingerprint)
                 resolved.append(_replace(alert, status="resolved", ts=point.ts, ends_at=point.ts))
         return resolved
@@ -184,6 +204,7 @@ class AlertManager:
         fingerprint: str,
         signal: Signal,
         severity: Severity | None = None,
+        limits: LimitsWindow | None = None,
     ) -> Alert:
         millis = int(signal.ts.timestamp() * 1000)
         return Alert(
@@ -205,6 +226,9 @@ class AlertManager:
             lcl=None if signal.lcl is None else float(signal.lcl),
             message=f"{identity.characteristic} {signal.chart}: {signal.description}",
             emitted_at=None if self.clock is None else self.clock(),
+            limits_version=None if limits is None else limits.version,
+            limits_from=None if limits is None else limits.start,
+            limits_to=None if limits is None else limits.end,
         )
 
     # -- state -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from linewatch.detectors.base import Detector
 from linewatch.detectors.registry import chart_info
-from linewatch.pipeline.alerts import StreamIdentity
+from linewatch.pipeline.alerts import LimitsWindow, StreamIdentity
 from linewatch.pipeline.config import CharacteristicConfig, MultivariateConfig, ParameterConfig
 from linewatch.pipeline.factory import build_capability, build_detector, build_multivariate
 from linewatch.pipeline.guards import ValueGuard
@@ -73,6 +73,7 @@ class Stream:
     # Multivariate groups: values per part (part id, or timestamp without one), oldest first.
     vectors: dict[str, dict[str, float]] = field(default_factory=dict)
     guard: ValueGuard | None = None
+    limits: LimitsWindow | None = None  # the newest limits' phase-I window (alert_limits.py)
 
     @property
     def subgroup_size(self) -> int:

@@ -168,8 +168,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"{streams} charted stream(s)"
     )
     from linewatch.pipeline.budget_cmd import print_budget
+    from linewatch.pipeline.rare_advice import config_warnings
 
-    return print_budget(config, args, out.print, err.print)
+    code = print_budget(config, args, out.print, err.print)
+    for warning in config_warnings(config):  # np/c charts of events too rare for 3 sigma
+        out.print(f"warning: {warning}", markup=False)
+    return code
 
 
 # -- run and replay ----------------------------------------------------------------------

@@ -33,6 +33,7 @@ from linewatch.detectors.base import (
     finite,
 )
 from linewatch.detectors.registry import chart_info
+from linewatch.pipeline.alert_limits import limits_window
 from linewatch.pipeline.alerts import AlertManager, StreamIdentity
 from linewatch.pipeline.assembly import (
     Spec,
@@ -63,6 +64,7 @@ from linewatch.pipeline.models import (
     Parameter,
     WireRecord,
 )
+from linewatch.pipeline.spec_alerts import spec_alerts
 from linewatch.pipeline.state_codec import (
     decode_clock,
     decode_kpi_window,
@@ -224,7 +226,8 @@ class Engine:
                 )
             self._guard(stream, record, record.value)
             x: Observation = {"value": record.value, "part": record.product}  # type: ignore[dict-item]
-            return self._observe(stream, record, x)
+            outputs = self._observe(stream, record, x)
+            return outputs + self._spec(stream, record.ts, record.value)
         return self._chart(record, record.characteristic, record.value, record.subgroup)
 
     def _attribute(self, record: Attribute) -> list[Output]:
@@ -320,7 +323,12 @@ class Engine:
                 outputs += self._observe(stream, record, full)
         if stream.capability is not None:
             outputs += self._capability(stream, record.ts, value)
-        return outputs
+        return outputs + self._spec(stream, record.ts, value)
+
+    def _spec(self, stream: Stream, ts: datetime, value: float) -> list[Output]:
+        """``spec`` alerts of one value against its lsl/usl (pipeline/spec_alerts.py)."""
+        identity, signals = stream.identity, stream.stats.signals
+        return list(spec_alerts(self.alerts, identity, stream.spec, ts, value, signals))
 
     def _refusable(
         self, record: WireRecord, name: str, work: Callable[[], list[Output]]
@@ -368,6 +376,8 @@ class Engine:
         stats = stream.stats
         outputs: list[Output] = []
         points, signals = evaluation.points, evaluation.signals
+        # Where the limits came from, followed even when no alert is made from these points.
+        stream.limits = limits_window(stream.detector, points, stream.limits)
         build = self.points_wanted or (identity.line, identity.station) in self._point_stations
         watched = bool(signals)
         alerts = self.alerts
@@ -389,7 +399,17 @@ class Engine:
             stats.signals[signal.rule] += 1
             if stats.first_signal_ts is None:
                 stats.first_signal_ts = signal.ts
-        outputs.extend(alerts.observe(identity, points, signals))
+        spec = stream.spec  # per-stream severity and resolve rule
+        outputs.extend(
+            alerts.observe(
+                identity,
+                points,
+                signals,
+                getattr(spec, "severity", None),
+                resolve_after=getattr(spec, "resolve_after_points", None),
+                limits=stream.limits,
+            )
+        )
         return outputs
 
     def _inspect(self, record: Inspection) -> list[Output]:

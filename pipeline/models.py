@@ -215,6 +215,13 @@ class Alert(_Out, frozen=True, kw_only=True, tag="alert", tag_field="type"):
     #: Processing time the pipeline first emitted it (``ts`` is event time; a resolve keeps
     #: its firing's); None in old records and where no clock was given.
     emitted_at: AwareDatetime | None = None
+    #: Where the limits it was judged against came from: their version on the chart
+    #: (``ChartPoint.limits_version``) and the event-time window of the phase-I points that
+    #: estimated them (``limits_from`` .. ``limits_to``). Given limits have a version and
+    #: no window; ``spec`` alerts (judged against lsl/usl) and old records have none.
+    limits_version: int | None = None
+    limits_from: AwareDatetime | None = None
+    limits_to: AwareDatetime | None = None
 
 
 def alert_labels(alert: Alert) -> dict[str, str]:
@@ -236,6 +243,11 @@ def alert_annotations(alert: Alert) -> dict[str, str]:
     for name, limit in (("cl", alert.cl), ("ucl", alert.ucl), ("lcl", alert.lcl)):
         if limit is not None:
             notes[name] = f"{limit:g}"
+    if alert.limits_version is not None:
+        notes["limits_version"] = str(alert.limits_version)
+    for name, at in (("limits_from", alert.limits_from), ("limits_to", alert.limits_to)):
+        if at is not None:
+            notes[name] = at.isoformat()
     return notes
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from linewatch.pipeline.engine import StreamStats
 from linewatch.pipeline.models import Alert, AlertAnnotation, Kpi, Output, WireRecord
+from linewatch.pipeline.rare_advice import report_section as rare_event_section
 from linewatch.pipeline.runner import RunSummary
 
 __all__ = ["FaultWindow", "KpiCollector", "detection_table", "render_report", "write_report"]
@@ -252,6 +253,7 @@ def render_report(
             f"{', '.join(names)}. The other streams estimate their own phase I.",
             "",
         ]
+    out += rare_event_section(streams)  # np/c charts whose np̄/c̄ is below 1
 
     out += [
         "## Sequence of events",

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from linewatch.pipeline.alert_limits import decode_window, encode_window
 from linewatch.pipeline.assembly import Stream
 from linewatch.pipeline.guards import EventClock
 from linewatch.pipeline.kpis import KpiWindow
@@ -37,6 +38,7 @@ def encode_stream(stream: Stream) -> dict[str, Any]:
         "pending_ts": stream.pending_ts.isoformat() if stream.pending_ts else None,
         "vectors": {part: dict(values) for part, values in stream.vectors.items()},
         "guard": None if stream.guard is None else stream.guard.state(),
+        "limits": encode_window(stream.limits),
     }
 
 
@@ -52,6 +54,7 @@ def decode_stream(stream: Stream, saved: Mapping[str, Any]) -> None:
     stream.vectors = {part: dict(values) for part, values in saved["vectors"].items()}
     if stream.guard is not None and saved.get("guard") is not None:
         stream.guard.restore(saved["guard"])
+    stream.limits = decode_window(saved.get("limits"))
 
 
 def encode_kpi_window(window: KpiWindow | None) -> dict[str, Any] | None:

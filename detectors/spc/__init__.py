@@ -17,6 +17,7 @@ from linewatch.detectors.spc.attributes import (
 )
 from linewatch.detectors.spc.timeweighted import CusumChart, EwmaChart
 from linewatch.detectors.spc.zmr import ZMRChart
+from linewatch.detectors.spc.rare import GChart, TChart
 from linewatch.detectors.spc.hotelling import HotellingT2Chart
 from linewatch.detectors.spc.capability import (
     CapabilityChart,
@@ -39,6 +40,7 @@ __all__ = [
     "CapabilityResult",
     "CusumChart",
     "EwmaChart",
+    "GChart",
     "HotellingT2Chart",
     "IMRChart",
     "LaneyPChart",
@@ -50,6 +52,7 @@ __all__ = [
     "RuleSet",
     "RuleState",
     "Stat",
+    "TChart",
     "UChart",
     "XbarRChart",
     "XbarSChart",

@@ -19,7 +19,7 @@ and error paths). Every public name is importable from here.
 Traceback (most recent call last):
 ...
 linewatch.pipeline.config.load.ConfigError: invalid configuration:
-  lines[0].stations[0].characteristics[0].chart: Input should be 'imr', 'xbar-r', 'xbar-s', 'p', 'np', 'c', 'u', 'laney-p', 'laney-u', 'cusum', 'ewma', 'zmr' or 'ar1' (got 'imx')
+  lines[0].stations[0].characteristics[0].chart: Input should be 'imr', 'xbar-r', 'xbar-s', 'p', 'np', 'c', 'u', 'laney-p', 'laney-u', 'cusum', 'ewma', 'zmr', 'g', 't' or 'ar1' (got 'imx')
 """
 
 from linewatch.pipeline.config.charts import (

@@ -22,9 +22,11 @@ from pydantic_core import PydanticCustomError
 
 from linewatch.detectors.registry import ChartInfo, chart_info, chart_names, charts
 from linewatch.detectors.spc.rules import RuleSet
+from linewatch.pipeline.config.runtime import SeverityName
 from linewatch.pipeline.strict import (
     COUNT_MAX,
     Alpha,
+    Count,
     Sigma,
     Value,
 )
@@ -190,6 +192,19 @@ class _Charted(_Strict):
     # established process (null: off). Far above any chart's limits: it is for garbage.
     plausible: PlausibleRange | None = None
     implausible_sigma: Annotated[float, Field(ge=6.0, le=1e6)] | None = 50.0
+    # Alerts of this stream (pipeline/alerts.py, pipeline/spec_alerts.py); null: the
+    # ``alerting`` section's. ``spec_severity`` is that of the ``spec`` alert (lsl/usl).
+    severity: SeverityName | None = None
+    spec_severity: SeverityName | None = None
+    resolve_after_points: Count | None = None
+    # Specification limits (characteristics) or the process window (parameters): a value
+    # outside them fires a ``spec`` alert, whatever the control limits say.
+    lsl: Value | None = None
+    usl: Value | None = None
+
+    def _window_ordered(self) -> Iterator[str]:
+        if self.lsl is not None and self.usl is not None and self.lsl >= self.usl:
+            yield f"lsl ({self.lsl}) must be below usl ({self.usl})"
 
     def _subgroup_fits_chart(self) -> Iterator[str]:
         info = _chart(self)
@@ -215,12 +230,11 @@ class CharacteristicConfig(_Charted):
 
     name: Identifier
     chart: CharacteristicChart = "imr"
-    lsl: Value | None = None
-    usl: Value | None = None
     target: Value | None = None
     capability: CapabilityConfig | None = None
     parts: dict[str, FrozenLimits] = Field(default_factory=dict)
     _checks = (
+        "_window_ordered",
         "_specs_ordered",
         "_capability_has_specs",
         "_parts_fit_chart",
@@ -229,8 +243,6 @@ class CharacteristicConfig(_Charted):
     )
 
     def _specs_ordered(self) -> Iterator[str]:
-        if self.lsl is not None and self.usl is not None and self.lsl >= self.usl:
-            yield f"lsl ({self.lsl}) must be below usl ({self.usl})"
         if self.target is not None:
             if self.lsl is not None and self.target < self.lsl:
                 yield f"target ({self.target}) is below lsl ({self.lsl})"
@@ -259,7 +271,7 @@ class ParameterConfig(_Charted):
     name: Identifier
     chart: ParameterChart = "imr"
     phase1: Annotated[int, Field(ge=2, le=COUNT_MAX)] = 50
-    _checks = ("_subgroup_fits_chart", "_sigma_fits_chart")
+    _checks = ("_window_ordered", "_subgroup_fits_chart", "_sigma_fits_chart")
 
 
 class MultivariateConfig(_Strict):

@@ -175,7 +175,7 @@ checkpoint:
             "checkpoint.every_records (plant.yaml lines 18 and 19): duplicate key 'every_records'",
             "lines[0].stations[0].characteristics[0].chart (plant.yaml line 8): Input should be "
             "'imr', 'xbar-r', 'xbar-s', 'p', 'np', 'c', 'u', 'laney-p', 'laney-u', 'cusum', "
-            "'ewma', 'zmr' or 'ar1' (got 'imx')",
+            "'ewma', 'zmr', 'g', 't' or 'ar1' (got 'imx')",
             "lines[0].stations[0].characteristics[1] (plant.yaml line 9): "
             "Value error, lsl (6.0) must be below usl (5.0)",
             "lines[0].stations[0].kpi_every_s (plant.yaml line 5): "

@@ -60,7 +60,7 @@ def test_misspelled_chart_names_the_path_and_line(tmp_path: Path) -> None:
         load_config(path)
     assert caught.value.problems == [
         "lines[0].stations[0].characteristics[0].chart (plant.yaml line 7): "
-        "Input should be 'imr', 'xbar-r', 'xbar-s', 'p', 'np', 'c', 'u', 'laney-p', 'laney-u', 'cusum', 'ewma', 'zmr' or 'ar1' (got 'imrr')"
+        "Input should be 'imr', 'xbar-r', 'xbar-s', 'p', 'np', 'c', 'u', 'laney-p', 'laney-u', 'cusum', 'ewma', 'zmr', 'g', 't' or 'ar1' (got 'imrr')"
     ]
 
 
@@ -199,7 +199,7 @@ def test_duplicates_are_reported_with_the_validation_errors(tmp_path: Path) -> N
         "source.path (plant.yaml lines 17 and 18): duplicate key 'path'",
         "lines[0].stations[0].characteristics[0].chart (plant.yaml line 8): Input should be "
         "'imr', 'xbar-r', 'xbar-s', 'p', 'np', 'c', 'u', 'laney-p', 'laney-u', 'cusum', "
-        "'ewma', 'zmr' or 'ar1' (got 'xbar')",
+        "'ewma', 'zmr', 'g', 't' or 'ar1' (got 'xbar')",
     ]
 
 

@@ -104,7 +104,7 @@ def test_a_toy_chart_passes_config_validation(toy_chart: None) -> None:
     assert config.lines[0].stations[0].characteristics[0].chart == "toy"
     with pytest.raises(ConfigError) as caught:
         parse_config(_config("toyy"))
-    assert caught.value.problems[0].endswith("'zmr', 'ar1' or 'toy' (got 'toyy')")
+    assert caught.value.problems[0].endswith("'ewma', 'zmr', 'g', 't', 'ar1' or 'toy' (got 'toyy')")
 
 
 def test_a_toy_chart_is_analyzed(toy_chart: None, tmp_path: Path, capsys: Any) -> None:

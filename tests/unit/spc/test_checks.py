@@ -38,7 +38,7 @@ CASES = _cases()
 def test_introspection_finds_every_registered_detector() -> None:
     # every built-in chart and model class, each found by walking linewatch.detectors
     assert {c.cls for c in charts()} | set(MODEL_TYPES.values()) <= set(CLASSES)
-    assert len(CHARTS) == 15  # the AR(1) residual chart joined
+    assert len(CHARTS) == 17  # with the AR(1) residual chart and the rare-event g and t charts
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
