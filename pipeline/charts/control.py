@@ -21,6 +21,7 @@ __all__ = [
     "chart_rows_data",
     "control_chart",
     "location_and_dispersion",
+    "number_x",
     "time_x",
 ]
 
@@ -113,20 +114,40 @@ def chart_rows_data(rows: Sequence[ChartRow]) -> list[dict[str, Any]]:
     return out
 
 
-def _phase_spans(rows: Sequence[ChartRow]) -> list[dict[str, str]]:
-    spans: list[dict[str, str]] = []
+def number_x(name: str = "n", title: str | None = "point") -> dict[str, Any]:
+    """A point-number x encoding (1-based), for data without times (``analyze``)."""
+    return {
+        "field": name,
+        "type": "quantitative",
+        "title": title,
+        "scale": {"zero": False, "nice": False},
+        "axis": {"tickMinStep": 1, "format": "d"},
+    }
+
+
+def _phase_spans(rows: Sequence[ChartRow]) -> list[dict[str, Any]]:
+    spans: list[dict[str, Any]] = []
     start: ChartRow | None = None
     previous: ChartRow | None = None
     for row in rows:
         if row.phase == "I" and start is None:
             start = row
         elif row.phase != "I" and start is not None and previous is not None:
-            spans.append({"start": start.ts.isoformat(), "end": previous.ts.isoformat()})
+            spans.append(_span(start, previous))
             start = None
         previous = row
     if start is not None and previous is not None:
-        spans.append({"start": start.ts.isoformat(), "end": previous.ts.isoformat()})
+        spans.append(_span(start, previous))
     return spans
+
+
+def _span(start: ChartRow, end: ChartRow) -> dict[str, Any]:
+    return {
+        "start": start.ts.isoformat(),
+        "end": end.ts.isoformat(),
+        "start_n": start.number,
+        "end_n": end.number,
+    }
 
 
 def _version_changes(rows: Sequence[ChartRow]) -> list[dict[str, Any]]:
@@ -134,7 +155,13 @@ def _version_changes(rows: Sequence[ChartRow]) -> list[dict[str, Any]]:
     version = None
     for row in rows:
         if row.limits_version != version and row.limits_version > 1:
-            changes.append({"ts": row.ts.isoformat(), "version": f"limits v{row.limits_version}"})
+            changes.append(
+                {
+                    "ts": row.ts.isoformat(),
+                    "n": row.number,
+                    "version": f"limits v{row.limits_version}",
+                }
+            )
         version = row.limits_version
     return changes
 
@@ -145,9 +172,14 @@ def control_chart(
     y_title: str = "value",
     width: int | str = "container",
     height: int = 220,
+    x_axis: str = "time",
 ) -> dict[str, Any]:
-    """One control chart as a Vega-Lite layered spec (zoom and pan on x, tooltips)."""
-    x = time_x()
+    """One control chart as a Vega-Lite layered spec (zoom and pan on x, tooltips).
+
+    ``x_axis``: ``"time"`` (the rows' timestamps) or ``"number"`` (their 1-based numbers).
+    """
+    by_number = x_axis == "number"
+    x = number_x() if by_number else time_x()
     keys = list(LIMIT_STYLES)
     limits_layer = {
         "transform": [
@@ -196,8 +228,8 @@ def control_chart(
                 "data": {"values": spans},
                 "mark": {"type": "rect", "color": "#9ecae1", "opacity": 0.25},
                 "encoding": {
-                    "x": time_x("start"),
-                    "x2": {"field": "end"},
+                    "x": number_x("start_n") if by_number else time_x("start"),
+                    "x2": {"field": "end_n" if by_number else "end"},
                     "tooltip": {"value": "phase I (limits estimated here)"},
                 },
             }
@@ -209,7 +241,7 @@ def control_chart(
                 "data": {"values": changes},
                 "mark": {"type": "rule", "color": "#7f7f7f", "strokeDash": [6, 4]},
                 "encoding": {
-                    "x": time_x(),
+                    "x": x,
                     "tooltip": {"field": "version", "type": "nominal"},
                 },
             }
