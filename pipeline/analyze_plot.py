@@ -116,7 +116,23 @@ def plot_spec(
         )
         parts.append({"hconcat": [histogram, text_panel(capability_text(capability, of)[2:])]})
     spec: dict[str, Any] = parts[0] if len(parts) == 1 else {"vconcat": parts}
-    return {"$schema": VEGA_LITE_SCHEMA, **spec, "config": {"background": "white"}}
+    return {
+        "$schema": VEGA_LITE_SCHEMA,
+        **_static(spec),
+        # the limit lines and the normal curves colour different things
+        "resolve": {"scale": {"color": "independent", "strokeDash": "independent"}},
+        "config": {"background": "white"},
+    }
+
+
+def _static(node: Any) -> Any:
+    """The spec without its zoom bindings: a file does not pan, and a bound scale clips the
+    labels of points near the edge."""
+    if isinstance(node, dict):
+        return {k: _static(v) for k, v in node.items() if k != "params"}
+    if isinstance(node, list):
+        return [_static(v) for v in node]
+    return node
 
 
 def write_plot(spec: dict[str, Any], path: Path) -> Path:

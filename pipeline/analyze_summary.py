@@ -3,7 +3,7 @@
 Points are numbered from 1, as users count (point k is the k-th observation, so the moving
 range chart starts at point 2); ``--json`` keeps the 0-based indices.
 
->>> print(test_lines("nelson1", [52, 60], RuleSet()))
+>>> print(rule_report("nelson1", [52, 60], RuleSet()))
 TEST 1. One point more than 3.00 standard deviations from center line.
 Test failed at points: 53, 61
 """
@@ -17,7 +17,14 @@ from linewatch.detectors.spc.analyze import AnalysisResult, ChartSeries
 from linewatch.detectors.spc.rules import RuleSet
 from linewatch.pipeline.analyze_capability import CapabilityReport
 
-__all__ = ["CHART_TITLES", "SERIES_TITLES", "capability_text", "summary", "test_lines"]
+__all__ = [
+    "CHART_TITLES",
+    "SERIES_TITLES",
+    "capability_text",
+    "rule_report",
+    "series_title",
+    "summary",
+]
 
 #: Minitab's names of the charts.
 CHART_TITLES = {
@@ -71,7 +78,7 @@ def series_title(name: str) -> str:
     return SERIES_TITLES.get(name, name.upper() if len(name) <= 2 else name)
 
 
-def test_lines(rule: str, indices: Sequence[int], rules: RuleSet) -> str:
+def rule_report(rule: str, indices: Sequence[int], rules: RuleSet) -> str:
     """The two lines of one failed test (0-based ``indices`` printed 1-based)."""
     points = ", ".join(str(i + 1) for i in indices)
     if rule.startswith("nelson") and rule[6:].isdigit():
@@ -143,7 +150,7 @@ def summary(
             out.append(f"Test Results for {chart_title}")
             for rule in sorted(failed, key=_rule_order):
                 out.append("")
-                out.append(test_lines(rule, failed[rule], rules))
+                out.append(rule_report(rule, failed[rule], rules))
     if capability is not None:
         if out:
             out.append("")
@@ -172,7 +179,7 @@ def capability_text(capability: CapabilityReport, of: str) -> list[str]:
         f"Index     Value  {level}% CI",
         *(_ci(name, capability) for name in ("cp", "cpl", "cpu", "cpk", "cpm", "pp", "ppk")),
         "",
-        f"{'':<11}{'Observed':>12}{'Exp. Within':>14}{'Exp. Overall':>14}",
+        f"{'Performance':<11}{'Observed':>12}{'Exp. Within':>14}{'Exp. Overall':>14}",
     ]
     for label, key in (("PPM < LSL", "below"), ("PPM > USL", "above"), ("PPM Total", "total")):
         cells = [

@@ -125,7 +125,7 @@ def number_x(name: str = "n", title: str | None = "point") -> dict[str, Any]:
     }
 
 
-def _phase_spans(rows: Sequence[ChartRow]) -> list[dict[str, Any]]:
+def _phase_spans(rows: Sequence[ChartRow], by_number: bool = False) -> list[dict[str, Any]]:
     spans: list[dict[str, Any]] = []
     start: ChartRow | None = None
     previous: ChartRow | None = None
@@ -133,35 +133,27 @@ def _phase_spans(rows: Sequence[ChartRow]) -> list[dict[str, Any]]:
         if row.phase == "I" and start is None:
             start = row
         elif row.phase != "I" and start is not None and previous is not None:
-            spans.append(_span(start, previous))
+            spans.append(_span(start, previous, by_number))
             start = None
         previous = row
     if start is not None and previous is not None:
-        spans.append(_span(start, previous))
+        spans.append(_span(start, previous, by_number))
     return spans
 
 
-def _span(start: ChartRow, end: ChartRow) -> dict[str, Any]:
-    return {
-        "start": start.ts.isoformat(),
-        "end": end.ts.isoformat(),
-        "start_n": start.number,
-        "end_n": end.number,
-    }
+def _span(start: ChartRow, end: ChartRow, by_number: bool) -> dict[str, Any]:
+    if by_number:
+        return {"start": start.number, "end": end.number}
+    return {"start": start.ts.isoformat(), "end": end.ts.isoformat()}
 
 
-def _version_changes(rows: Sequence[ChartRow]) -> list[dict[str, Any]]:
+def _version_changes(rows: Sequence[ChartRow], by_number: bool = False) -> list[dict[str, Any]]:
     changes: list[dict[str, Any]] = []
     version = None
     for row in rows:
         if row.limits_version != version and row.limits_version > 1:
-            changes.append(
-                {
-                    "ts": row.ts.isoformat(),
-                    "n": row.number,
-                    "version": f"limits v{row.limits_version}",
-                }
-            )
+            where = {"n": row.number} if by_number else {"ts": row.ts.isoformat()}
+            changes.append({**where, "version": f"limits v{row.limits_version}"})
         version = row.limits_version
     return changes
 
@@ -221,20 +213,20 @@ def control_chart(
         {"field": "phase", "type": "nominal"},
     ]
     layers: list[dict[str, Any]] = []
-    spans = _phase_spans(rows)
+    spans = _phase_spans(rows, by_number)
     if spans:
         layers.append(
             {
                 "data": {"values": spans},
                 "mark": {"type": "rect", "color": "#9ecae1", "opacity": 0.25},
                 "encoding": {
-                    "x": number_x("start_n") if by_number else time_x("start"),
-                    "x2": {"field": "end_n" if by_number else "end"},
+                    "x": number_x("start") if by_number else time_x("start"),
+                    "x2": {"field": "end"},
                     "tooltip": {"value": "phase I (limits estimated here)"},
                 },
             }
         )
-    changes = _version_changes(rows)
+    changes = _version_changes(rows, by_number)
     if changes:
         layers.append(
             {

@@ -17,16 +17,24 @@ def text_panel(
 ) -> dict[str, Any]:
     """``lines`` top to bottom in a monospaced font (blank lines keep their space).
 
+    Spaces become no-break spaces: SVG collapses runs of ordinary ones, and the columns
+    of a table are aligned by them.
+
     >>> spec = text_panel(["a", "", "b"])
     >>> [v["line"] for v in spec["data"]["values"]], spec["height"]
     (['a', '', 'b'], 42)
+    >>> text_panel(["a  b"])["data"]["values"][0]["line"] == "a\u00a0\u00a0b"
+    True
     """
     return {
         "title": title,
         "width": width,
         "height": line_height * len(lines),
         "data": {
-            "values": [{"row": i * line_height, "line": text} for i, text in enumerate(lines)]
+            "values": [
+                {"row": i * line_height, "line": text.replace(" ", "\u00a0")}
+                for i, text in enumerate(lines)
+            ]
         },
         "mark": {
             "type": "text",
