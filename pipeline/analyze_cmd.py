@@ -213,6 +213,18 @@ def _capability(args: argparse.Namespace, table: Table) -> CapabilityReport | No
     )
 
 
+def _of(table: Table, path: Path) -> str:
+    """What was charted, for the titles: the column(s), as Minitab names them."""
+    if table.value_name:
+        return table.value_name
+    if "count" in table.header:  # an attribute chart's count,size layout
+        return "count"
+    header = [h for h in table.header if h]
+    if len(header) > 2:
+        return f"{header[0]}, ..., {header[-1]}"
+    return ", ".join(header) if header else path.stem
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the analysis the parsed ``args`` describe; 0 on success, 2 on bad input."""
     lines: list[int] = []
@@ -241,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
         if args.plot is not None:
             from linewatch.pipeline.analyze_plot import plot_spec, write_plot
 
-            of = table.value_name or args.input.stem
+            of = _of(table, args.input)
             write_plot(
                 plot_spec(result, of=of, times=table.times, capability=capability), args.plot
             )
@@ -268,6 +280,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         rules = parse_rules(args.rules) or RuleSet()
-        of = table.value_name or args.input.stem
+        of = _of(table, args.input)
         print(summary(result, of=of, rules=rules, times=table.times, capability=capability), end="")
     return 0

@@ -262,7 +262,7 @@ def _read_wide(
     return Table(
         [observations[i] for i in order],
         [rows[i][0] for i in order],
-        header,
+        [name for col, name in enumerate(header, start=1) if col != time_column],
         _times([stamps[i] for i in order]),
     )
 

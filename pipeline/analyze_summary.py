@@ -191,8 +191,6 @@ def capability_text(capability: CapabilityReport, of: str) -> list[str]:
     if normality is None:
         out.append("Anderson-Darling normality test: not computed (fewer than 3 distinct values)")
     else:
-        p = "< 0.005" if normality.p_value < 0.005 else f"{normality.p_value:.3f}"
-        out.append(
-            f"Anderson-Darling normality test: AD = {normality.statistic:.3f}, P-Value = {p}"
-        )
+        p = "< 0.005" if normality.p_value < 0.005 else f"= {normality.p_value:.3f}"
+        out.append(f"Anderson-Darling normality test: AD = {normality.statistic:.3f}, P-Value {p}")
     return out

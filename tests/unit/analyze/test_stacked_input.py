@@ -120,7 +120,7 @@ def test_read_named_gives_lines_of_each_subgroups_first_row(tmp_path: Path) -> N
 
 def test_attribute_data_by_column_name(tmp_path: Path) -> None:
     counts = DATA["orangejuice_D"]
-    sizes = [DATA["orangejuice_n"]] * len(counts)
+    sizes = [50 + 10 * (i % 3) for i in range(len(counts))]  # unequal: per-point limits
     wide = "count,size\n" + "".join(f"{c},{n}\n" for c, n in zip(counts, sizes, strict=True))
     named = "date,defective,inspected\n" + "".join(
         f"{(T0 + timedelta(days=i)).date()},{c},{n}\n"
