@@ -53,6 +53,10 @@ SERIES_TITLES = {
     "s": "S",
     "laney_p": "Laney P'",
     "laney_u": "Laney U'",
+    "ewma": "EWMA",
+    "cusum_upper": "CUSUM upper",
+    "cusum_lower": "CUSUM lower",
+    "z": "Z",
 }
 
 _TESTS = {
@@ -96,7 +100,7 @@ def _limit(values: Sequence[float | None]) -> str:
     low, high = min(found), max(found)
     if low == high:
         return _g(low)
-    return f"{_g(low)} to {_g(high)} (varies with the subgroup size)"
+    return f"{_g(low)} to {_g(high)} (varies by point)"
 
 
 def _limits_line(name: str, series: ChartSeries) -> str:

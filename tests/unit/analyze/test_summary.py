@@ -110,7 +110,7 @@ def test_unequal_sizes_show_the_range_of_the_limits(tmp_path: Path) -> None:
     p_bar = 21 / 450
     ucl = [p_bar + 3 * math.sqrt(p_bar * (1 - p_bar) / n) for n in (100, 50)]
     assert (
-        f"P chart: CL = {_g(p_bar)}, UCL = {_g(ucl[0])} to {_g(ucl[1])} (varies with the subgroup size), LCL = 0\n"
+        f"P chart: CL = {_g(p_bar)}, UCL = {_g(ucl[0])} to {_g(ucl[1])} (varies by point), LCL = 0\n"
         in out
     )
     assert "No test failed on the P Chart of count.\n" in out
