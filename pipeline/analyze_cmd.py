@@ -9,7 +9,15 @@ Input, one observation (subgroup) per row, as the chart's registry entry says it
 
 The ``--chart`` choices and the chart-specific flags come from the chart registry.
 A first row that is not numeric is taken as a header (required for the named layouts).
-Bad input is reported as ``FILE:LINE: column N: problem`` and exit status 2.
+Stacked (long) data and a date column are read by column name (``--value-col``,
+``--subgroup-col``, ``--subgroup-size``, ``--size-col``, ``--time-col``; see
+:mod:`linewatch.pipeline.analyze_input`). Bad input is reported as
+``FILE:LINE: column N: problem`` and exit status 2.
+
+The output is a summary like Minitab's session window (points numbered from 1,
+:mod:`linewatch.pipeline.analyze_summary`), ``--json`` the full result (0-based indices),
+``--plot FILE`` the charts as PNG, SVG or PDF (:mod:`linewatch.pipeline.analyze_plot`).
+With ``--lsl``/``--usl`` an imr, xbar-r or xbar-s analysis adds capability.
 """
 
 from __future__ import annotations
@@ -17,19 +25,26 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from linewatch.detectors.registry import ChartOption, chart_info, chart_names, charts
-from linewatch.detectors.spc.analyze import AnalysisInputError, AnalysisResult, analyze
+from linewatch.detectors.spc.analyze import AnalysisInputError, analyze, parse_rules
+from linewatch.detectors.spc.rules import RuleSet
+from linewatch.pipeline.analyze_capability import CapabilityReport, capability_report
+from linewatch.pipeline.analyze_input import CsvInputError, Layout, Table, read_named
+from linewatch.pipeline.analyze_input import number_cell as _number
+from linewatch.pipeline.analyze_summary import summary
 
-__all__ = ["CsvInputError", "add_parser", "chart_options", "read_observations", "run"]
-
-
-class CsvInputError(ValueError):
-    """A problem in the input file, located by line and column."""
+__all__ = [
+    "CsvInputError",
+    "add_parser",
+    "chart_options",
+    "read_observations",
+    "read_table",
+    "run",
+]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -55,7 +70,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         default=None,
         help="nelson, we, none, or tests like 1,2,5,6;2=8 (default: test 1)",
     )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (0-based)")
+    parser.add_argument(
+        "--plot", type=Path, metavar="OUT.png|svg|pdf", help="draw the chart(s) into a file"
+    )
+    layout = parser.add_argument_group("stacked data and time (columns named by the header)")
+    layout.add_argument("--value-col", metavar="NAME", help="measurements (attribute: counts)")
+    layout.add_argument("--subgroup-col", metavar="NAME", help="subgroup IDs (zmr: the part)")
+    layout.add_argument("--subgroup-size", type=int, metavar="N", help="N consecutive rows")
+    layout.add_argument("--size-col", metavar="NAME", help="sample sizes (p, np, u, laney)")
+    layout.add_argument("--time-col", metavar="NAME", help="dates or date-times: time order")
     parser.add_argument("--k-sigma", type=float, default=3.0, help="limit width in sigmas")
     parser.add_argument(
         "--passes",
@@ -85,16 +109,6 @@ def chart_options() -> dict[ChartOption, list[str]]:
         for option in info.options:
             found.setdefault(option.name, (option, []))[1].append(info.name)
     return dict(found.values())
-
-
-def _number(text: str, path: Path, line: int, column: int) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise CsvInputError(f"{path}:{line}: column {column}: not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise CsvInputError(f"{path}:{line}: column {column}: not finite: {text!r}")
-    return value
 
 
 def _is_header(row: list[str]) -> bool:
@@ -168,10 +182,55 @@ def read_observations(path: Path, chart: str) -> tuple[list[Any], list[int], lis
     return observations, lines, header
 
 
+def read_table(args: argparse.Namespace) -> Table:
+    """The input as ``args`` lay it out: by named columns, or one subgroup per row."""
+    layout = Layout(
+        value_col=getattr(args, "value_col", None),
+        subgroup_col=getattr(args, "subgroup_col", None),
+        size_col=getattr(args, "size_col", None),
+        time_col=getattr(args, "time_col", None),
+        subgroup_size=getattr(args, "subgroup_size", None),
+    )
+    if layout.named:
+        return read_named(args.input, args.chart, layout)
+    observations, lines, header = read_observations(args.input, args.chart)
+    return Table(observations, lines, header)
+
+
+def _capability(args: argparse.Namespace, table: Table) -> CapabilityReport | None:
+    lsl, usl = getattr(args, "lsl", None), getattr(args, "usl", None)
+    if lsl is None and usl is None:
+        return None
+    return capability_report(
+        args.chart,
+        table.observations,
+        lsl,
+        usl,
+        getattr(args, "target", None),
+        sigma=args.sigma,
+        alpha=getattr(args, "alpha", None) or 0.05,
+        known_sigma=args.known_sigma,
+    )
+
+
+def _of(table: Table, path: Path) -> str:
+    """What was charted, for the titles: the column(s), as Minitab names them."""
+    if table.value_name:
+        return table.value_name
+    if "count" in table.header:  # an attribute chart's count,size layout
+        return "count"
+    header = [h for h in table.header if h]
+    if len(header) > 2:
+        return f"{header[0]}, ..., {header[-1]}"
+    return ", ".join(header) if header else path.stem
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the analysis the parsed ``args`` describe; 0 on success, 2 on bad input."""
+    lines: list[int] = []
     try:
-        data, lines, header = read_observations(args.input, args.chart)
+        table = read_table(args)
+        lines = table.lines
         options: dict[str, Any] = {
             "k_sigma": args.k_sigma,
             "passes": args.passes,
@@ -181,10 +240,23 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, name, None) is not None:
                 options[name] = getattr(args, name)
         if chart_info(args.chart).takes == "vector":
-            options["names"] = header
+            options["names"] = table.header
         result = analyze(
-            args.chart, data, phase1=args.phase1, sigma=args.sigma, rules=args.rules, **options
+            args.chart,
+            table.observations,
+            phase1=args.phase1,
+            sigma=args.sigma,
+            rules=args.rules,
+            **options,
         )
+        capability = _capability(args, table)
+        if args.plot is not None:
+            from linewatch.pipeline.analyze_plot import plot_spec, write_plot
+
+            of = _of(table, args.input)
+            write_plot(
+                plot_spec(result, of=of, times=table.times, capability=capability), args.plot
+            )
     except CsvInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -198,52 +270,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {args.input}: numbers out of range: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        doc = result.to_dict()
+        if capability is not None:
+            doc["capability"] = {**capability.result.to_dict(), **capability.to_dict()}
+        if table.times is not None:
+            doc["times"] = [t.isoformat() for t in table.times]
+        if table.labels is not None:
+            doc["subgroups"] = table.labels
+        print(json.dumps(doc, indent=2))
     else:
-        _print_table(result)
+        rules = parse_rules(args.rules) or RuleSet()
+        of = _of(table, args.input)
+        print(summary(result, of=of, rules=rules, times=table.times, capability=capability), end="")
     return 0
-
-
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
-
-
-def _print_table(result: AnalysisResult) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if result.capability is not None:
-        table = Table(title=f"capability (n = {result.capability.n})")
-        for column in ("index", "value", "lower", "upper"):
-            table.add_column(column)
-        for name, index in result.capability.indices.items():
-            table.add_row(name, _fmt(index.value), _fmt(index.lower), _fmt(index.upper))
-        console.print(table)
-        return
-    params = ", ".join(
-        f"{k} = {_fmt(v) if isinstance(v, float) else v}" for k, v in result.params.items()
-    )
-    console.print(f"{result.chart}: {result.n} observations, phase I = {result.phase1}; {params}")
-    if result.excluded:
-        console.print(f"excluded from phase I: {result.excluded}")
-    for name, series in result.charts.items():
-        flagged: dict[int, list[str]] = {}
-        for rule, indices in series.violations.items():
-            for i in indices:
-                flagged.setdefault(i, []).append(rule)
-        table = Table(title=name)
-        for column in ("index", "value", "center", "lcl", "ucl", "rules"):
-            table.add_column(column)
-        for i, value, center, lcl, ucl in zip(
-            series.index, series.value, series.center, series.lcl, series.ucl, strict=True
-        ):
-            table.add_row(
-                str(i),
-                _fmt(value),
-                _fmt(center),
-                _fmt(lcl),
-                _fmt(ucl),
-                " ".join(flagged.get(i, [])),
-            )
-        console.print(table)

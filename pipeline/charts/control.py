@@ -21,6 +21,7 @@ __all__ = [
     "chart_rows_data",
     "control_chart",
     "location_and_dispersion",
+    "number_x",
     "time_x",
 ]
 
@@ -113,28 +114,46 @@ def chart_rows_data(rows: Sequence[ChartRow]) -> list[dict[str, Any]]:
     return out
 
 
-def _phase_spans(rows: Sequence[ChartRow]) -> list[dict[str, str]]:
-    spans: list[dict[str, str]] = []
+def number_x(name: str = "n", title: str | None = "point") -> dict[str, Any]:
+    """A point-number x encoding (1-based), for data without times (``analyze``)."""
+    return {
+        "field": name,
+        "type": "quantitative",
+        "title": title,
+        "scale": {"zero": False, "nice": False},
+        "axis": {"tickMinStep": 1, "format": "d"},
+    }
+
+
+def _phase_spans(rows: Sequence[ChartRow], by_number: bool = False) -> list[dict[str, Any]]:
+    spans: list[dict[str, Any]] = []
     start: ChartRow | None = None
     previous: ChartRow | None = None
     for row in rows:
         if row.phase == "I" and start is None:
             start = row
         elif row.phase != "I" and start is not None and previous is not None:
-            spans.append({"start": start.ts.isoformat(), "end": previous.ts.isoformat()})
+            spans.append(_span(start, previous, by_number))
             start = None
         previous = row
     if start is not None and previous is not None:
-        spans.append({"start": start.ts.isoformat(), "end": previous.ts.isoformat()})
+        spans.append(_span(start, previous, by_number))
     return spans
 
 
-def _version_changes(rows: Sequence[ChartRow]) -> list[dict[str, Any]]:
+def _span(start: ChartRow, end: ChartRow, by_number: bool) -> dict[str, Any]:
+    if by_number:
+        return {"start": start.number, "end": end.number}
+    return {"start": start.ts.isoformat(), "end": end.ts.isoformat()}
+
+
+def _version_changes(rows: Sequence[ChartRow], by_number: bool = False) -> list[dict[str, Any]]:
     changes: list[dict[str, Any]] = []
     version = None
     for row in rows:
         if row.limits_version != version and row.limits_version > 1:
-            changes.append({"ts": row.ts.isoformat(), "version": f"limits v{row.limits_version}"})
+            where = {"n": row.number} if by_number else {"ts": row.ts.isoformat()}
+            changes.append({**where, "version": f"limits v{row.limits_version}"})
         version = row.limits_version
     return changes
 
@@ -145,9 +164,14 @@ def control_chart(
     y_title: str = "value",
     width: int | str = "container",
     height: int = 220,
+    x_axis: str = "time",
 ) -> dict[str, Any]:
-    """One control chart as a Vega-Lite layered spec (zoom and pan on x, tooltips)."""
-    x = time_x()
+    """One control chart as a Vega-Lite layered spec (zoom and pan on x, tooltips).
+
+    ``x_axis``: ``"time"`` (the rows' timestamps) or ``"number"`` (their 1-based numbers).
+    """
+    by_number = x_axis == "number"
+    x = number_x() if by_number else time_x()
     keys = list(LIMIT_STYLES)
     limits_layer = {
         "transform": [
@@ -189,27 +213,27 @@ def control_chart(
         {"field": "phase", "type": "nominal"},
     ]
     layers: list[dict[str, Any]] = []
-    spans = _phase_spans(rows)
+    spans = _phase_spans(rows, by_number)
     if spans:
         layers.append(
             {
                 "data": {"values": spans},
                 "mark": {"type": "rect", "color": "#9ecae1", "opacity": 0.25},
                 "encoding": {
-                    "x": time_x("start"),
+                    "x": number_x("start") if by_number else time_x("start"),
                     "x2": {"field": "end"},
                     "tooltip": {"value": "phase I (limits estimated here)"},
                 },
             }
         )
-    changes = _version_changes(rows)
+    changes = _version_changes(rows, by_number)
     if changes:
         layers.append(
             {
                 "data": {"values": changes},
                 "mark": {"type": "rule", "color": "#7f7f7f", "strokeDash": [6, 4]},
                 "encoding": {
-                    "x": time_x(),
+                    "x": x,
                     "tooltip": {"field": "version", "type": "nominal"},
                 },
             }
