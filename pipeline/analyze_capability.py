@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from linewatch.detectors.spc.capability import CapabilityResult, capability
+from linewatch.detectors.spc.estimators import SUBGROUP_METHODS
 from linewatch.pipeline.analyze_normality import Normality, anderson_darling
 from linewatch.pipeline.charts.capability import ppm_expected
 
 __all__ = ["CapabilityReport", "Ppm", "capability_report", "values_of"]
 
 _WITHIN = {"imr": "mr", "xbar-r": "rbar", "xbar-s": "sbar", "capability": None}
+_QCC_WITHIN = {"xbar-r": "uwave-r", "xbar-s": "uwave-sd"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +96,29 @@ def capability_report(
     sigma: str | None = None,
     alpha: float = 0.05,
     known_sigma: float | None = None,
+    convention: str = "minitab",
 ) -> CapabilityReport:
     """Capability of ``data`` as chart ``chart`` groups it (see the module docstring)."""
     if chart not in _WITHIN:
         raise ValueError(
             f"--lsl/--usl give capability for imr, xbar-r, xbar-s and capability, not {chart}"
         )
-    method = sigma if sigma in ("mr", "rbar", "sbar", "pooled") else _WITHIN[chart]
+    method: str | None
+    if sigma in ("mr", "sd", *SUBGROUP_METHODS):
+        method = sigma
+    elif convention == "qcc":  # qcc's own defaults for subgroups
+        method = _QCC_WITHIN.get(chart, _WITHIN[chart])
+    else:
+        method = _WITHIN[chart]
     result = capability(
-        list(data), lsl, usl, target, sigma_method=method, sigma_within=known_sigma, alpha=alpha
+        list(data),
+        lsl,
+        usl,
+        target,
+        sigma_method=method,
+        sigma_within=known_sigma,
+        alpha=alpha,
+        convention=convention,
     )
     values = values_of(data)
     n = len(values)

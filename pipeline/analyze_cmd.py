@@ -63,7 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument(
         "--sigma",
         metavar="METHOD",
-        help="mr, median_mr, rbar, sbar, pooled, overall (zmr: by_part, pooled)",
+        help="individuals: mr, median_mr, sd, overall; subgroups: uwave-r, uwave-sd, "
+        "mvlue-r (rbar), mvlue-sd (sbar), pooled (rmsdf), overall; zmr: by_part, pooled",
     )
     parser.add_argument(
         "--rules",
@@ -89,7 +90,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     parser.add_argument("--center", type=float, help="known center (with --known-sigma)")
     parser.add_argument("--known-sigma", type=float, help="known process sigma")
-    parser.add_argument("--constants", choices=("table", "exact"), default="table")
+    parser.add_argument(
+        "--constants",
+        choices=("table", "exact", "qcc"),
+        default="table",
+        help="d2/d3/c4: the 3-decimal table (default), exact values, or qcc's table",
+    )
+    parser.add_argument(
+        "--convention",
+        choices=("minitab", "qcc"),
+        default="minitab",
+        help="whose defaults: Minitab's (default) or R qcc 2.7's (sigma, R/S centres, "
+        "constants, capability intervals; see the README)",
+    )
+    parser.add_argument(
+        "--rules-on-dispersion",
+        action="store_true",
+        help="apply --rules to the R, S and moving-range charts too (default: test 1 only)",
+    )
     for option, users in chart_options().items():
         kind: dict[str, Any] = (
             {"action": "store_true", "default": None}
@@ -210,6 +228,7 @@ def _capability(args: argparse.Namespace, table: Table) -> CapabilityReport | No
         sigma=args.sigma,
         alpha=getattr(args, "alpha", None) or 0.05,
         known_sigma=args.known_sigma,
+        convention=args.convention,
     )
 
 
@@ -247,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
             phase1=args.phase1,
             sigma=args.sigma,
             rules=args.rules,
+            convention=args.convention,
+            rules_on_dispersion=args.rules_on_dispersion,
             **options,
         )
         capability = _capability(args, table)
