@@ -23,7 +23,7 @@ import functools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from linewatch.detectors.base import (
     DetectorInputError,
@@ -34,7 +34,7 @@ from linewatch.detectors.base import (
 )
 from linewatch.detectors.registry import chart_info
 from linewatch.pipeline.alert_limits import limits_window
-from linewatch.pipeline.alerts import AlertManager, StreamIdentity
+from linewatch.pipeline.alerts import AlertManager, LimitsWindow, StreamIdentity
 from linewatch.pipeline.assembly import (
     Spec,
     Stream,
@@ -388,7 +388,7 @@ class Engine:
             if point.center is not None and point.chart == stats.main_chart:
                 stats.center, stats.lcl, stats.ucl = point.center, point.lcl, point.ucl
             if build:
-                outputs.append(_chart_point(identity, point))
+                outputs.append(_chart_point(identity, point, stream.limits))
             else:
                 self.points_not_built += 1
             if not watched:
@@ -545,7 +545,19 @@ class Engine:
             self.restore_key(key, saved)
 
 
-def _chart_point(identity: StreamIdentity, point: PlotPoint) -> ChartPoint:
+def _phase(point: PlotPoint, limits: LimitsWindow | None) -> Literal["I", "II"]:
+    """``I`` for a point of the window that estimated its limits (or one before any
+    limits), ``II`` for a point judged against limits set before it."""
+    if point.limits_version == 0:
+        return "I"
+    if limits is None or limits.end is None or limits.version != point.limits_version:
+        return "II"
+    return "I" if point.ts <= limits.end else "II"
+
+
+def _chart_point(
+    identity: StreamIdentity, point: PlotPoint, limits: LimitsWindow | None = None
+) -> ChartPoint:
     return ChartPoint(
         ts=point.ts,
         line=identity.line,
@@ -559,6 +571,7 @@ def _chart_point(identity: StreamIdentity, point: PlotPoint) -> ChartPoint:
         zone=point.zone,
         limits_version=point.limits_version,
         violations=list(point.rules),
+        phase=_phase(point, limits),
     )
 
 

@@ -189,6 +189,10 @@ class ChartPoint(_Out, frozen=True, kw_only=True, tag="chart_point", tag_field="
     zone: str
     limits_version: int
     violations: list[str] = msgspec.field(default_factory=list)
+    #: ``I``: one of the phase-I points that estimated these limits (judged after the fact);
+    #: ``II``: judged against limits set before it (or given ones); ``None``: not known
+    #: (points written before the field).
+    phase: Literal["I", "II"] | None = None
 
 
 class Alert(_Out, frozen=True, kw_only=True, tag="alert", tag_field="type"):
@@ -368,7 +372,7 @@ STORAGE_SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "attribute": (("line", "station", "characteristic"), ("inspected", "nonconforming")),
     "spc_point": (
         ("line", "station", "characteristic", "chart"),
-        ("value", "cl", "ucl", "lcl", "zone", "limits_version", "violations"),
+        ("value", "cl", "ucl", "lcl", "zone", "limits_version", "violations", "phase"),
     ),
     "spc_alert": (
         ("line", "station", "characteristic", "chart", "rule", "severity", "status"),
@@ -383,6 +387,9 @@ STORAGE_SCHEMA: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "starts_at",
             "ends_at",
             "occurrences",
+            "limits_version",
+            "limits_from",
+            "limits_to",
         ),
     ),
     "kpi": (

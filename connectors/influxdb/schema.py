@@ -113,6 +113,7 @@ _FORMAT: dict[str, Callable[[Any], str | None]] = {
     **dict.fromkeys(
         (
             "zone",
+            "phase",
             "message",
             "fingerprint",
             "alert_id",
@@ -131,6 +132,8 @@ _FORMAT: dict[str, Callable[[Any], str | None]] = {
     "defect_codes": _joined_text,
     "starts_at": _time_text,
     "ends_at": _time_text,
+    "limits_from": _time_text,
+    "limits_to": _time_text,
     "rework": _bool_text,
 }
 

@@ -93,14 +93,16 @@ def sample_items() -> list[Item]:
     }  # fmt: skip
     return [
         ChartPoint(ts=t[0], line="L3", station=station, characteristic=char, chart="imr:i",
-                   value=5.42, cl=5.4, ucl=5.64, lcl=5.16, zone="C", limits_version=2),
+                   value=5.42, cl=5.4, ucl=5.64, lcl=5.16, zone="C", limits_version=2,
+                   phase="I"),
         ChartPoint(ts=t[0], line="L3", station=station, characteristic=char, chart="imr:mr",
                    value=0.08, cl=0.09, ucl=0.3, lcl=None, zone="A", limits_version=2**40,
-                   violations=["nelson1", "nelson5"]),
+                   violations=["nelson1", "nelson5"], phase="II"),
         ChartPoint(ts=t[1], line="L3", station="trim", characteristic="back\\slash ünï",
                    chart="xbar", value=-1.25e-300, cl=float("nan"), ucl=None, lcl=None,
                    zone="", limits_version=0),
-        Alert(**alert, status="firing", ends_at=None),
+        Alert(**alert, status="firing", ends_at=None, limits_version=2, limits_from=t[0],
+              limits_to=t[1]),
         Alert(**{**alert, "lcl": 5.16}, status="resolved", ends_at=t[3], occurrences=4),
         Kpi(ts=t[3], line="L3", station="final", kpi="fpy", value=0.975, window_s=3600.0),
         Kpi(ts=t[3], line="L3", station=station, kpi="cpk", value=1.0, window_s=900.5,
@@ -132,7 +134,8 @@ def expected_row(item: Item) -> tuple[str, dict[str, Any]]:
             "line": item.line, "station": item.station, "characteristic": item.characteristic,
             "chart": item.chart, "value": item.value, "cl": finite(item.cl), "ucl": item.ucl,
             "lcl": item.lcl, "zone": item.zone, "limits_version": item.limits_version,
-            "violations": "|".join(item.violations), "time": ns(item.ts),
+            "violations": "|".join(item.violations), "phase": item.phase,
+            "time": ns(item.ts),
         }  # fmt: skip
     if isinstance(item, Alert):
         return "spc_alert", {
@@ -142,7 +145,10 @@ def expected_row(item: Item) -> tuple[str, dict[str, Any]]:
             "fingerprint": item.fingerprint, "alert_id": item.alert_id, "cl": item.cl,
             "ucl": item.ucl, "lcl": item.lcl, "starts_at": item.starts_at.isoformat(),
             "ends_at": item.ends_at.isoformat() if item.ends_at else None,
-            "occurrences": item.occurrences, "time": ns(item.ts),
+            "occurrences": item.occurrences, "limits_version": item.limits_version,
+            "limits_from": item.limits_from.isoformat() if item.limits_from else None,
+            "limits_to": item.limits_to.isoformat() if item.limits_to else None,
+            "time": ns(item.ts),
         }  # fmt: skip
     if isinstance(item, Kpi):
         row = {"line": item.line, "station": item.station, "kpi": item.kpi,
@@ -182,10 +188,12 @@ TAGS = {
 }
 FIELD_TYPES = {
     "spc_point": {"value": "float", "cl": "float", "ucl": "float", "lcl": "float",
-                  "zone": "string", "limits_version": "integer", "violations": "string"},
+                  "zone": "string", "limits_version": "integer", "violations": "string",
+                  "phase": "string"},
     "spc_alert": {"value": "float", "message": "string", "fingerprint": "string",
                   "alert_id": "string", "cl": "float", "ucl": "float", "lcl": "float",
-                  "starts_at": "string", "ends_at": "string", "occurrences": "integer"},
+                  "starts_at": "string", "ends_at": "string", "occurrences": "integer",
+                  "limits_version": "integer", "limits_from": "string", "limits_to": "string"},
     "kpi": {"value": "float", "window_s": "float", "window_n": "integer", "lower": "float",
             "upper": "float"},
     "process_param": {"value": "float", "part_id": "string"},
