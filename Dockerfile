@@ -6,7 +6,7 @@ COPY pipeline pipeline
 COPY detectors detectors
 COPY connectors connectors
 COPY dashboards dashboards
-RUN pip install --no-cache-dir ''.[confluent,kafka,influx,webhook,ml,metrics]'
+RUN pip install --no-cache-dir '.[confluent,kafka,influx,webhook,ml,metrics]'
 USER nobody
 ENTRYPOINT ["linewatch"]
 CMD ["run", "--config", "/config/plant.yaml"]
