@@ -190,6 +190,17 @@ def linewatch(
             f"linewatch: {summary.dead_letters} dead letters {summary.dead_letter_reasons[:3]}"
         )
     counted = summary.records_read - int(clock["first"])
+    if counted <= 0 and ready_file is not None:
+        # A scale-out worker whose whole share came in its first batch: nothing to time
+        # (the clock starts after that batch), but its records count as read.
+        return {
+            "records": 0,
+            "wall": 0.0,
+            "cpu": 0.0,
+            "read": summary.records_read,
+            "processed": summary.records_processed,
+            "skipped": summary.records_skipped,
+        }
     idle_end = summary.records_read < n  # the source went idle (idle_exit_s): no checkpoint
     if idle_end:
         ended = (clock["last_wall"], clock["last_cpu"])
