@@ -238,9 +238,17 @@ def detector_core(quick: bool) -> dict[str, Any]:
     cmd += ["--n", "20000", "--repeat", "1"] if quick else ["--n", "300000", "--repeat", "3"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     figures: dict[str, Any] = {"command": " ".join(["python", *cmd[1:]])}
-    names = {"streaming": "per_sample", "batch": "batch", "numpy": "numpy", "generic": "generic"}
+    # Its table: contender, samples/s, us/sample, x numpy time. "batch" is update_many
+    # (a list of evaluations), "columnar" the update_batch path (columns, signals only).
+    names = {
+        "streaming": "per_sample",
+        "batch": "update_many",
+        "columnar": "batch",
+        "numpy": "numpy",
+        "generic": "generic",
+    }
     for line in proc.stdout.splitlines():
-        match = re.match(r"^(\S+).*?\s([\d,]+) samples/s", line)
+        match = re.match(r"^(\S+)\s+([\d,]+)\s+[\d.]+\s+[\d.]+\s*$", line)
         if match and match.group(1) in names:
             figures[f"{names[match.group(1)]}_samples_per_s"] = int(match.group(2).replace(",", ""))
     figures["exit_code"] = proc.returncode
