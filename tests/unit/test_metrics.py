@@ -123,11 +123,11 @@ def test_a_file_run_reports_its_exact_figures(
     }
     assert len(lines_of(tmp_path / "dead-letters.jsonl")) == 4
     alerts = lines_of(tmp_path / "alerts.jsonl")
-    assert len(alerts) == 12  # the slice's alert messages (firing and resolved)
+    assert len(alerts) == 4  # the slice's alert messages (firing and resolved)
     in_file = Counter((a["severity"], a["status"]) for a in alerts)
     assert by_label(found, "linewatch_alerts_total") == dict(in_file)
     outputs = by_label(found, "linewatch_records_out_total")
-    assert outputs[("alerts",)] == 12
+    assert outputs[("alerts",)] == 4
     assert outputs[("points",)] == len(lines_of(tmp_path / "points.jsonl"))
     assert outputs[("kpis",)] == len(lines_of(tmp_path / "kpis.jsonl"))
     assert found[("linewatch_checkpoints_total", ())] == summary.checkpoints >= 2
