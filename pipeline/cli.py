@@ -42,6 +42,7 @@ from rich.progress import (
 
 from linewatch import __version__
 from linewatch.pipeline import analyze_cmd, limits_cmd, score_cmd, serve_cmd
+from linewatch.pipeline.argtypes import aware_time
 from linewatch.pipeline.config import (
     CharacteristicConfig,
     Config,
@@ -456,18 +457,6 @@ def _port(text: str) -> int:
     return port
 
 
-def _aware(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time, e.g. 2026-11-02T06:00:00Z"
-        ) from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +00:00)")
-    return value
-
-
 def _speed(text: str) -> float | None:
     if text == "max":
         return None
@@ -572,12 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--start",
-        type=_aware,
+        type=aware_time,
         help="first event time (ISO 8601 with zone); a file's records before it are "
         "skipped and counted, not dead-lettered (required with --from)",
     )
     replay.add_argument(
-        "--stop", type=_aware, help="end event time, exclusive (required with --from)"
+        "--stop", type=aware_time, help="end event time, exclusive (required with --from)"
     )
     replay.add_argument(
         "--speed",
@@ -634,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--limits-at",
-        type=_aware,
+        type=aware_time,
         metavar="T",
         help="chart with the limits version in effect at T (default: now)",
     )
@@ -659,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stratification). Repeatable. Default: the config's simulation.faults",
     )
     simulate.add_argument("--seed", type=int, help="random seed (default: the config's)")
-    simulate.add_argument("--start", type=_aware, help="first timestamp, ISO 8601 with zone")
+    simulate.add_argument("--start", type=aware_time, help="first timestamp, ISO 8601 with zone")
     target = simulate.add_mutually_exclusive_group(required=True)
     target.add_argument(
         "--out", type=Path, help="output file: .jsonl, .jsonl.gz, .csv, .csv.gz or .parquet"

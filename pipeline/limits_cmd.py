@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from linewatch.connectors.files import FileSource
+from linewatch.pipeline.argtypes import aware_time
 from linewatch.pipeline.config import Config, FileSourceConfig, load_config
 from linewatch.pipeline.job import JobError
 from linewatch.pipeline.limits_estimate import Estimate, estimate_limits
@@ -24,18 +25,6 @@ from linewatch.pipeline.limits_file import LimitsFile, LimitsFileError, StreamLi
 from linewatch.pipeline.models import RawRecord
 
 __all__ = ["add_parser", "cmd_approve", "cmd_estimate", "job_seeds"]
-
-
-def _aware(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time, e.g. 2026-11-02T06:00:00Z"
-        ) from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add Z or +00:00)")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -58,8 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     est.add_argument("--out", type=Path, required=True, help="the limits file (.yaml or .json)")
     est.add_argument("--review", type=Path, help="write the review page (.html or .pdf) here")
     est.add_argument("--review-charts", type=Path, metavar="DIR", help="each chart as SVG/PNG")
-    est.add_argument("--start", type=_aware, help="first record time of the history to use")
-    est.add_argument("--stop", type=_aware, help="use records before this time")
+    est.add_argument("--start", type=aware_time, help="first record time of the history to use")
+    est.add_argument("--stop", type=aware_time, help="use records before this time")
     est.set_defaults(func=cmd_estimate)
     app = sub.add_parser(
         "approve",
@@ -70,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     app.add_argument("file", type=Path, help="the limits file")
     app.add_argument("--by", required=True, help="who approves (name)")
-    app.add_argument("--effective-from", type=_aware, help="when the limits take effect (now)")
+    app.add_argument("--effective-from", type=aware_time, help="when the limits take effect (now)")
     app.add_argument("--version", type=int, help="the version to approve (default: the newest)")
     app.set_defaults(func=cmd_approve)
 
