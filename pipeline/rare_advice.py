@@ -16,7 +16,7 @@ from linewatch.detectors.spc.rare import rare_event_advice
 from linewatch.pipeline.assembly import StreamStats
 from linewatch.pipeline.config import Config
 
-__all__ = ["config_warnings", "report_section"]
+__all__ = ["config_warnings", "report_notes", "report_section"]
 
 
 def config_warnings(config: Config) -> list[str]:
@@ -68,8 +68,8 @@ def _simulated_lots(simulation: Any) -> dict[tuple[str, str, str], tuple[int, fl
     return found
 
 
-def report_section(streams: Sequence[StreamStats]) -> list[str]:
-    """The report's *Rare events* section (no lines when no np/c chart needs it)."""
+def report_notes(streams: Sequence[StreamStats]) -> list[tuple[str, str]]:
+    """``(line/station/characteristic, advice)`` per np/c stream whose np̄ or c̄ is below 1."""
     notes = []
     for s in sorted(
         streams, key=lambda s: (s.identity.line, s.identity.station, s.identity.characteristic)
@@ -77,7 +77,13 @@ def report_section(streams: Sequence[StreamStats]) -> list[str]:
         advice = rare_event_advice(s.chart, s.center)
         if advice is not None:
             who = f"{s.identity.line}/{s.identity.station}/{s.identity.characteristic}"
-            notes.append(f"- `{who}`: {advice}.")
+            notes.append((who, advice))
+    return notes
+
+
+def report_section(streams: Sequence[StreamStats]) -> list[str]:
+    """The Markdown report's *Rare events* section (no lines when no np/c chart needs it)."""
+    notes = [f"- `{who}`: {advice}." for who, advice in report_notes(streams)]
     if not notes:
         return []
     return ["## Rare events", "", *notes, ""]

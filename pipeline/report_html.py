@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from linewatch.pipeline.engine import StreamStats
+from linewatch.pipeline.rare_advice import report_notes
 from linewatch.pipeline.report import FaultWindow, detection_table
 from linewatch.pipeline.report_data import ChartCollector
 from linewatch.pipeline.report_sections import (
@@ -242,6 +243,10 @@ def build_html_report(
     if autocorrelation:
         items = "".join(f"<li>{esc(text)}</li>" for text in autocorrelation)
         summary_html.append(f"<h3>Autocorrelated streams</h3><ul>{items}</ul>")
+    rare = report_notes(streams)
+    if rare:
+        items = "".join(f"<li><code>{esc(who)}</code>: {esc(advice)}.</li>" for who, advice in rare)
+        summary_html.append(f"<h3>Rare events</h3><ul>{items}</ul>")
     trends = trend_section(collector, charts)
     if trends:
         summary_html += ["<h3>Yield and defect rate over time</h3>", trends]

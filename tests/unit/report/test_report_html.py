@@ -126,3 +126,30 @@ def test_export_writes_svg_and_png_for_every_chart(
     for path in written:
         head = path.read_bytes()[:8]
         assert head == b"\x89PNG\r\n\x1a\n" if path.suffix == ".png" else head.startswith(b"<svg")
+
+
+def test_rare_event_advice_is_in_the_html_summary_as_in_the_markdown() -> None:
+    from linewatch.pipeline.alerts import StreamIdentity
+    from linewatch.pipeline.assembly import StreamStats
+    from linewatch.pipeline.rare_advice import report_section
+    from linewatch.pipeline.report_data import ChartCollector
+    from linewatch.pipeline.runner import RunSummary
+
+    rare = StreamStats(StreamIdentity("L1", "paint", "runs"), "c", center=0.5)
+    common = StreamStats(StreamIdentity("L1", "paint", "scratches"), "c", center=4.0)
+    html = build_html_report(RunSummary(), [common, rare], ChartCollector()).body
+    advice = (
+        "c̄ = 0.5 is below 1 event per lot: a 3-sigma c chart is no 3-sigma chart here "
+        "(UCL ≈ 2.62); chart the units between events (chart: g) or the time between them "
+        "(chart: t)"
+    )
+    assert f"<h3>Rare events</h3><ul><li><code>L1/paint/runs</code>: {advice}.</li></ul>" in html
+    assert "<code>L1/paint/scratches</code>" not in html  # c̄ = 4: a c chart is fine
+    assert report_section([common, rare]) == [
+        "## Rare events",
+        "",
+        f"- `L1/paint/runs`: {advice}.",
+        "",
+    ]
+    no_rare = build_html_report(RunSummary(), [common], ChartCollector()).body
+    assert "Rare events" not in no_rare
