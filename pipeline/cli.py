@@ -25,37 +25,33 @@ import math
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from linewatch import __version__
-from linewatch.pipeline import analyze_cmd, limits_cmd, score_cmd, serve_cmd
+from linewatch.pipeline import (
+    analyze_cmd,
+    dashboards_cmd,
+    limits_cmd,
+    score_cmd,
+    serve_cmd,
+    simulate_cmd,
+)
 from linewatch.pipeline.argtypes import aware_time
+from linewatch.pipeline.cli_common import UsageError, err, out
+from linewatch.pipeline.cli_common import error_line as _error
+from linewatch.pipeline.cli_common import load_checked as _load
+from linewatch.pipeline.cli_common import progress_bar as _progress
 from linewatch.pipeline.config import (
-    CharacteristicConfig,
     Config,
     ConfigError,
     CsvScoresSinkConfig,
     FileSourceConfig,
     JsonlDeadLetterConfig,
     JsonlSinkConfig,
-    MultivariateConfig,
-    StreamSpec,
-    load_config,
 )
-from linewatch.pipeline.factory import build_capability, build_detector, build_multivariate
 from linewatch.pipeline.job import (
     Job,
     JobError,
@@ -63,7 +59,6 @@ from linewatch.pipeline.job import (
     build_job,
     influx_source,
     kafka_replay_source,
-    simulated_records,
 )
 from linewatch.pipeline.logs import LOG_FORMATS, configure_logging
 from linewatch.pipeline.replay_source import ReplaySource
@@ -78,59 +73,8 @@ log = logging.getLogger("linewatch.run")
 __all__ = ["main"]
 
 T = TypeVar("T")
-# soft_wrap: a long line (a path, an error) stays one line, whatever the terminal width
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
 #: Exit status when stdout is a closed pipe: 128 + SIGPIPE, like a GNU tool.
 EXIT_BROKEN_PIPE = 141
-
-
-class UsageError(ValueError):
-    """Options that do not go together; exit 2 like argparse's own usage errors."""
-
-
-def _error(message: str) -> None:
-    """One ``error:`` line on plain stderr: no markup, never wrapped to the terminal."""
-    sys.stderr.write(f"error: {message}\n")
-    sys.stderr.flush()
-
-
-def _check_stream(spec: StreamSpec) -> None:
-    """Build a stream's detector as the engine will, so refused settings fail at check time.
-
-    A refused setting is a ``ValueError`` (``DetectorInputError`` is one).
-    """
-    if isinstance(spec, MultivariateConfig):
-        build_multivariate(spec)
-        return
-    build_detector(spec)
-    if isinstance(spec, CharacteristicConfig):
-        build_capability(spec)
-
-
-def _load(path: Path) -> Config:
-    """The config with every problem at once, including settings a chart refuses."""
-    return load_config(path, check_streams=_check_stream)
-
-
-def _progress(enabled: bool, records: bool = False) -> Progress:
-    """The bar; ``records``: records read and the current event time instead of M/N."""
-    counts = (
-        (TextColumn("{task.fields[records]:>9,} records"), TextColumn("{task.fields[event_time]}"))
-        if records
-        else (MofNCompleteColumn(),)
-    )
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
-        *counts,
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not enabled,
-        transient=False,
-    )
 
 
 def _event_time(source: object) -> str:
@@ -378,71 +322,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # -- simulate ----------------------------------------------------------------------------
 
 
-def _with_progress(
-    records: Iterator[T], progress: Progress, task: Any, start: datetime
-) -> Iterator[T]:
-    for count, record in enumerate(records):
-        if count % 2000 == 0:
-            progress.update(task, completed=(record.ts - start).total_seconds() / 60)  # type: ignore[attr-defined]
-        yield record
-
-
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from linewatch.connectors.files import UnsupportedFormat, write_records
-
-    config = _load(args.config)
-    if config.simulation is None:
-        raise JobError(f"{args.config}: no 'simulation' section to simulate")
-    start = args.start or config.simulation.start
-    records, truth = simulated_records(
-        config.simulation, args.minutes, faults=args.fault or None, seed=args.seed, start=start
-    )
-    with _progress(not args.no_progress) as progress:
-        task = progress.add_task("simulate", total=args.minutes)
-        stream = _with_progress(records, progress, task, start)
-        if args.to is not None:
-            from linewatch.connectors.kafka import produce_records
-
-            count = produce_records(stream, args.to)
-            where = args.to
-        else:
-            try:
-                count = write_records(stream, args.out)
-            except UnsupportedFormat as exc:
-                raise UsageError(str(exc)) from exc
-            where = str(args.out)
-        progress.update(task, completed=args.minutes)
-    truth_path = args.truth
-    if truth_path is None and args.out is not None:
-        truth_path = args.out.with_name(args.out.name.split(".")[0] + ".truth.json")
-    if truth_path is not None:
-        truth_path.write_text(json.dumps(truth, indent=2) + "\n")
-    err.print(f"{count} records written to {where}; injected faults: {truth_path or truth}")
-    return 0
-
-
-# -- dashboards --------------------------------------------------------------------------
-
-
-def cmd_dashboards(args: argparse.Namespace) -> int:
-    if args.action == "build":
-        from linewatch.dashboards.boards import write_boards
-
-        for path in write_boards(args.out):
-            out.print(str(path))
-        return 0
-    from linewatch.dashboards.push import push_boards
-
-    if not args.url:
-        raise JobError("dashboards push needs --url")
-    try:
-        uids = push_boards(args.url, token=args.token, user=args.user, password=args.password)
-    except (ValueError, RuntimeError) as exc:
-        raise JobError(str(exc)) from exc
-    out.print(f"pushed {', '.join(uids)} to {args.url}")
-    return 0
-
-
 # -- parser ------------------------------------------------------------------------------
 
 
@@ -629,63 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=cmd_replay)
 
-    simulate = sub.add_parser(
-        "simulate",
-        help="simulate a line with injected faults into a file",
-        description="Simulate the config's `simulation` line: equipment parameters, "
-        "measurements, inspections and attribute counts with in-control noise and injected "
-        "faults. Deterministic for a seed. Writes JSONL/CSV/Parquet (by the --out name) and "
-        "the ground truth of the faults as JSON.",
-    )
-    simulate.add_argument("--config", type=Path, required=True, help="config with `simulation`")
-    simulate.add_argument("--minutes", type=float, required=True, help="simulated minutes")
-    simulate.add_argument(
-        "--fault",
-        action="append",
-        metavar="SPEC",
-        help="inject a fault, e.g. shift:weld-2/nugget_dia_mm@120m+60m*1.5 "
-        "(kind:target@start+duration*magnitude; kinds shift, trend, variance, cycle, mixture, "
-        "stratification). Repeatable. Default: the config's simulation.faults",
-    )
-    simulate.add_argument("--seed", type=int, help="random seed (default: the config's)")
-    simulate.add_argument("--start", type=aware_time, help="first timestamp, ISO 8601 with zone")
-    target = simulate.add_mutually_exclusive_group(required=True)
-    target.add_argument(
-        "--out", type=Path, help="output file: .jsonl, .jsonl.gz, .csv, .csv.gz or .parquet"
-    )
-    target.add_argument(
-        "--to",
-        metavar="kafka://HOST:PORT/TOPIC",
-        help="produce to a Kafka topic instead, keyed by line/station",
-    )
-    simulate.add_argument(
-        "--truth",
-        type=Path,
-        help="where to write the injected faults (default OUT-stem.truth.json)",
-    )
-    simulate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    simulate.set_defaults(func=cmd_simulate)
-
-    boards = sub.add_parser(
-        "dashboards",
-        help="build the Grafana boards, or push them to a Grafana",
-        description="Grafana boards as code. `build` writes the board JSON that Grafana's file "
-        "provisioning reads (dashboards/provisioning); `push` creates or overwrites them over "
-        "Grafana's HTTP API.",
-    )
-    boards.add_argument("action", choices=["build", "push"], help="what to do")
-    boards.add_argument(
-        "--out",
-        type=Path,
-        default=Path("dashboards/json"),
-        help="build: the folder for the board JSON (default dashboards/json)",
-    )
-    boards.add_argument("--url", help="push: Grafana's URL, e.g. http://127.0.0.1:3000")
-    boards.add_argument("--token", help="push: a service-account token")
-    boards.add_argument("--user", help="push: user (with --password) instead of a token")
-    boards.add_argument("--password", help="push: password")
-    boards.set_defaults(func=cmd_dashboards)
-
+    simulate_cmd.add_parser(sub)
+    dashboards_cmd.add_parser(sub)
     analyze_cmd.add_parser(sub)
     score_cmd.add_parser(sub)
     limits_cmd.add_parser(sub)

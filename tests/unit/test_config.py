@@ -406,7 +406,7 @@ def test_cross_field_checks_run_beside_field_errors() -> None:
 def test_load_config_with_the_chart_check_reports_refused_settings_with_the_rest(
     tmp_path: Path,
 ) -> None:
-    from linewatch.pipeline.cli import _check_stream
+    from linewatch.pipeline.cli_common import check_stream as _check_stream
 
     text = GOOD.replace(
         "        parameters:\n",
