@@ -193,7 +193,9 @@ def test_speed_paces_event_time_to_wall_time(tmp_path: Path) -> None:
     flat_out, unpaced = replay("max")
     paced_time, paced = replay("600")
     assert paced == unpaced  # the same outputs at any speed
-    assert 0.2 <= paced_time <= flat_out + 0.2 + 0.15
+    # At least the 0.2 s of pacing; the upper bound is loose (a loaded CI machine varies the
+    # runs' own cost): it catches a pace 10x too slow, the exact sleeps are tested below.
+    assert 0.2 <= paced_time <= 2 * flat_out + 1.0
 
 
 def test_pacing_sleeps_until_each_record_is_due() -> None:
