@@ -46,8 +46,9 @@ START_TIMEOUT="${ALERTMANAGER_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${ALERTMANAGER_STOP_TIMEOUT:-30}"
 MODULE="github.com/prometheus/alertmanager"
 
-say() { echo "alertmanager.sh: $*" >&2; }
-die() { say "error: $*"; exit 1; }
+SCRIPT=alertmanager.sh
+# shellcheck source=lib/server.sh
+source "$ROOT/scripts/lib/server.sh"
 
 usage() { sed -n '2,36s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
@@ -113,22 +114,11 @@ data_dir() {
     (cd "$dir" && pwd)
 }
 
-free_port() {
-    "$PYTHON" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 ready_ok() { # 200 from /-/ready?
     [[ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1/-/ready" 2>/dev/null)" == 200 ]]
 }
 
-running_pid() {
-    local dir="$1" pid
-    [[ -f "$dir/server.pid" ]] || return 1
-    pid="$(cat "$dir/server.pid")"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-    echo "$pid"
-}
+running_pid() { pid_from_file "$1/server.pid"; }
 
 cmd_start() {
     local dir pid port began=$SECONDS
@@ -177,14 +167,7 @@ cmd_stop() {
     local dir pid
     dir="$(data_dir "${1:-}")"
     if pid="$(running_pid "$dir")"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + STOP_TIMEOUT))
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "no exit ${STOP_TIMEOUT}s after SIGTERM: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-        fi
+        stop_pid "$pid" "$STOP_TIMEOUT"
         echo "alertmanager.sh: stopped pid $pid"
     else
         echo "alertmanager.sh: not running"

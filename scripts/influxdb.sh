@@ -56,8 +56,9 @@ STOP_TIMEOUT="${INFLUXDB_STOP_TIMEOUT:-30}"
 INFLUX1_BIN="${INFLUXDB1_BINARY:-/usr/bin/influxd}"
 VM_BIN="${VICTORIA_METRICS_BINARY:-/usr/bin/victoria-metrics}"
 
-say() { echo "influxdb.sh: $*" >&2; }
-die() { say "error: $*"; exit 1; }
+SCRIPT=influxdb.sh
+# shellcheck source=lib/server.sh
+source "$ROOT/scripts/lib/server.sh"
 
 usage() { sed -n '2,43s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
@@ -172,22 +173,11 @@ data_dir() {
     (cd "$dir" && pwd)
 }
 
-free_port() {
-    "$PYTHON" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 ping_ok() { # 204 from /ping?
     [[ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1/ping" 2>/dev/null)" == 204 ]]
 }
 
-running_pid() {
-    local dir="$1" pid
-    [[ -f "$dir/server.pid" ]] || return 1
-    pid="$(cat "$dir/server.pid")"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-    echo "$pid"
-}
+running_pid() { pid_from_file "$1/server.pid"; }
 
 cmd_start() {
     local kind="$1" dir bin pid port rport began=$SECONDS
@@ -253,14 +243,7 @@ cmd_stop() {
     binary_of "$kind" >/dev/null
     dir="$(data_dir "$kind" "${2:-}")"
     if pid="$(running_pid "$dir")"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + STOP_TIMEOUT))
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "no exit ${STOP_TIMEOUT}s after SIGTERM: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-        fi
+        stop_pid "$pid" "$STOP_TIMEOUT"
         echo "influxdb.sh: stopped $kind pid $pid"
     else
         echo "influxdb.sh: $kind not running"

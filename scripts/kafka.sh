@@ -43,8 +43,9 @@ HEAP="${KAFKA_HEAP:-512m}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 
-say() { echo "kafka.sh: $*" >&2; }
-die() { say "error: $*"; exit 1; }
+SCRIPT=kafka.sh
+# shellcheck source=lib/server.sh
+source "$ROOT/scripts/lib/server.sh"
 
 usage() { sed -n '2,26s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
@@ -52,11 +53,6 @@ data_dir() { # absolute DATA_DIR; created only by start
     local dir="${1:-$CACHE/run}"
     [[ "${2:-}" == create ]] && mkdir -p "$dir"
     if [[ -d "$dir" ]]; then (cd "$dir" && pwd); else echo "$dir"; fi
-}
-
-free_port() {
-    "$PYTHON" -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 port_free() { # can a listener bind 127.0.0.1:$1 (SO_REUSEADDR, as Java does)?
@@ -91,9 +87,7 @@ jvm() {
 # pid from DATA_DIR/kafka.pid if that process is alive and is a Kafka broker.
 running_pid() {
     local dir="$1" pid
-    [[ -f "$dir/kafka.pid" ]] || return 1
-    pid="$(cat "$dir/kafka.pid")"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+    pid="$(pid_from_file "$dir/kafka.pid")" || return 1
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
     echo "$pid"
 }
@@ -197,14 +191,7 @@ cmd_stop() {
     local dir pid
     dir="$(data_dir "${1:-}")"
     if pid="$(running_pid "$dir")"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + STOP_TIMEOUT))
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "no exit ${STOP_TIMEOUT}s after SIGTERM: SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-        fi
+        stop_pid "$pid" "$STOP_TIMEOUT"
         echo "kafka.sh: stopped pid $pid"
     else
         echo "kafka.sh: not running"
