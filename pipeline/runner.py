@@ -203,6 +203,8 @@ class Runner:
         self.input_identity = input_identity or {}
         #: Called between the sinks' flush and the state save of a checkpoint (tests).
         self.after_flush: Callable[[], None] | None = None
+        #: Told of every record the engine processed (the line stage's forwarder).
+        self.forward: Callable[[RawRecord, WireRecord], None] | None = None
         #: Metrics: dead letters, sink backpressure, checkpoints (never per good record).
         self.observer: RunObserver | None = None
         # Poison pills: per key its state at the last checkpoint and its records since.
@@ -320,6 +322,12 @@ class Runner:
         self.summary.records_processed += 1
         for sink in self._record_sinks:
             sink.add(record)
+        if self.forward is not None:
+            self.forward(raw, record)
+        self._emit(outputs)
+
+    def emit(self, outputs: Iterable[Output]) -> None:
+        """Send outputs made outside the engine (the line stage's) to their routes."""
         self._emit(outputs)
 
     def _emit(self, outputs: Iterable[Output]) -> None:
