@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from linewatch.connectors.kafka.clients import Transport, check_transport
+from linewatch.connectors.kafka.clients import ProducerClient, Transport, check_transport
 from linewatch.connectors.kafka.sinks import make_producer
 from linewatch.pipeline.models import PartitionOffset, RawRecord
 
@@ -59,12 +59,15 @@ class RepartitionProducer:
         partitions: int,
         producer_config: Mapping[str, Any] | None = None,
         transport: Transport = "confluent",
+        client: ProducerClient | None = None,
     ) -> None:
         if partitions < 1:
             raise ValueError(f"the repartition topic needs a partition, got {partitions}")
         self.topic = topic
         self.partitions = partitions
-        self._producer = make_producer(bootstrap, producer_config, check_transport(transport))
+        self._producer = client or make_producer(
+            bootstrap, producer_config, check_transport(transport)
+        )
         self._pending: dict[tuple[str, int], int] = {}  # origin -> watermark to send
 
     def forward(self, key: str, payload: bytes, origin: PartitionOffset, ts_us: int) -> None:
