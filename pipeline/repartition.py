@@ -155,9 +155,11 @@ class LineStage:
     # -- processing ----------------------------------------------------------------------
 
     def pump(self, timeout: float) -> int:
-        """Poll the repartition topic once; release and apply what the watermarks allow."""
+        """Poll the repartition topic once, release and apply what the watermarks allow;
+        returns the number of messages polled."""
         touched: set[int] = set()
-        for raw in self.source.poll(timeout):
+        batch = self.source.poll(timeout)
+        for raw in batch:
             position = raw.position
             if not isinstance(position, PartitionOffset):
                 continue
@@ -176,15 +178,22 @@ class LineStage:
                 except UnicodeDecodeError:  # stage 1 decoded it: never, but not a crash
                     self.failed += 1
                     continue
+                late = buffer.late
                 buffer.add(origin.topic, origin.partition, origin.offset, message.ts_us, text)
+                if buffer.late > late:
+                    log.warning(
+                        "%s/%s@%s: older than the line stage's released records (the grace "
+                        "is exceeded); not given to the defect predictor",
+                        origin.topic,
+                        origin.partition,
+                        origin.offset,
+                    )
             touched.add(position.partition)
-        released = 0
         for partition in sorted(touched):
             for item in self._buffers[partition].release():
                 self._apply(item)
-                released += 1
-        self.released += released
-        return released
+                self.released += 1
+        return len(batch)
 
     def _buffer(self, partition: int) -> ReorderBuffer:
         buffer = self._buffers.get(partition)
@@ -271,6 +280,7 @@ class TwoStageSource:
     def __init__(self, inputs: KafkaSource, stage: LineStage) -> None:
         self.inputs = inputs
         self.stage = stage
+        self._side = 0  # repartition messages polled since the runner last asked
 
     def attach(self, host: KeyedStateHost) -> None:
         self.inputs.attach(host)
@@ -280,8 +290,13 @@ class TwoStageSource:
 
     def poll(self, timeout: float) -> list[RawRecord]:
         batch = self.inputs.poll(timeout)
-        self.stage.pump(0.0 if batch else timeout)
+        self._side += self.stage.pump(0.0 if batch else timeout)
         return batch
+
+    def take_side_records(self) -> int:
+        """Messages the line stage polled since the last call (they call for checkpoints)."""
+        side, self._side = self._side, 0
+        return side
 
     def commit(self) -> None:
         self.inputs.commit()  # the forwarder flushed before: its records are acknowledged

@@ -203,6 +203,9 @@ class Runner:
         self.input_identity = input_identity or {}
         #: Called between the sinks' flush and the state save of a checkpoint (tests).
         self.after_flush: Callable[[], None] | None = None
+        # Records a source handled beside its batch (a line stage's): they call for
+        # checkpoints too, or a worker whose own input is idle would never flush them.
+        self._side_records: Callable[[], int] | None = getattr(source, "take_side_records", None)
         #: Told of every record the engine processed (the line stage's forwarder).
         self.forward: Callable[[RawRecord, WireRecord], None] | None = None
         #: Metrics: dead letters, sink backpressure, checkpoints (never per good record).
@@ -258,7 +261,7 @@ class Runner:
                 if self._quarantine_message is not None:
                     self.checkpoint()  # a restart goes on after the failed records
                     raise QuarantineExceeded(self._quarantine_message)
-                since_checkpoint += len(batch)
+                since_checkpoint += len(batch) + (self._side_records() if self._side_records else 0)
                 self.summary.records_read += len(batch)
                 if self.on_batch is not None:
                     self.on_batch(self.summary)
