@@ -5,14 +5,17 @@ inspection 300 s later) go to a 3-partition topic keyed by ``line/station``, so 
 stations sit in different partitions. Each run starts its workers (`linewatch run`, one
 consumer group), waits until both of their groups (the input's and the line stage's) are
 stable with every worker in them, then produces the same records to its own topic, in the
-same order (so the same partitions and offsets). The model scores and the AUC/log-loss
-KPIs the workers write must be the same, part for part and value for value.
+same order (so the same partitions and offsets). Half way through the 3-worker run one
+worker that holds a line stage leaves (SIGTERM): both groups rebalance mid-stream and its
+state moves through the changelogs. The model scores and the AUC/log-loss KPIs the workers
+write must be the same, part for part and value for value.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -163,11 +166,25 @@ def _state(group: dict[str, Any]) -> Any:
     return group.get("group_state", group.get("state"))
 
 
+def produce(bootstrap: str, topic: str, data: list[WireRecord]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    encode = msgspec.json.Encoder().encode
+    for record in data:
+        producer.send(topic, encode(record), key=record.stream_key.encode())
+    producer.flush()
+    producer.close()
+
+
 def run_workers(
-    bootstrap: str, data: list[WireRecord], folder: Path, workers: int
+    bootstrap: str, data: list[WireRecord], folder: Path, workers: int, one_leaves: bool = False
 ) -> list[dict[str, Any]]:
-    """Start ``workers``, produce ``data`` once they all joined, return what they wrote."""
+    """Start ``workers``, produce ``data`` once they all joined, return what they wrote.
+
+    ``one_leaves``: after the first half of the data, a worker that has written predictions
+    stops (SIGTERM), so both groups rebalance mid-stream and its line stage moves.
+    """
     topic, group = f"parts-{workers}w", f"line-stage-{workers}w"
+    groups = [group, f"{group}-line"]
     ensure_topics(bootstrap, {topic: PARTITIONS})
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs, logs = [], []
@@ -176,40 +193,49 @@ def run_workers(
         log = config.parent / "worker.log"
         logs.append(log)
         with log.open("ab") as out:
+            command = [sys.executable, "-m", "linewatch.pipeline.cli", "run", "--config"]
             procs.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "linewatch.pipeline.cli",
-                        "run",
-                        "--config",
-                        "config.yaml",
-                    ],
+                    [*command, "config.yaml"],
                     cwd=config.parent,
                     env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
             )
+    outs = [folder / f"w{number}" / "out.jsonl" for number in range(workers)]
+    stopped = None
     try:
-        wait_stable(bootstrap, [group, f"{group}-line"], workers, timeout=60)
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-        encode = msgspec.json.Encoder().encode
-        for record in data:
-            producer.send(topic, encode(record), key=record.stream_key.encode())
-        producer.flush()
-        producer.close()
-        for proc, log in zip(procs, logs, strict=True):
-            proc.wait(timeout=90)
-            assert proc.returncode == 0, log.read_text()[-3000:]
+        wait_stable(bootstrap, groups, workers, timeout=60)
+        half = len(data) // 2 if one_leaves else len(data)
+        produce(bootstrap, topic, data[:half])
+        if one_leaves:
+            deadline = time.monotonic() + 30
+            while stopped is None:
+                assert time.monotonic() < deadline, "no worker wrote a prediction"
+                time.sleep(0.5)
+                stopped = next(
+                    (
+                        n
+                        for n, out in enumerate(outs)
+                        if out.exists() and b"model_score" in out.read_bytes()
+                    ),
+                    None,
+                )
+            procs[stopped].send_signal(signal.SIGTERM)
+            assert procs[stopped].wait(timeout=30) == 130, logs[stopped].read_text()[-3000:]
+            wait_stable(bootstrap, groups, workers - 1, timeout=60)
+            produce(bootstrap, topic, data[half:])
+        for number, (proc, log) in enumerate(zip(procs, logs, strict=True)):
+            if number != stopped:
+                proc.wait(timeout=90)
+                assert proc.returncode == 0, log.read_text()[-3000:]
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
     written = []
-    for number in range(workers):
-        out = folder / f"w{number}" / "out.jsonl"
+    for out in outs:
         lines = out.read_text().splitlines() if out.exists() else []
         written.append([msgspec.json.decode(line) for line in lines])
     return [{"worker": n, "items": items} for n, items in enumerate(written)]
@@ -247,7 +273,7 @@ def test_one_and_three_workers_give_the_same_predictions(
     assert split, "no line has its stations in different partitions"
 
     one = run_workers(kafka_broker.bootstrap, data, tmp_path / "one", 1)
-    three = run_workers(kafka_broker.bootstrap, data, tmp_path / "three", 3)
+    three = run_workers(kafka_broker.bootstrap, data, tmp_path / "three", 3, one_leaves=True)
     scores_one, kpis_one = by_part(one)
     scores_three, kpis_three = by_part(three)
     # Every line predicts, parts of every split line included, and the KPIs came.
