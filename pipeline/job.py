@@ -296,6 +296,27 @@ def _kafka_source(
         raise JobError(f"checkpoint: {exc}; {RESET_HINT}") from None
 
 
+def _two_stage(
+    config: Config,
+    engine: Engine,
+    inputs: Source,
+    resume: dict[str, Any] | None,
+    mode: Literal["run", "replay"],
+) -> tuple[Source, Any]:
+    """The input and the line stage's consumer as one source; stage 1 without predictors."""
+    from linewatch.connectors.kafka import KafkaSource
+    from linewatch.pipeline.modelling import ModelRuntime
+    from linewatch.pipeline.repartition import two_stage
+
+    assert isinstance(inputs, KafkaSource)
+    try:
+        source, forwarder = two_stage(config, inputs, resume, mode)
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
+    engine.models = ModelRuntime(config, engine.alerts, predictors="none")
+    return source, forwarder
+
+
 def _from_kafka(config: Config, input_path: Path | None, override: Source | None) -> bool:
     return override is None and input_path is None and isinstance(config.source, KafkaSourceConfig)
 
@@ -525,6 +546,7 @@ def build_job(
         # the outputs stay byte for byte the same across a resume or a second replay.
         engine.alerts.clock = _wall_clock
     resume = checkpoint.source if checkpoint else None
+    kafka_input = _from_kafka(config, input_path, source)
     try:
         source = _source(config, input_path, resume, source, mode)
         identity = input_identity(config, source)
@@ -532,6 +554,10 @@ def build_job(
         raise JobError(f"cannot open the input: {exc}") from exc
     except UnsupportedFormat as exc:
         raise JobError(str(exc)) from exc
+    forwarder = None
+    if kafka_input and engine.models.has_predictors:  # a line stage: pipeline/repartition.py
+        source, forwarder = _two_stage(config, engine, source, resume, mode)
+        routes.append(Route(forwarder, frozenset(), "line stage"))
     if checkpoint is not None:
         assert store is not None
         _check_resume(checkpoint, identity, store, routes, dead_letters)
@@ -549,6 +575,12 @@ def build_job(
         failure_window_records=config.quarantine.window_records,
         input_identity=identity,
     )
+    if forwarder is not None:
+        from linewatch.pipeline.repartition import TwoStageSource
+
+        assert isinstance(source, TwoStageSource)
+        runner.forward = forwarder.on_record
+        source.stage.bind(runner.emit, runner.flush_sinks)
     if checkpoint is not None:
         assert store is not None
         try:

@@ -20,9 +20,10 @@ Every model alert's stream is ``line/station/<model name>``, so its fingerprint 
 model. All state is plain data (:meth:`ModelRuntime.snapshot_key`), restored exactly.
 
 The defect predictor joins records of two stations of a line, which a Kafka consumer group
-may give to different workers (the key is ``line/station``): it runs in a per-line stage
-on one worker, so a config with a defect predictor and a Kafka source is refused at start
-(see the README, "Models").
+may give to different workers (the key is ``line/station``): with a Kafka source the job
+runs it in a second stage keyed by line (``predictors="none"`` here, ``"only"`` there; see
+:mod:`linewatch.pipeline.repartition` and the README, "Repartitioning for the defect
+predictor").
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from linewatch.detectors.base import PlotPoint, Signal
 from linewatch.detectors.ml import predict_crossing
 from linewatch.pipeline.alerts import AlertManager, StreamIdentity
-from linewatch.pipeline.config import Config, ConfigError, KafkaSourceConfig, StationConfig
+from linewatch.pipeline.config import Config, ConfigError, StationConfig
 from linewatch.pipeline.model_config import (
     DefectPredictorConfig,
     EquipmentModelConfig,
@@ -60,7 +61,11 @@ from linewatch.pipeline.models import (
     WireRecord,
 )
 
-__all__ = ["ModelRuntime"]
+__all__ = ["ModelRuntime", "PredictorScope"]
+
+#: Which models a runtime runs: all, all but the defect predictors (a Kafka job's first
+#: stage), or only the defect predictors (its line stage).
+PredictorScope = Literal["all", "none", "only"]
 
 
 @dataclass(slots=True)
@@ -76,8 +81,14 @@ class _Placed:
 class ModelRuntime:
     """The model units of one job, per ``line/station`` (see the module text)."""
 
-    def __init__(self, config: Config, alerts: AlertManager) -> None:
+    def __init__(
+        self, config: Config, alerts: AlertManager, predictors: PredictorScope = "all"
+    ) -> None:
         self.alerts = alerts
+        #: Keys whose records feed a defect predictor: owner station -> parameters,
+        #: target station -> inspections (what a Kafka job forwards to its line stage).
+        self.predictor_parameters: set[str] = set()
+        self.predictor_inspections: set[str] = set()
         self._placed: dict[str, list[_Placed]] = {}  # line/station -> its models
         self._targets: dict[str, list[tuple[str, str]]] = {}  # inspected key -> (owner, name)
         problems: list[str] = []
@@ -87,13 +98,21 @@ class ModelRuntime:
                 key = f"{line.name}/{station.name}"
                 for k, spec in enumerate(station.models):
                     at = f"lines[{i}].stations[{j}].models[{k}]"
-                    placed, why = _place(line.name, station, spec, stations, config)
+                    placed, why = _place(line.name, station, spec, stations)
                     problems += [f"{at}: {problem}" for problem in why]
-                    if placed is not None:
-                        self._placed.setdefault(key, []).append(placed)
-                        if isinstance(spec, DefectPredictorConfig):
-                            target = f"{line.name}/{spec.target.station}"
-                            self._targets.setdefault(target, []).append((key, spec.name))
+                    predictor = isinstance(spec, DefectPredictorConfig)
+                    if predictor:
+                        self.predictor_parameters.add(key)
+                        assert isinstance(spec, DefectPredictorConfig)
+                        self.predictor_inspections.add(f"{line.name}/{spec.target.station}")
+                    if placed is None or (predictors == "none" and predictor):
+                        continue
+                    if predictors == "only" and not predictor:
+                        continue
+                    self._placed.setdefault(key, []).append(placed)
+                    if isinstance(spec, DefectPredictorConfig):
+                        target = f"{line.name}/{spec.target.station}"
+                        self._targets.setdefault(target, []).append((key, spec.name))
                 names = [m.name for m in station.models]
                 problems += [
                     f"lines[{i}].stations[{j}].models: duplicate model {name!r}"
@@ -110,6 +129,19 @@ class ModelRuntime:
     @property
     def configured(self) -> bool:
         return bool(self._placed)
+
+    @property
+    def has_predictors(self) -> bool:
+        """Whether the config has a defect predictor (run here or not)."""
+        return bool(self.predictor_parameters)
+
+    def feeds_predictor(self, record: WireRecord) -> bool:
+        """Whether a defect predictor reads ``record`` (its station's parameters, or an
+        inspection at its target station)."""
+        key = record.stream_key
+        if isinstance(record, Parameter):
+            return key in self.predictor_parameters
+        return isinstance(record, Inspection) and key in self.predictor_inspections
 
     # -- processing --------------------------------------------------------------------
 
@@ -413,7 +445,7 @@ def _new_unit(placed: _Placed) -> Unit:
 
 
 def _place(
-    line: str, station: StationConfig, spec: ModelConfig, stations: set[str], config: Config
+    line: str, station: StationConfig, spec: ModelConfig, stations: set[str]
 ) -> tuple[_Placed | None, list[str]]:
     """The placed model, or the problems of its references to the rest of the config."""
     parameters = {f"{p.equipment}/{p.name}" for p in station.parameters}
@@ -447,12 +479,6 @@ def _place(
         ]
         if spec.target.station not in stations:
             problems.append(f"target station {spec.target.station!r} is not a station of {line}")
-        if isinstance(config.source, KafkaSourceConfig):
-            problems.append(
-                "a defect_predictor joins the records of several stations of a line, which "
-                "the workers of a Kafka consumer group hold apart (key line/station); it runs "
-                "in a per-line stage on one worker: use a file, simulator or influx source"
-            )
         return _Placed(line, station.name, spec), problems
     target = spec.target
     for what, ref in (("target", target.characteristic), ("limits_from", spec.limits_from)):

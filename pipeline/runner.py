@@ -203,6 +203,11 @@ class Runner:
         self.input_identity = input_identity or {}
         #: Called between the sinks' flush and the state save of a checkpoint (tests).
         self.after_flush: Callable[[], None] | None = None
+        # Records a source handled beside its batch (a line stage's): they call for
+        # checkpoints too, or a worker whose own input is idle would never flush them.
+        self._side_records: Callable[[], int] | None = getattr(source, "take_side_records", None)
+        #: Told of every record the engine processed (the line stage's forwarder).
+        self.forward: Callable[[RawRecord, WireRecord], None] | None = None
         #: Metrics: dead letters, sink backpressure, checkpoints (never per good record).
         self.observer: RunObserver | None = None
         # Poison pills: per key its state at the last checkpoint and its records since.
@@ -256,7 +261,7 @@ class Runner:
                 if self._quarantine_message is not None:
                     self.checkpoint()  # a restart goes on after the failed records
                     raise QuarantineExceeded(self._quarantine_message)
-                since_checkpoint += len(batch)
+                since_checkpoint += len(batch) + (self._side_records() if self._side_records else 0)
                 self.summary.records_read += len(batch)
                 if self.on_batch is not None:
                     self.on_batch(self.summary)
@@ -320,6 +325,12 @@ class Runner:
         self.summary.records_processed += 1
         for sink in self._record_sinks:
             sink.add(record)
+        if self.forward is not None:
+            self.forward(raw, record)
+        self._emit(outputs)
+
+    def emit(self, outputs: Iterable[Output]) -> None:
+        """Send outputs made outside the engine (the line stage's) to their routes."""
         self._emit(outputs)
 
     def _emit(self, outputs: Iterable[Output]) -> None:

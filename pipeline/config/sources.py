@@ -69,6 +69,10 @@ class KafkaSourceConfig(_Strict):
     batch_size: Count = 5000
     idle_exit_s: Period | None = None
     consumer: dict[str, Any] = Field(default_factory=dict)
+    #: The defect predictor's line stage (pipeline/repartition.py): partitions of a new
+    #: repartition topic (None: as the input) and the watermark's grace (None: lateness).
+    repartition_partitions: Count | None = None
+    repartition_grace_s: Annotated[float, Field(ge=0.0, le=1e7)] | None = None
 
 
 InfluxUrl = Annotated[str, Field(pattern=r"^influxs?://")]

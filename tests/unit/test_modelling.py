@@ -14,9 +14,10 @@ import pytest
 from linewatch.connectors.influxdb.schema import item_line
 from linewatch.detectors.ml import MEWMA, MODEL_TYPES, DefectPredictor
 from linewatch.pipeline import model_config
-from linewatch.pipeline.alerts import StreamIdentity, fingerprint_of
+from linewatch.pipeline.alerts import AlertManager, StreamIdentity, fingerprint_of
 from linewatch.pipeline.config import ConfigError, parse_config
 from linewatch.pipeline.engine import Engine
+from linewatch.pipeline.modelling import ModelRuntime
 from linewatch.pipeline.models import (
     Alert,
     ChartPoint,
@@ -242,16 +243,34 @@ def test_model_references_are_checked_at_start_with_their_path(
     assert caught.value.problems == [problem]
 
 
-def test_a_defect_predictor_with_a_kafka_source_is_refused_at_start() -> None:
+def test_a_kafka_job_splits_the_defect_predictor_from_the_other_models() -> None:
     models = [
-        {"type": "defect_predictor", "name": "m", "features": ["e/a"], "target": {"station": "s"}}
+        {"type": "defect_predictor", "name": "m", "features": ["e/a"], "target": {"station": "f"}},
+        {"type": "mewma", "name": "h", "variables": ["e/a"]},
     ]
     cfg = config(
-        [{"name": "s", "parameters": [{"equipment": "e", "name": "a"}], "models": models}],
+        [
+            {"name": "s", "parameters": [{"equipment": "e", "name": "a"}], "models": models},
+            {"name": "f"},
+        ],
         source={"type": "kafka", "bootstrap": "127.0.0.1:9092", "topics": ["t"]},
     )
-    with pytest.raises(ConfigError, match="Kafka consumer group hold apart"):
-        Engine(cfg)
+    assert Engine(cfg).models.has_predictors  # no longer refused: a line stage runs it
+    first = ModelRuntime(cfg, AlertManager(cfg.alerting), predictors="none")
+    line_stage = ModelRuntime(cfg, AlertManager(cfg.alerting), predictors="only")
+    records = [param(i, "a", float(i % 5)) for i in range(40)]
+    assert {
+        o.model for r in records for o in first.observe(r, []) if isinstance(o, ModelScore)
+    } == {"h"}
+    assert line_stage.observe(records[0], []) == []  # the predictor waits for its warmup
+    assert first.keys() == ["L/s"] and line_stage.keys() == ["L/s"]
+    assert list(first.snapshot_key("L/s") or {}) == ["h"]
+    assert list(line_stage.snapshot_key("L/s") or {}) == ["m"]
+    inspection = Inspection(ts=T0, line="L", station="f", part_id="P1", result="pass")
+    assert first.feeds_predictor(records[0]) and first.feeds_predictor(inspection)
+    assert not first.feeds_predictor(
+        Inspection(ts=T0, line="L", station="s", part_id="P1", result="pass")
+    )
 
 
 def test_a_bad_model_key_is_a_yaml_path() -> None:
