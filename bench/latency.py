@@ -54,7 +54,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def _alert_reader(
-    bootstrap: str, topic: str, stop: threading.Event, ready: threading.Event, out: list[float]
+    bootstrap: str,
+    topic: str,
+    stop: threading.Event,
+    ready: threading.Event,
+    out: list[float],
+    produced: list[float],
 ) -> None:
     from confluent_kafka import Consumer, TopicPartition
 
@@ -65,15 +70,20 @@ def _alert_reader(
     ready.set()
     try:
         while not stop.is_set():
-            for message in consumer.consume(num_messages=500, timeout=0.05):
-                if message.error() is not None:
-                    continue
-                arrived = time.time()
-                alert = json.loads(message.value())
-                if alert.get("status") != "firing" or alert["alert_id"] in seen:
-                    continue
-                seen.add(alert["alert_id"])
-                out.append(arrived - datetime.fromisoformat(alert["ts"]).timestamp())
+            # poll, not consume(500, timeout): consume holds what it has until it has 500
+            # or the timeout passed, which would add up to that timeout to every figure
+            message = consumer.poll(0.1)
+            if message is None or message.error() is not None:
+                continue
+            arrived = time.time()
+            alert = json.loads(message.value())
+            if alert.get("status") != "firing" or alert["alert_id"] in seen:
+                continue
+            seen.add(alert["alert_id"])
+            ts = datetime.fromisoformat(alert["ts"]).timestamp()
+            out.append(arrived - ts)
+            # the worker's send time (CreateTime): the part spent in the worker
+            produced.append(message.timestamp()[1] / 1000 - ts)
     finally:
         consumer.close()
 
@@ -185,8 +195,11 @@ def measure_latency(
     )
     stop, ready = threading.Event(), threading.Event()
     topic_latencies: list[float] = []
+    produced_latencies: list[float] = []
     reader = threading.Thread(
-        target=_alert_reader, args=(bootstrap, alerts, stop, ready, topic_latencies), daemon=True
+        target=_alert_reader,
+        args=(bootstrap, alerts, stop, ready, topic_latencies, produced_latencies),
+        daemon=True,
     )
     reader.start()
     ready.wait(30)
@@ -228,6 +241,7 @@ def measure_latency(
         "source": config["source"] | {"bootstrap": "-"},
         "worker_alerts": run.get("alerts"),
         "to_alerts_topic": _summary(topic_latencies),
+        "to_alert_produced": _summary(produced_latencies),
         "to_webhook": _summary(_webhook_latencies(hook)),
         "worker_cpu_share": round(run["cpu"] / run["wall"], 2) if run["wall"] else None,
     }
