@@ -281,14 +281,18 @@ class Notifier:
             self._reload_silences()
             with self._lock:
                 self._outbox += self.policy.due() + [n for p in self.pushers for n in p.due()]
-            while self._outbox:
-                try:
-                    self.delivery.submit(self._outbox[0])
-                except SpoolFull as exc:
-                    log.warning("notify spool full (%s); %d wait", exc, len(self._outbox))
-                    break
-                self._outbox.pop(0)
-                self.submitted += 1
+            taken = 0
+            try:
+                for notification in self._outbox:
+                    self.delivery.submit(notification, sync=False)
+                    taken += 1
+            except SpoolFull as exc:
+                log.warning("notify spool full (%s); %d wait", exc, len(self._outbox) - taken)
+            finally:
+                self.delivery.sync()  # one directory fsync for the cycle's notifications
+            if taken:
+                del self._outbox[:taken]
+                self.submitted += taken
                 self._changed = True
             self._save_state()
 
