@@ -34,7 +34,7 @@ from linewatch.connectors.kafka.confluent import consumer_settings, producer_set
 from linewatch.connectors.testing.webhook import WebhookReceiver
 from linewatch.pipeline.models import WireRecord
 
-__all__ = ["measure_latency", "percentile"]
+__all__ = ["main", "measure_latency", "percentile"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -268,3 +268,48 @@ def measure_latency(
         "worker_records_per_s": round(run["records"] / run["wall"]) if run["wall"] else None,
         "worker_cpu_share": round(run["cpu"] / run["wall"], 2) if run["wall"] else None,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The latency figure alone: its own broker, each rate ``--repeats`` times, JSON lines."""
+    import argparse
+    import tempfile
+
+    sys.path.insert(0, str(HERE.parent))
+    from bench.workload import simulated_records, spc_lines
+    from linewatch.connectors.testing.kafka import KafkaBroker
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--rates", default="10000,2000", help="offered records/s, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10, help="of records at each rate")
+    parser.add_argument("--source", default="{}", help="source overrides (JSON)")
+    parser.add_argument("--no-notify", action="store_true", help="the alerts topic alone")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="lw-latency-") as tmp:
+        work = Path(tmp)
+        broker = KafkaBroker(
+            data_dir=work / "kafka", config={"num.partitions": 3, "log.retention.ms": -1}
+        )
+        broker.start()
+        try:
+            for rate in (int(r) for r in args.rates.split(",")):
+                for repeat in range(args.repeats):
+                    result = measure_latency(
+                        broker.bootstrap,
+                        simulated_records(rate * args.seconds),
+                        rate,
+                        spc_lines(),
+                        work / f"lat-{rate}-{repeat}",
+                        json.loads(args.source),
+                        notify=not args.no_notify,
+                    )
+                    result["load_average"] = Path("/proc/loadavg").read_text().split()[:3]
+                    print(json.dumps(result), flush=True)
+        finally:
+            broker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
