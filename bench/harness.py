@@ -335,7 +335,8 @@ def print_table(results: dict[str, Any]) -> None:
             f"latency {key} at {lat['offered_records_per_s']:,} records/s offered: "
             f"alerts topic p50 {topic['p50_ms']} ms p99 {topic['p99_ms']} ms "
             f"({topic['count']} alerts); webhook p50 {hook['p50_ms']} ms p99 "
-            f"{hook['p99_ms']} ms ({hook['count']}) (goal p99 <= 50 ms)"
+            f"{hook['p99_ms']} ms ({hook['count']}) (goal p99 <= 50 ms); the worker read "
+            f"{lat.get('worker_records_per_s')}/s"
         )
     s = results["scale_out"]
     print(

@@ -8,7 +8,10 @@ webhook ``startsAt`` are the event time of the sample that made it fire, so
 :class:`~linewatch.connectors.testing.webhook.WebhookReceiver` (Alertmanager v4 bodies,
 ``group_wait: 0s``, one group per alert fingerprint). Only the first firing of each alert
 counts. The measuring threads share this process with the producer, so what they add is in
-the figure (an upper bound).
+the figure (an upper bound). ``to_alert_produced`` is the part spent in the worker (the
+alert message's CreateTime minus ``ts``); ``to_alerts_topic_by_tenth_ms`` rises along the
+run when the worker cannot keep up (``worker_records_per_s`` below the offered load): then
+the figure is a backlog, not a wait.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from linewatch.connectors.kafka.confluent import consumer_settings, producer_set
 from linewatch.connectors.testing.webhook import WebhookReceiver
 from linewatch.pipeline.models import WireRecord
 
-__all__ = ["measure_latency", "percentile"]
+__all__ = ["main", "measure_latency", "percentile"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,7 +57,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def _alert_reader(
-    bootstrap: str, topic: str, stop: threading.Event, ready: threading.Event, out: list[float]
+    bootstrap: str,
+    topic: str,
+    stop: threading.Event,
+    ready: threading.Event,
+    out: list[float],
+    produced: list[float],
 ) -> None:
     from confluent_kafka import Consumer, TopicPartition
 
@@ -65,15 +73,20 @@ def _alert_reader(
     ready.set()
     try:
         while not stop.is_set():
-            for message in consumer.consume(num_messages=500, timeout=0.05):
-                if message.error() is not None:
-                    continue
-                arrived = time.time()
-                alert = json.loads(message.value())
-                if alert.get("status") != "firing" or alert["alert_id"] in seen:
-                    continue
-                seen.add(alert["alert_id"])
-                out.append(arrived - datetime.fromisoformat(alert["ts"]).timestamp())
+            # poll, not consume(500, timeout): consume holds what it has until it has 500
+            # or the timeout passed, which would add up to that timeout to every figure
+            message = consumer.poll(0.1)
+            if message is None or message.error() is not None:
+                continue
+            arrived = time.time()
+            alert = json.loads(message.value())
+            if alert.get("status") != "firing" or alert["alert_id"] in seen:
+                continue
+            seen.add(alert["alert_id"])
+            ts = datetime.fromisoformat(alert["ts"]).timestamp()
+            out.append(arrived - ts)
+            # the worker's send time (CreateTime): the part spent in the worker
+            produced.append(message.timestamp()[1] / 1000 - ts)
     finally:
         consumer.close()
 
@@ -111,6 +124,16 @@ def _webhook_latencies(hook: WebhookReceiver) -> list[float]:
     return list(first.values())
 
 
+def _by_tenth(values: list[float]) -> list[float]:
+    """The median latency of each tenth of the run, in arrival order (ms)."""
+    n = len(values)
+    if n < 10:
+        return []
+    return [
+        round(percentile(values[n * k // 10 : n * (k + 1) // 10], 0.5) * 1000, 1) for k in range(10)
+    ]
+
+
 def _summary(values: list[float]) -> dict[str, Any]:
     if not values:
         return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
@@ -130,8 +153,13 @@ def measure_latency(
     work: Path,
     source_overrides: dict[str, Any] | None = None,
     timeout: float = 180.0,
+    notify: bool = True,
 ) -> dict[str, Any]:
-    """Run one worker at ``rate`` records/s over ``records``; p50/p99 to topic and webhook."""
+    """Run one worker at ``rate`` records/s over ``records``; p50/p99 to topic and webhook.
+
+    ``notify=False`` leaves the notifications out (the alerts topic alone: what the
+    notifier's thread costs the runner's).
+    """
     from confluent_kafka import Producer
 
     tag = uuid.uuid4().hex[:6]
@@ -139,7 +167,7 @@ def measure_latency(
     ensure_topics(bootstrap, {topic: 3, alerts: 3, dlq: 3})
     work.mkdir(parents=True, exist_ok=True)
     hook = WebhookReceiver().start()
-    config = {
+    config: dict[str, Any] = {
         "lines": lines,
         "source": {
             "type": "kafka",
@@ -163,6 +191,8 @@ def measure_latency(
             "delivery": {"spool_dir": str(work / "spool"), "drain": "2s"},
         },
     }
+    if not notify:
+        del config["notifications"]
     config_path = work / "config.json"
     config_path.write_text(json.dumps(config))
     worker = subprocess.Popen(
@@ -185,8 +215,11 @@ def measure_latency(
     )
     stop, ready = threading.Event(), threading.Event()
     topic_latencies: list[float] = []
+    produced_latencies: list[float] = []
     reader = threading.Thread(
-        target=_alert_reader, args=(bootstrap, alerts, stop, ready, topic_latencies), daemon=True
+        target=_alert_reader,
+        args=(bootstrap, alerts, stop, ready, topic_latencies, produced_latencies),
+        daemon=True,
     )
     reader.start()
     ready.wait(30)
@@ -228,6 +261,55 @@ def measure_latency(
         "source": config["source"] | {"bootstrap": "-"},
         "worker_alerts": run.get("alerts"),
         "to_alerts_topic": _summary(topic_latencies),
+        "to_alert_produced": _summary(produced_latencies),
         "to_webhook": _summary(_webhook_latencies(hook)),
+        # A latency that grows along the run is a backlog: the worker fell behind the load.
+        "to_alerts_topic_by_tenth_ms": _by_tenth(topic_latencies),
+        "worker_records_per_s": round(run["records"] / run["wall"]) if run["wall"] else None,
         "worker_cpu_share": round(run["cpu"] / run["wall"], 2) if run["wall"] else None,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The latency figure alone: its own broker, each rate ``--repeats`` times, JSON lines."""
+    import argparse
+    import tempfile
+
+    sys.path.insert(0, str(HERE.parent))
+    from bench.workload import simulated_records, spc_lines
+    from linewatch.connectors.testing.kafka import KafkaBroker
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--rates", default="10000,2000", help="offered records/s, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10, help="of records at each rate")
+    parser.add_argument("--source", default="{}", help="source overrides (JSON)")
+    parser.add_argument("--no-notify", action="store_true", help="the alerts topic alone")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="lw-latency-") as tmp:
+        work = Path(tmp)
+        broker = KafkaBroker(
+            data_dir=work / "kafka", config={"num.partitions": 3, "log.retention.ms": -1}
+        )
+        broker.start()
+        try:
+            for rate in (int(r) for r in args.rates.split(",")):
+                for repeat in range(args.repeats):
+                    result = measure_latency(
+                        broker.bootstrap,
+                        simulated_records(rate * args.seconds),
+                        rate,
+                        spc_lines(),
+                        work / f"lat-{rate}-{repeat}",
+                        json.loads(args.source),
+                        notify=not args.no_notify,
+                    )
+                    result["load_average"] = Path("/proc/loadavg").read_text().split()[:3]
+                    print(json.dumps(result), flush=True)
+        finally:
+            broker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,11 @@ the payload bytes. Entries come back in the order they were appended, also after
 
 Durability: :meth:`Spool.append` writes a ``.tmp`` file, fsyncs it, renames it into place and
 fsyncs the directory before it returns; :meth:`Spool.ack` appends the key to an fsynced
-``acked.log`` before it deletes the file. So after ``kill -9``:
+``acked.log`` before it deletes the file. A caller handling several at once may pass
+``sync=False`` and call :meth:`Spool.sync` after the last (one directory fsync for many
+appends, one log fsync for many acks): until then those appends may vanish in a crash
+(the caller must not count them as stored) and those acks may be resent. So after
+``kill -9``:
 
 - a ``.tmp`` file is an append that never returned (the caller still holds the payload):
   it is deleted;
@@ -183,6 +187,7 @@ class Spool:
         self.root.mkdir(parents=True, exist_ok=True)
         self._name = re.compile(rf"^(\d{{{_SEQ_DIGITS}}}){re.escape(suffix)}$")
         self._lock_fd = -1
+        self._unsynced = False  # appends or acks made with sync=False since the last sync()
         for number in itertools.count():
             slot = self.root / f"slot-{number}"
             fd = _try_lock(slot)
@@ -255,8 +260,11 @@ class Spool:
         *,
         key: str | None = None,
         meta: Mapping[str, MetaValue] | None = None,
+        sync: bool = True,
     ) -> bool:
         """Store ``payload`` durably (fsynced) at the end; ``False`` if ``key`` is known.
+
+        ``sync=False`` leaves the directory fsync (the rename's durability) to :meth:`sync`.
 
         ``key`` defaults to a fresh random one. Raises :class:`SpoolFull` when the payload
         does not fit (see :meth:`fits`); nothing is written then.
@@ -288,30 +296,49 @@ class Spool:
             out.flush()
             os.fsync(out.fileno())
         tmp.replace(path)
-        _fsync_dir(self.dir)
+        if sync:
+            _fsync_dir(self.dir)
+        else:
+            self._unsynced = True
         self._seq += 1
         self._keep(
             SpoolEntry(self._seq - 1, key, header.meta, header.created_at, size, path, header.crc32)
         )
         return True
 
-    def ack(self, entry: SpoolEntry | str) -> None:
-        """The entry (or key) was delivered: remember its key durably, delete its file."""
+    def ack(self, entry: SpoolEntry | str, *, sync: bool = True) -> None:
+        """The entry (or key) was delivered: remember its key durably, delete its file.
+
+        ``sync=False`` leaves the log's fsync to :meth:`sync` (a crash before it resends).
+        """
         key = entry if isinstance(entry, str) else entry.key
         found = self._entries.pop(key, None)
         if found is None:
             raise KeyError(f"{self.label}: no pending entry with key {key!r}")
         self._acked_log.write(key.encode() + b"\n")
         self._acked_log.flush()
-        os.fsync(self._acked_log.fileno())
+        if sync:
+            os.fsync(self._acked_log.fileno())
+        else:
+            self._unsynced = True
         self._remember(key)
         found.path.unlink(missing_ok=True)
         self.bytes -= found.size
         if self._acked_lines > 2 * self.remember_acked:
             self._compact_acked()
 
+    def sync(self) -> None:
+        """Make the appends and acks made with ``sync=False`` durable (two fsyncs at most)."""
+        if not self._unsynced:
+            return
+        _fsync_dir(self.dir)
+        os.fsync(self._acked_log.fileno())
+        self._unsynced = False
+
     def close(self) -> None:
         """Release the slot's lock (pending entries stay for the next process)."""
+        if getattr(self, "_unsynced", False) and not self._acked_log.closed:
+            self.sync()
         log_file = getattr(self, "_acked_log", None)
         if log_file is not None and not log_file.closed:
             log_file.close()

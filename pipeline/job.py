@@ -286,6 +286,7 @@ def _kafka_source(
             source.topics,
             source.group_id,
             batch_size=source.batch_size,
+            max_batch_wait_ms=source.max_batch_wait_ms,
             idle_exit_s=source.idle_exit_s,
             changelog=changelog,
             resume=resume,

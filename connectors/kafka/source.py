@@ -36,7 +36,10 @@ class KafkaSource:
     offsets and partition of every key; the committed offsets stay in Kafka).
     ``changelog`` moves per-key state between the workers of the group.
     ``idle_exit_s`` makes a bounded run: the source is exhausted after that many seconds
-    without a record (``None``: run until stopped). ``consumer_config`` goes to the
+    without a record (``None``: run until stopped). ``max_batch_wait_ms`` bounds how long
+    a record waits for its batch to fill: a poll returns what it has once its first record
+    waited that long (0: what the client holds right now), so latency stays bounded at a
+    low rate while a backlog still comes in full ``batch_size`` batches. ``consumer_config`` goes to the
     transport's client as it is (librdkafka's dotted names for ``confluent``,
     kafka-python's keyword names for ``kafka-python``).
     """
@@ -48,6 +51,7 @@ class KafkaSource:
         group_id: str,
         *,
         batch_size: int = 5000,
+        max_batch_wait_ms: float = 50.0,
         idle_exit_s: float | None = None,
         changelog: KafkaStateStore | None = None,
         resume: Mapping[str, Any] | None = None,
@@ -58,6 +62,9 @@ class KafkaSource:
         self.topics = topics
         self.group_id = group_id
         self.batch_size = batch_size
+        if not 0 <= max_batch_wait_ms <= 60_000:
+            raise ValueError(f"max_batch_wait_ms must be 0..60000, got {max_batch_wait_ms}")
+        self.max_batch_wait_s = max_batch_wait_ms / 1000
         self.idle_exit_s = idle_exit_s
         self.consumer_config = consumer_config
         self.transport = check_transport(transport)
@@ -97,9 +104,22 @@ class KafkaSource:
         return self.tracker.should_apply(key, raw)
 
     def poll(self, timeout: float) -> list[RawRecord]:
-        batch, next_offsets = self._client.poll(timeout, self.batch_size)
-        self._next.update(next_offsets)
-        now = time.monotonic()
+        """Up to ``batch_size`` records; ``[]`` after ``timeout`` seconds without one.
+
+        Both clients' polls block until the batch is full or their timeout ends
+        (confluent-kafka's ``consume``) or return what they hold (kafka-python), so the
+        wait is cut into slices of ``max_batch_wait_ms``: a slice that brings records
+        ends the poll, and none of them waited longer than the slice.
+        """
+        deadline = time.monotonic() + timeout
+        slice_s = max(self.max_batch_wait_s, 0.001)  # 0 would spin while idle
+        while True:
+            wait = min(slice_s, max(deadline - time.monotonic(), 0.0))
+            batch, next_offsets = self._client.poll(wait, self.batch_size)
+            self._next.update(next_offsets)
+            now = time.monotonic()
+            if batch or now >= deadline:
+                break
         if batch:
             self._last_record_at = now
         elif self.idle_exit_s is not None and now - self._last_record_at >= self.idle_exit_s:

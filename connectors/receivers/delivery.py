@@ -111,15 +111,23 @@ class Delivery:
         self.delivered = 0
         self.rejected = 0
 
-    def submit(self, notification: Notification) -> bool:
-        """Store durably for sending; ``False`` if that key is pending or was delivered."""
+    def submit(self, notification: Notification, *, sync: bool = True) -> bool:
+        """Store durably for sending; ``False`` if that key is pending or was delivered.
+
+        ``sync=False``: durable only after :meth:`sync` (many submits, one directory fsync).
+        """
         if notification.receiver not in self.receivers:
             raise ValueError(f"notification for unknown receiver {notification.receiver!r}")
         return self.spool.append(
             msgspec.json.encode(notification),
             key=notification.key,
             meta={"receiver": notification.receiver},
+            sync=sync,
         )
+
+    def sync(self) -> None:
+        """Make the submits made with ``sync=False`` durable."""
+        self.spool.sync()
 
     @property
     def pending(self) -> int:
@@ -137,7 +145,17 @@ class Delivery:
         return min(firsts.values(), default=None)
 
     async def send_due(self) -> int:
-        """Try every entry whose time came, oldest first per receiver; the number delivered."""
+        """Try every entry whose time came, oldest first per receiver; the number delivered.
+
+        The acknowledgements of one call are fsynced once, at its end: a crash before that
+        sends those again, with the same idempotency keys.
+        """
+        try:
+            return await self._send_due()
+        finally:
+            self.spool.sync()
+
+    async def _send_due(self) -> int:
         client = self._client
         if client is None:
             client = self._client = httpx.AsyncClient()
@@ -181,7 +199,7 @@ class Delivery:
                     wait,
                 )
                 continue
-            self.spool.ack(entry)
+            self.spool.ack(entry, sync=False)
             self._retries.pop(entry.key, None)
             sent += 1
             self.delivered += 1

@@ -109,8 +109,13 @@ class NotificationPolicy:
 
     # -- input -------------------------------------------------------------------------
 
-    def add(self, alert: Alert) -> None:
-        """An alert fired, resolved or changed (the newest version per fingerprint wins)."""
+    def add(self, alert: Alert) -> bool:
+        """An alert fired, resolved or changed (the newest version per fingerprint wins).
+
+        True when it opened a group: the only way an alert brings :meth:`next_due` closer
+        (a group already open keeps its time), so a notifier need not look again otherwise.
+        """
+        opened = False
         now = self.clock()
         if alert.status == "firing":
             self._firing[alert.fingerprint] = alert
@@ -131,7 +136,9 @@ class NotificationPolicy:
                 wait = timedelta(seconds=route.group_wait)
                 group = _Group(route, group_labels, key, now + wait)
                 self._groups[key] = group
+                opened = True
             group.alerts[alert.fingerprint] = alert
+        return opened
 
     def acknowledge(self, fingerprint: str) -> None:
         """A person took the firing alert: it stops repeating (new alerts still notify)."""

@@ -13,8 +13,11 @@ own asyncio loop does the rest, woken by the policy's timers even when no record
    the spool;
 4. send what the spool holds (retries with backoff; a crash resends at the next start).
 
-:meth:`Notifier.flush` (each checkpoint) waits for steps 1-3 of one cycle, so what the
-checkpoint covers is in the spool or the state file. At the end of a finite input
+:meth:`Notifier.flush` (each checkpoint) waits for a cycle in progress and saves the state
+in the caller's thread, so what the checkpoint covers is in the spool or the state file; it
+never waits for a delivery. An alert wakes the worker only when it opens a group (or a
+pusher takes it): one joining an open group is due no sooner, so the state file is
+written once per cycle, not once per alert. At the end of a finite input
 :meth:`Notifier.drain` waits (at most ``delivery.drain``) for each group's next look and
 its delivery; after SIGTERM the job does not linger: the next start sends the rest.
 
@@ -130,9 +133,9 @@ class Notifier:
         self._outbox: list[Notification] = []  # due, not yet in the spool (spool full)
         self.submitted = 0
         self._lock = threading.Lock()  # policy, pushers, firing: runner thread vs worker
+        # A cycle's steps 1-3 and a checkpoint's state save: one at a time, never halfway.
+        self._cycle_lock = threading.Lock()
         self._wake = threading.Event()
-        self._cycle_done = threading.Condition()
-        self._cycles = 0
         self._stop = False
         self._changed = True
         if restore:
@@ -150,16 +153,18 @@ class Notifier:
             self._event_clock.advance(item.ts)
         if isinstance(item, Alert):
             with self._lock:
-                self._take(item)
-            self._wake.set()
+                look = self._take(item)
+            if look:
+                self._wake.set()
         if self._event_clock is not None and self._due_now():
             self._cycle()
             assert self._loop is not None
             self._loop.run_until_complete(self.delivery.send_due())
 
-    def _take(self, alert: Alert) -> None:
+    def _take(self, alert: Alert) -> bool:
+        """Feed one alert in; True if the worker should look now (else its timer will)."""
         now = self.clock()
-        self.policy.add(alert)
+        opened = self.policy.add(alert)
         if alert.status == "firing":
             self.firing[alert.fingerprint] = alert
             pushed = self._pushed.get(alert.fingerprint)
@@ -174,18 +179,24 @@ class Notifier:
         for pusher in self.pushers:
             pusher.add(pushed)
         self._changed = True
+        # An alert joining an open group changes nothing due sooner: waking the worker for
+        # it would rewrite the state file per alert. Pushers are due per alert.
+        return opened or bool(self.pushers)
 
     def flush(self) -> None:
-        """Wait until the alerts added so far are in the spool or the state file."""
+        """Wait until the alerts added so far are in the spool or the state file.
+
+        In the caller's thread: wait for a cycle in progress (its notifications taken
+        from the policy reach the spool before its state is saved), then save the state
+        if it changed. Never waits for a delivery: a checkpoint costs one state write.
+        """
         if self._thread is None:
             self._cycle()
             return
-        with self._cycle_done:
-            wanted = self._cycles + 2  # one cycle may be half done: the next one starts after
-            self._wake.set()
-            while self._cycles < wanted and self._thread.is_alive():
-                self._wake.set()
-                self._cycle_done.wait(0.5)
+        if not self._thread.is_alive():
+            return
+        with self._cycle_lock:
+            self._save_state()
 
     def _last_look(self) -> datetime | None:
         with self._lock:
@@ -208,6 +219,7 @@ class Notifier:
         deadline = _wall() + timedelta(seconds=self.config.delivery.drain)
         while _wall() < deadline and self._thread.is_alive() and not stopped():
             looked = last_look is None or self.clock() >= last_look
+            self._wake.set()
             self.flush()
             if looked and not self._outbox and self.delivery.pending == 0:
                 return
@@ -248,8 +260,6 @@ class Notifier:
         finally:
             loop.run_until_complete(self.delivery.aclose())
             loop.close()
-            with self._cycle_done:
-                self._cycle_done.notify_all()
 
     def _seconds_to_next(self) -> float:
         now = self.clock()
@@ -266,27 +276,34 @@ class Notifier:
         return any(t is not None and t <= now for t in times)
 
     def _cycle(self) -> None:
-        self._read_annotations()
-        self._reload_silences()
-        with self._lock:
-            self._outbox += self.policy.due() + [n for p in self.pushers for n in p.due()]
-        while self._outbox:
-            try:
-                self.delivery.submit(self._outbox[0])
-            except SpoolFull as exc:
-                log.warning("notify spool full (%s); %d wait", exc, len(self._outbox))
-                break
-            self._outbox.pop(0)
-            self.submitted += 1
-            self._changed = True
-        if self._changed:
+        with self._cycle_lock:
+            self._read_annotations()
+            self._reload_silences()
             with self._lock:
-                state = self._state()
-                self._changed = False
-            write_json_atomic(self.state_dir / STATE_FILE, state)
-        with self._cycle_done:
-            self._cycles += 1
-            self._cycle_done.notify_all()
+                self._outbox += self.policy.due() + [n for p in self.pushers for n in p.due()]
+            taken = 0
+            try:
+                for notification in self._outbox:
+                    self.delivery.submit(notification, sync=False)
+                    taken += 1
+            except SpoolFull as exc:
+                log.warning("notify spool full (%s); %d wait", exc, len(self._outbox) - taken)
+            finally:
+                self.delivery.sync()  # one directory fsync for the cycle's notifications
+            if taken:
+                del self._outbox[:taken]
+                self.submitted += taken
+                self._changed = True
+            self._save_state()
+
+    def _save_state(self) -> None:
+        """One atomic write of everything changed since the last (caller holds the cycle lock)."""
+        if not self._changed:
+            return
+        with self._lock:
+            state = self._state()
+            self._changed = False
+        write_json_atomic(self.state_dir / STATE_FILE, state)
 
     def _read_annotations(self) -> None:
         found, self._annotations_offset = self.annotations.read_from(self._annotations_offset)
