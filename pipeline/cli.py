@@ -52,14 +52,8 @@ from linewatch.pipeline.config import (
     JsonlDeadLetterConfig,
     JsonlSinkConfig,
 )
-from linewatch.pipeline.job import (
-    Job,
-    JobError,
-    StopLatch,
-    build_job,
-    influx_source,
-    kafka_replay_source,
-)
+from linewatch.pipeline.job import Job, JobError, StopLatch, build_job
+from linewatch.pipeline.job_sources import influx_source, kafka_replay_source
 from linewatch.pipeline.logs import LOG_FORMATS, configure_logging
 from linewatch.pipeline.replay_source import ReplaySource
 from linewatch.pipeline.report import FaultWindow

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,37 +27,34 @@ from pydantic import TypeAdapter
 from linewatch.connectors.console import ConsoleSink
 from linewatch.connectors.csv_scores import CsvScoresSink
 from linewatch.connectors.files import FileSource, InputDamaged, JsonlSink, UnsupportedFormat
-from linewatch.connectors.memory import IterableSource
 from linewatch.connectors.simulator import (
     Simulation,
-    fault_windows,
-    parse_fault,
-    simulate,
-    validate_faults,
 )
 from linewatch.pipeline.budget_autocorr import AutocorrelationWatch
 from linewatch.pipeline.checkpoint import RESET_HINT, Checkpoint, CheckpointError, LocalStateStore
 from linewatch.pipeline.config import (
     Config,
-    FileSourceConfig,
     InfluxSourceConfig,
     KafkaDeadLetterConfig,
     KafkaSourceConfig,
-    KafkaStateConfig,
     SimulatorSourceConfig,
 )
 from linewatch.pipeline.engine import Engine
+from linewatch.pipeline.job_sources import (
+    JobError,
+    build_source,
+    from_kafka,
+    simulated_records,
+    two_stage_source,
+)
 from linewatch.pipeline.limits_file import LimitsFileError, StreamLimits
 from linewatch.pipeline.limits_seed import limits_seeder
-from linewatch.pipeline.models import AlertAnnotation, Sink, Source, WireRecord
+from linewatch.pipeline.models import AlertAnnotation, Sink, Source
 from linewatch.pipeline.notify.annotations import ANNOTATIONS_FILE, AnnotationLog
 from linewatch.pipeline.notify.runtime import Notifier
 from linewatch.pipeline.plugins import (
     SinkContext,
-    SourceContext,
-    register_source,
     sink_plugin,
-    source_plugin,
 )
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
 from linewatch.pipeline.report_data import ChartCollector, collector_for
@@ -92,10 +89,6 @@ CHART_REPORT_SUFFIXES = frozenset({".html", ".htm", ".pdf"})
 _P = ParamSpec("_P")
 
 
-class JobError(RuntimeError):
-    """A job that cannot start (no source, unreadable input, bad fault spec...)."""
-
-
 class StopLatch:
     """A stop asked for before the runner exists (SIGTERM while a resume loads) is kept."""
 
@@ -112,29 +105,6 @@ class StopLatch:
         self._target = target
         if self.requested:
             target()
-
-
-def simulated_records(
-    simulation: Simulation,
-    minutes: float,
-    faults: Sequence[str] | None = None,
-    seed: int | None = None,
-    start: datetime | None = None,
-) -> tuple[Iterator[WireRecord], list[dict[str, Any]]]:
-    """The simulator's records and the ground truth of the faults injected in them.
-
-    ``faults`` (fault texts), ``seed`` and ``start`` replace the simulation's own.
-    """
-    try:
-        parsed = list(simulation.faults) if faults is None else [parse_fault(t) for t in faults]
-        validate_faults(simulation, parsed)
-    except ValueError as exc:
-        raise JobError(f"bad fault: {exc}") from exc
-    begin = start or simulation.start
-    records = simulate(
-        simulation, begin, minutes, parsed, seed=simulation.seed if seed is None else seed
-    )
-    return records, fault_windows(parsed, begin)
 
 
 @dataclass
@@ -213,176 +183,6 @@ class Job:
         elif self.report_path is not None:
             write_report(self.report_path, text)
         return text
-
-
-def influx_source(
-    url: str,
-    start: datetime,
-    stop: datetime,
-    page_size: int = 5000,
-    batch_size: int = 1000,
-    resume: dict[str, Any] | None = None,
-) -> Source:
-    """Records of ``[start, stop)`` read back from InfluxDB (``replay --from influx://``)."""
-    from linewatch.connectors.influxdb import InfluxSource, InfluxSourceError
-
-    try:
-        return InfluxSource.from_url(
-            url, start, stop, page_size=page_size, batch_size=batch_size, resume=resume
-        )
-    except (InfluxSourceError, ValueError) as exc:
-        raise JobError(f"InfluxDB source: {exc}") from exc
-
-
-def kafka_replay_source(url: str, start: datetime, stop: datetime) -> Source:
-    """Records of ``[start, stop)`` by Kafka timestamp, read outside any consumer group.
-
-    ``kafka://HOST:PORT/TOPIC[,TOPIC2][?transport=kafka-python]`` (``replay --from``).
-    """
-    from linewatch.connectors.kafka.clients import check_transport
-    from linewatch.connectors.kafka.replay import KafkaReplayError, KafkaReplaySource
-    from linewatch.connectors.kafka.urls import parse_kafka_url, split_transport
-
-    try:
-        base, transport = split_transport(url)
-        bootstrap, topics = parse_kafka_url(base)
-        return KafkaReplaySource(
-            bootstrap,
-            topics.split(","),
-            start,
-            stop,
-            transport=check_transport(transport or "confluent"),
-        )
-    except (KafkaReplayError, ValueError) as exc:
-        raise JobError(f"Kafka replay source: {exc}") from exc
-
-
-def _kafka_source(
-    source: KafkaSourceConfig, state: KafkaStateConfig | None, resume: dict[str, Any] | None
-) -> Source:
-    """The Kafka source, with its changelog when the state moves between workers."""
-    from linewatch.connectors.kafka import KafkaSource, KafkaStateStore, partition_counts
-
-    counts = partition_counts(source.bootstrap, source.topics, transport=source.transport)
-    if len(set(counts.values())) > 1:
-        raise JobError(
-            f"source.topics must have the same number of partitions (co-partitioned "
-            f"by line/station), got {counts}"
-        )
-    partitions = next(iter(counts.values()))
-    changelog = None
-    if state is not None:
-        changelog = KafkaStateStore(state.bootstrap, state.topic, transport=state.transport)
-        changelog.ensure_topic(partitions)
-        found = partition_counts(state.bootstrap, [state.topic], transport=state.transport)
-        if found[state.topic] != partitions:
-            raise JobError(
-                f"checkpoint.changelog: topic {state.topic!r} has {found[state.topic]} "
-                f"partitions, the input topics {partitions}; state is kept per input partition"
-            )
-    try:
-        return KafkaSource(
-            source.bootstrap,
-            source.topics,
-            source.group_id,
-            batch_size=source.batch_size,
-            max_batch_wait_ms=source.max_batch_wait_ms,
-            idle_exit_s=source.idle_exit_s,
-            changelog=changelog,
-            resume=resume,
-            consumer_config=source.consumer,
-            transport=source.transport,
-        )
-    except ValueError as exc:  # a resume state that is not the source's
-        raise JobError(f"checkpoint: {exc}; {RESET_HINT}") from None
-
-
-def _two_stage(
-    config: Config,
-    engine: Engine,
-    inputs: Source,
-    resume: dict[str, Any] | None,
-    mode: Literal["run", "replay"],
-) -> tuple[Source, Any]:
-    """The input and the line stage's consumer as one source; stage 1 without predictors."""
-    from linewatch.connectors.kafka import KafkaSource
-    from linewatch.pipeline.modelling import ModelRuntime
-    from linewatch.pipeline.repartition import two_stage
-
-    assert isinstance(inputs, KafkaSource)
-    try:
-        source, forwarder = two_stage(config, inputs, resume, mode)
-    except ValueError as exc:
-        raise JobError(str(exc)) from None
-    engine.models = ModelRuntime(config, engine.alerts, predictors="none")
-    return source, forwarder
-
-
-def _from_kafka(config: Config, input_path: Path | None, override: Source | None) -> bool:
-    return override is None and input_path is None and isinstance(config.source, KafkaSourceConfig)
-
-
-def _source(
-    config: Config,
-    input_path: Path | None,
-    resume: dict[str, Any] | None,
-    source_override: Source | None,
-    mode: Literal["run", "replay"],
-) -> Source:
-    """The job's source, built with its own resume state (``resume``: None, from the start)."""
-    if (
-        mode == "run"
-        and config.checkpoint.changelog is not None
-        and not _from_kafka(config, input_path, source_override)
-    ):
-        raise JobError("checkpoint.changelog needs a kafka source")
-    if source_override is not None:
-        return source_override
-    if input_path is not None:
-        return FileSource(input_path, resume=resume)
-    source = config.source
-    if source is None:
-        raise JobError("the config has no 'source' and no input file was given")
-    return source_plugin(source.type).build(source, SourceContext(config, resume, mode))
-
-
-def _file_source(source: FileSourceConfig, context: SourceContext) -> Source:
-    return FileSource(
-        source.path,
-        format=source.format,
-        batch_size=source.batch_size,
-        resume=context.resume,
-    )
-
-
-def _simulator_source(source: SimulatorSourceConfig, context: SourceContext) -> Source:
-    assert context.config.simulation is not None  # the config validator guarantees it
-    records, _ = simulated_records(context.config.simulation, source.minutes)
-    return IterableSource(
-        records, name="simulator", batch_size=source.batch_size, resume=context.resume
-    )
-
-
-def _influx_source(source: InfluxSourceConfig, context: SourceContext) -> Source:
-    return influx_source(
-        source.url,
-        source.start,
-        source.stop,
-        source.page_size,
-        source.batch_size,
-        context.resume,
-    )
-
-
-def _kafka_source_plugin(source: KafkaSourceConfig, context: SourceContext) -> Source:
-    changelog = context.config.checkpoint.changelog if context.mode == "run" else None
-    return _kafka_source(source, changelog, context.resume)
-
-
-register_source("file", FileSourceConfig, _file_source)
-register_source("simulator", SimulatorSourceConfig, _simulator_source)
-register_source("kafka", KafkaSourceConfig, _kafka_source_plugin)
-register_source("influx", InfluxSourceConfig, _influx_source)
 
 
 def input_identity(config: Config, source: Source) -> dict[str, Any]:
@@ -547,9 +347,9 @@ def build_job(
         # the outputs stay byte for byte the same across a resume or a second replay.
         engine.alerts.clock = _wall_clock
     resume = checkpoint.source if checkpoint else None
-    kafka_input = _from_kafka(config, input_path, source)
+    kafka_input = from_kafka(config, input_path, source)
     try:
-        source = _source(config, input_path, resume, source, mode)
+        source = build_source(config, input_path, resume, source, mode)
         identity = input_identity(config, source)
     except OSError as exc:
         raise JobError(f"cannot open the input: {exc}") from exc
@@ -557,7 +357,7 @@ def build_job(
         raise JobError(str(exc)) from exc
     forwarder = None
     if kafka_input and engine.models.has_predictors:  # a line stage: pipeline/repartition.py
-        source, forwarder = _two_stage(config, engine, source, resume, mode)
+        source, forwarder = two_stage_source(config, engine, source, resume, mode)
         routes.append(Route(forwarder, frozenset(), "line stage"))
     if checkpoint is not None:
         assert store is not None
