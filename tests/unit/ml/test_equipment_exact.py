@@ -20,6 +20,13 @@ from linewatch.detectors.ml import EquipmentModel
 from linewatch.detectors.ml.combined import Combined
 from linewatch.detectors.ml.model import ModelDetector
 from linewatch.detectors.ml.result import ModelEvaluation
+from linewatch.detectors.ml.unrolled import (
+    UNROLL_MAX,
+    chi2_tail,
+    chi2_tail_loop,
+    mewma_t2_kernel,
+    mewma_t2_loop,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -160,3 +167,30 @@ def test_equipment_model_output_is_pinned(case: str) -> None:
     assert {k: v.hex() for k, v in first.contributions.items()} == pinned["contributions"]
     assert sum(r.alarm for r in results) == pinned["alarms"]
     assert _digest(lines, model._get_state()) == pinned["digest"]
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 6, 9, 33])
+def test_unrolled_kernel_is_the_loop_bit_for_bit(p: int) -> None:
+    rng = np.random.default_rng(p)
+    kernel = mewma_t2_kernel(p)
+    assert (kernel is mewma_t2_loop) == (p > UNROLL_MAX)
+    for _ in range(300):
+        product, offset, ewma = (rng.standard_normal(p).tolist() for _ in range(3))
+        keep, scale = float(rng.uniform(0.0, 1.0)), float(rng.uniform(0.0, 40.0))
+        assert kernel(product, offset, ewma, keep, scale) == mewma_t2_loop(
+            product, offset, ewma, keep, scale
+        )
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 6, 8, 40, 41, 42])
+def test_unrolled_chi2_tail_is_the_series_bit_for_bit(df: int) -> None:
+    for x in (0.0, 1e-300, 0.37, 6.75, 12.5917, 80.0, 1500.0):
+        assert chi2_tail(df)(x).hex() == chi2_tail_loop(df, x).hex()
+
+
+@pytest.mark.parametrize("lam", [0.05, 0.1, 0.5, 0.99])
+def test_steady_mewma_scale_is_the_exact_one(lam: float) -> None:
+    model = EquipmentModel(["a", "b"], lam=lam)
+    start, steady = model._steady_t, model._steady_scale
+    assert model._scale(start - 1) != steady
+    assert all(model._scale(t) == steady for t in range(start, start + 2000))
