@@ -1,6 +1,6 @@
 """Detection table and throughput of the model detectors, beside Hotelling T².
 
-    python bench/bench_models.py [--seeds 20] [--quick] [--json FILE]
+    python bench/bench_models.py [--seeds 20] [--quick] [--json FILE] [--only-throughput]
 
 Data: p = 6 equipment parameters from a two-factor model (variables 0-2 load on the
 first factor, 3-5 on the second, plus noise; unit marginal variance, correlations
@@ -20,7 +20,10 @@ detectors target a per-point false-alarm rate of 0.0027 (Hotelling: alpha 0.0027
 Throughput (process CPU time, so other load on the machine counts less): the default
 model's ``evaluate`` (what the pipeline calls: score, alarm and contributions) on every sample, and river's
 ``HalfSpaceTrees`` (default parameters) ``learn_one`` + ``score_one`` loop, on the same
-20000 six-parameter samples; each contender runs in its own subprocess, 3 times, median.
+20000 six-parameter samples (warm-up included); each contender runs in its own subprocess,
+the contenders interleaved, 3 times: medians, and the ratio's min and max over the rounds.
+``default_pipeline`` adds what the engine then does with each result
+(``top_contributors(3)`` for ``model_score``, ``to_evaluation()`` for the alerts).
 """
 
 from __future__ import annotations
@@ -141,14 +144,20 @@ sys.argv = ['x']
 from bench.bench_models import equipment_data, NAMES
 data = [dict(zip(NAMES, row.tolist())) for row in equipment_data({n}, 7, None)]
 ts = datetime(2026, 1, 1, tzinfo=timezone.utc)
-if {which!r} == 'default':
+if {which!r} in ('default', 'default_pipeline'):
     from linewatch.detectors.ml.registry import MODEL_TYPES
     from linewatch.detectors.ml.scorer import DEFAULT
     spec = dict(DEFAULT); kind = spec.pop('type')
     model = MODEL_TYPES[kind](variables=NAMES, warmup=300, **spec)
     start = time.process_time()
-    for x in data:
-        model.evaluate(ts, x)
+    if {which!r} == 'default':
+        for x in data:
+            model.evaluate(ts, x)
+    else:
+        for x in data:
+            result = model.evaluate(ts, x)
+            result.top_contributors(3)
+            result.to_evaluation()
 else:
     from river import anomaly
     model = anomaly.HalfSpaceTrees(seed=7)
@@ -160,19 +169,26 @@ print(len(data) / (time.process_time() - start))
 """
 
 
+CONTENDERS = ("default", "river_hst", "default_pipeline")
+
+
 def throughput(n: int, repeats: int = 3) -> dict[str, float]:
+    """Samples/s of each contender (median), ``ratio`` = default / river_hst and its range."""
     root = str(Path(__file__).resolve().parents[1])
-    rates: dict[str, float] = {}
-    for which in ("default", "river_hst"):
-        runs = []
-        for _ in range(repeats):
+    runs: dict[str, list[float]] = {which: [] for which in CONTENDERS}
+    # interleaved rounds, so a change of load on the machine hits every contender alike
+    for _ in range(repeats):
+        for which in CONTENDERS:
             code = _THROUGHPUT.format(root=root, n=n, which=which)
             out = subprocess.run(
                 [sys.executable, "-c", code], capture_output=True, text=True, check=True
             )
-            runs.append(float(out.stdout.strip().splitlines()[-1]))
-        rates[which] = statistics.median(runs)
+            runs[which].append(float(out.stdout.strip().splitlines()[-1]))
+    rates: dict[str, float] = {which: statistics.median(r) for which, r in runs.items()}
     rates["ratio"] = rates["default"] / rates["river_hst"]
+    rounds = [d / h for d, h in zip(runs["default"], runs["river_hst"], strict=True)]
+    rates["ratio_min"], rates["ratio_max"] = min(rounds), max(rounds)
+    rates["pipeline_ratio"] = rates["default_pipeline"] / rates["river_hst"]
     return rates
 
 
@@ -186,21 +202,27 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 seeds, 5000 throughput samples")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument("--only-throughput", action="store_true", help="skip the table")
     args = parser.parse_args()
     seeds = 5 if args.quick else args.seeds
-    table = detection_table(seeds)
-    header = ["detector", "FAR/1000", *FAULTS]
-    print(f"median detection delay (points, {seeds} seeds), false alarms per 1000 points")
-    print(" | ".join(f"{h:>12}" for h in header))
-    for name, row in table.items():
-        cells = [name, f"{row['far_per_1000']:.2f}", *(_fmt(row[f]) for f in FAULTS)]
-        print(" | ".join(f"{c:>12}" for c in cells))
-    result: dict[str, Any] = {"seeds": seeds, "detection": table}
+    result: dict[str, Any] = {"seeds": seeds}
+    if not args.only_throughput:
+        table = detection_table(seeds)
+        header = ["detector", "FAR/1000", *FAULTS]
+        print(f"median detection delay (points, {seeds} seeds), false alarms per 1000 points")
+        print(" | ".join(f"{h:>12}" for h in header))
+        for name, row in table.items():
+            cells = [name, f"{row['far_per_1000']:.2f}", *(_fmt(row[f]) for f in FAULTS)]
+            print(" | ".join(f"{c:>12}" for c in cells))
+        result["detection"] = table
     if not args.no_throughput:
         rates = throughput(5000 if args.quick else 20000)
         print(
             f"throughput: default {rates['default']:.0f}/s, river HST "
-            f"{rates['river_hst']:.0f}/s, ratio {rates['ratio']:.2f}x (median of 3)"
+            f"{rates['river_hst']:.0f}/s, ratio {rates['ratio']:.2f}x (medians of 3; rounds "
+            f"{rates['ratio_min']:.2f}-{rates['ratio_max']:.2f}x); with the engine's "
+            f"top_contributors + to_evaluation {rates['default_pipeline']:.0f}/s, "
+            f"{rates['pipeline_ratio']:.2f}x"
         )
         result["throughput"] = rates
     text = json.dumps(result, indent=2, sort_keys=True)

@@ -43,12 +43,12 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special
 
 from linewatch.detectors.base import Observation
 from linewatch.detectors.ml.model import Assessment, ModelDetector
 from linewatch.detectors.ml.result import ModelEvaluation
 from linewatch.detectors.ml.standardize import OnlineMoments
+from linewatch.detectors.ml.unrolled import chi2_tail, chi2_tail_loop, mewma_t2_kernel
 
 __all__ = ["EquipmentModel", "chi2_sf", "inverse_sqrt"]
 
@@ -59,26 +59,20 @@ def chi2_sf(df: int, x: float) -> float:
     >>> round(chi2_sf(2, 6.75), 9), round(chi2_sf(4, 9.4877), 6), round(chi2_sf(3, 7.8147), 6)
     (0.034218118, 0.05, 0.05)
     """
-    if df % 2 or df > 40:
-        return float(special.chdtrc(df, x))
-    half = 0.5 * x
-    term = total = 1.0
-    for j in range(1, df // 2):
-        term *= half / j
-        total += term
-    return math.exp(-half) * total
+    return chi2_tail_loop(df, x)
 
 
-def inverse_sqrt(matrix: list[list[float]]) -> np.ndarray:
+def inverse_sqrt(matrix: list[list[float]] | np.ndarray) -> np.ndarray:
     """Symmetric (pseudo-)inverse square root; directions of ~zero variance get weight 0.
 
     >>> inverse_sqrt([[4.0, 0.0], [0.0, 0.25]]).tolist()
     [[0.5, 0.0], [0.0, 2.0]]
     """
-    values, vectors = np.linalg.eigh(np.array(matrix, dtype=float))
-    floor = 1e-10 * max(float(values.max()), 1e-300)
-    scale = np.where(values > floor, 1.0 / np.sqrt(np.maximum(values, floor)), 0.0)
-    result: np.ndarray = (vectors * scale) @ vectors.T
+    values, vectors = np.linalg.eigh(np.asarray(matrix, dtype=float))
+    floor = 1e-10 * max(float(np.maximum.reduce(values)), 1e-300)
+    # p floats: plain Python beats four ufunc calls (sqrt and division round the same)
+    scale = [1.0 / math.sqrt(v) if v > floor else 0.0 for v in values.tolist()]
+    result: np.ndarray = (vectors * _array(scale)) @ vectors.T
     return result
 
 
@@ -110,54 +104,81 @@ class EquipmentModel(ModelDetector):
         # The whitening is a numpy matrix (one product a sample); the p-vectors are lists.
         self._whiten = np.zeros((p, p))
         self._offset = np.zeros(p)
+        self._offset_list = [0.0] * p
         self._ewma = [0.0] * p
         self._t = 0
-        self._buffer: list[list[float]] = []
+        # The unflagged points since the last refit, flat (one list.extend a sample, one
+        # array at the refit); the state shows them as rows.
+        self._buffer: list[float] = []
         self._block = 0
+        self._kernel = mewma_t2_kernel(p)
+        self._tail = chi2_tail(p)
+        self._keep = 1.0 - lam
+        self._lam2 = lam * lam
+        self._ratio = lam / (2.0 - lam)
+        self._steady_t, self._steady_scale = self._steady()
 
     @classmethod
     def _unit_test_params(cls) -> list[dict[str, Any]]:
         return [{"variables": ("a", "b", "c"), "warmup": 30, "refit_every": 7}]
 
+    def _scale(self, t: int) -> float:
+        """``1 / c_t`` times lam² (the EWMA is carried divided by lam)."""
+        return self._lam2 / (self._ratio * (1.0 - self._keep ** (2 * t)))
+
+    def _steady(self) -> tuple[int, float]:
+        """The first t from which ``1 - (1 - lam)^(2t)`` rounds to 1, and the scale from then.
+
+        ``(1 - lam)^(2t)`` falls with t, so once it is below half an ulp of 1 it stays
+        there: the scale is one constant from that t on, the same float ``_scale`` gives.
+        """
+        keep = self._keep
+        if keep**2 >= 1.0 - 1e-9:  # lam tiny: no constant within any sane t
+            return 2**62, 0.0
+        t = max(1, math.ceil(54.0 * math.log(2.0) / (-2.0 * math.log(keep))))
+        while t > 1 and 1.0 - keep ** (2 * (t - 1)) == 1.0:
+            t -= 1
+        while 1.0 - keep ** (2 * t) != 1.0:
+            t += 1
+        return t, self._scale(t)
+
     def _warm(self, values: list[float]) -> None:
         self._moments.learn(values)
 
     def _refit(self) -> None:
-        self._moments.learn_batch(self._buffer)
+        flat = self._buffer
+        rows = np.fromiter(flat, float, len(flat)).reshape(-1, len(self._names))
+        self._moments.learn_batch(rows)
         self._buffer = []
         self._block = 0
-        self._whiten = inverse_sqrt(self._moments.correlation()) / np.array(self._moments.std())
-        self._offset = self._whiten @ np.array(self._moments.mean)
+        correlation, std, mean = self._moments.correlation_std_mean()
+        self._whiten = inverse_sqrt(correlation) / std
+        self._offset = self._whiten @ mean
+        self._offset_list = self._offset.tolist()
 
     def _calibrate(self) -> None:
         self._refit()
 
     def _compute(self, values: list[float]) -> tuple[float, float, list[float], list[float], int]:
         """Score, statistic, contributions, the next EWMA vector and step; no side effects."""
-        lam = self.lam
-        keep = 1.0 - lam
-        # One numpy product; the rest on p floats is cheaper in plain Python.
-        y: list[float] = (self._whiten @ values - self._offset).tolist()
-        # The EWMA is carried divided by lam (one operation less a sample).
-        ewma = [yi + keep * ei for yi, ei in zip(y, self._ewma, strict=True)]
+        # One numpy product (BLAS: its rounding is the reference, so it stays numpy); the
+        # rest on p floats is cheaper in plain Python.
+        product: list[float] = self._whiten.dot(_array(values)).tolist()
         t = self._t + 1
-        scale = lam * lam / (lam / (2.0 - lam) * (1.0 - keep ** (2 * t)))
-        shewhart = [yi * yi for yi in y]
-        t2 = sum(shewhart)
-        m2 = sum([ei * ei for ei in ewma]) * scale
-        # Both are chi-square(p): the larger statistic has the smaller p-value.
-        if m2 >= t2:
-            statistic, contributions = m2, [ei * ei * scale for ei in ewma]
-        else:
-            statistic, contributions = t2, shewhart
-        score = 1.0 - min(1.0, 2.0 * chi2_sf(len(values), statistic))
+        scale = self._steady_scale if t >= self._steady_t else self._scale(t)
+        # The EWMA is carried divided by lam (one operation less a sample).
+        statistic, contributions, ewma = self._kernel(
+            product, self._offset_list, self._ewma, self._keep, scale
+        )
+        tail = 2.0 * self._tail(statistic)
+        score = 1.0 - (tail if tail < 1.0 else 1.0)
         return score, statistic, contributions, ewma, t
 
     def _advance(self, values: list[float], ewma: list[float], t: int, alarm: bool) -> None:
         self._ewma = ewma
         self._t = t
         if not alarm:
-            self._buffer.append(values)
+            self._buffer.extend(values)
         self._block += 1
         if self._block >= self.refit_every:
             self._refit()
@@ -177,29 +198,35 @@ class EquipmentModel(ModelDetector):
             return super()._step(ts, x, learn)
         values = self._values(x)
         score, statistic, contributions, ewma, t = self._compute(values)
-        alarm = score > self._threshold
+        threshold = self._threshold
+        alarm = score > threshold
         if learn:
             self._advance(values, ewma, t, alarm)
-            self._seen += 1
+            self._seen = index + 1
         return ModelEvaluation(
             ts,
             self._label,
             index,
             score,
-            self._threshold,
+            threshold,
             alarm,
             statistic,
-            dict(zip(self._names, contributions, strict=True)),
+            dict(zip(self._names, contributions, strict=False)),  # equal lengths: kernel made them
         )
 
+    def evaluate(self, ts: datetime, x: Observation) -> ModelEvaluation:
+        return self._step(ts, x, True)
+
     def _model_state(self) -> dict[str, Any]:
+        p = len(self._names)
+        flat = self._buffer
         return {
             "moments": self._moments.to_state(),
             "whiten": self._whiten.tolist(),
             "offset": self._offset.tolist(),
             "ewma": list(self._ewma),
             "t": self._t,
-            "buffer": [list(r) for r in self._buffer],
+            "buffer": [flat[i : i + p] for i in range(0, len(flat), p)],
             "block": self._block,
         }
 
@@ -207,7 +234,12 @@ class EquipmentModel(ModelDetector):
         self._moments.set_state(state["moments"])
         self._whiten = np.array(state["whiten"], dtype=float)
         self._offset = np.array(state["offset"], dtype=float)
+        self._offset_list = self._offset.tolist()
         self._ewma = [float(v) for v in state["ewma"]]
         self._t = int(state["t"])
-        self._buffer = [[float(v) for v in row] for row in state["buffer"]]
+        self._buffer = [float(v) for row in state["buffer"] for v in row]
         self._block = int(state["block"])
+
+
+_dot = np.dot
+_array = np.array

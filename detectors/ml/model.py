@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,13 @@ def bonferroni_score(p_values: Sequence[float]) -> float:
     return 1.0 - min(1.0, len(p_values) * min(p_values))
 
 
+def _one(name: str) -> Callable[[Any], tuple[Any]]:
+    def get(mapping: Any) -> tuple[Any]:
+        return (mapping[name],)
+
+    return get
+
+
 class ModelDetector(Detector):
     """Base of the model detectors (see the module text)."""
 
@@ -71,6 +79,10 @@ class ModelDetector(Detector):
         if not 0.0 < target_far < 1.0:
             raise ValueError(f"target_far must be in (0, 1), got {target_far}")
         self._names = names
+        # One C call reads the vector; a 1-tuple for one variable, like for many.
+        self._getter: Callable[[Any], Any] = (
+            operator.itemgetter(*names) if len(names) > 1 else _one(names[0])
+        )
         self._label = self.model_name
         self._threshold = 1.0 - target_far
         self._seen = 0
@@ -110,9 +122,11 @@ class ModelDetector(Detector):
 
     def _values(self, x: Observation) -> list[float]:
         try:
-            mapping: Any = x
-            values = [float(mapping[name]) for name in self._names]
-            if all(map(math.isfinite, values)):
+            values = list(map(float, self._getter(x)))
+            # A finite sum is the common case's one check; inf or nan (or an overflowing
+            # sum of finite values) goes through the exact per-value test.
+            total = sum(values)
+            if total - total == 0.0 or all(map(math.isfinite, values)):
                 return values
         except (KeyError, TypeError, ValueError, IndexError):
             pass

@@ -28,6 +28,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = ["OnlineMoments"]
 
 #: Smallest standard deviation used to standardise: a constant variable gives z = 0 while it
@@ -65,32 +67,47 @@ class OnlineMoments:
             for j in range(self.size):
                 row[j] = keep * row[j] + bi * after[j]
 
-    def learn_batch(self, rows: Sequence[Sequence[float]]) -> None:
+    def learn_batch(self, rows: Sequence[Sequence[float]] | np.ndarray) -> None:
         """Add many observations at once (Chan, Golub & LeVeque's merge; ``forget`` = 0 only).
 
-        Equal to :meth:`learn` on each row up to rounding.
+        ``rows``: a sequence of ``size``-rows, or an (m, size) array. Equal to :meth:`learn`
+        on each row up to rounding.
         """
-        if not rows:
+        if len(rows) == 0:
             return
         if self.forget != 0.0:
             raise ValueError("learn_batch needs forget = 0")
-        import numpy as np
-
-        data = np.array(rows, dtype=float)
+        data = np.asarray(rows, dtype=float)
         m = data.shape[0]
-        batch_mean = data.mean(axis=0)
+        # ndarray.mean's and np.outer's own ufunc calls, without their Python wrappers
+        batch_mean = np.add.reduce(data, axis=0) / m
         centered = data - batch_mean
         batch_comoment = centered.T @ centered
         n = self.n + m
-        delta = batch_mean - np.array(self.mean)
-        mean = np.array(self.mean) + delta * (m / n)
-        comoment = (
-            np.array(self.comoment) + batch_comoment + np.outer(delta, delta) * (self.n * m / n)
-        )
+        old_mean = np.array(self.mean)
+        delta = batch_mean - old_mean
+        mean = old_mean + delta * (m / n)
+        spread = np.multiply.outer(delta, delta) * (self.n * m / n)
+        comoment = np.array(self.comoment) + batch_comoment + spread
         self.n = n
         self.weight = float(n)
         self.mean = mean.tolist()
         self.comoment = comoment.tolist()
+
+    def correlation_std_mean(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`correlation`, :meth:`std` and ``mean`` as arrays, bit for bit the same.
+
+        Element-wise numpy arithmetic rounds exactly like Python's, so this is the same
+        numbers for a fraction of the time (it runs at every refit of the equipment model).
+        """
+        divisor = self._divisor()
+        comoment = np.array(self.comoment)
+        cov = comoment / divisor
+        variance = np.maximum(np.diagonal(comoment), 0.0) / divisor
+        std = np.maximum(np.sqrt(variance), _STD_FLOOR)
+        correlation = cov / np.multiply.outer(std, std)
+        np.fill_diagonal(correlation, 1.0)
+        return correlation, std, np.array(self.mean)
 
     def _divisor(self) -> float:
         if self.forget == 0.0:
