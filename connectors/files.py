@@ -154,6 +154,7 @@ class FileSource:
         #: Why the file could not be read to its end, once that is known.
         self.damage: InputDamaged | None = None
         self._records = self._iterate()
+        self._tables: Iterator[Any] | None = None  # poll_table's reader
         self._consumed = 0
         self._committed = start_after
         self._exhausted = False
@@ -177,6 +178,29 @@ class FileSource:
             self._exhausted = True
         self._consumed += len(batch)
         return batch
+
+    def poll_table(self, max_rows: int = 65_536) -> tuple[int, Any] | None:
+        """Parquet only, instead of :meth:`poll` (a columnar replay): the next rows of the
+        file as one ``pyarrow.RecordBatch`` (at most ``max_rows``, within one row group)
+        with the number of rows handed out before it; ``None`` once exhausted."""
+        if self._format != "parquet":
+            raise UnsupportedFormat(f"{self.path.name}: poll_table reads Parquet only")
+        if self._tables is None:
+            self._tables = self._parquet_tables(max_rows)
+        if self._exhausted:
+            return None
+        batch = next(self._tables, None)
+        if batch is None:
+            self._exhausted = True
+            return None
+        before = self._consumed
+        self._consumed += batch.num_rows
+        self._rows_read += batch.num_rows
+        return before, batch
+
+    @property
+    def file_format(self) -> FileFormat:
+        return self._format
 
     def commit(self) -> None:
         self._committed = self._consumed
@@ -301,6 +325,25 @@ class FileSource:
                             origin=f"{name}:row {self._rows_read}",
                             position=self._rows_read,
                         )
+        except (pa.ArrowException, OSError, ValueError) as error:
+            where = f"row group {group}" if self._total_rows else "the file"
+            self.damage = InputDamaged(
+                offset,
+                f"{where} cannot be read as Parquet ({type(error).__name__}: {error})",
+            )
+
+    def _parquet_tables(self, max_rows: int) -> Iterator[Any]:
+        pq = _require_pyarrow()
+        import pyarrow as pa
+
+        group = offset = 0
+        try:
+            parquet = pq.ParquetFile(self._file)
+            metadata = parquet.metadata
+            self._total_rows = metadata.num_rows
+            for group in range(metadata.num_row_groups):
+                offset = _row_group_offset(metadata.row_group(group))
+                yield from parquet.iter_batches(batch_size=max_rows, row_groups=[group])
         except (pa.ArrowException, OSError, ValueError) as error:
             where = f"row group {group}" if self._total_rows else "the file"
             self.damage = InputDamaged(
