@@ -41,7 +41,7 @@ from linewatch.pipeline.columnar_lane import (
     valid_name,
 )
 from linewatch.pipeline.decode import decode
-from linewatch.pipeline.models import LATEST, DeadLetter, Output, RawRecord
+from linewatch.pipeline.models import KIND_TYPES, LATEST, DeadLetter, Output, RawRecord
 from linewatch.pipeline.replay_source import ReplaySource
 
 if TYPE_CHECKING:
@@ -232,11 +232,15 @@ class _Columns:
         kind = self.codes["kind"]
         measurement = kind == (kinds.index("measurement") if "measurement" in kinds else -2)
         parameter = kind == (kinds.index("parameter") if "parameter" in kinds else -2)
-        keyed = self._valid("line") & self._valid("station")
-        good = keyed & self.ts_ok & np.isfinite(self.values)
+        known = np.zeros(len(kinds) + 1, dtype=bool)
+        known[[i for i, k in enumerate(kinds) if k in KIND_TYPES]] = True
+        good = self.ts_ok & np.isfinite(self.values)
         good &= (measurement & self._valid("characteristic")) | (
             parameter & self._valid("equipment") & self._valid("name")
         )
+        # Rows that cannot decode (a dead letter whatever the state) belong to no key.
+        dead = ~known[kind] | ((measurement | parameter) & ~good)
+        keyed = self._valid("line") & self._valid("station") & ~dead
         stations = max(len(self.words["station"]), 1)
         key = self.codes["line"].astype(np.int64) * stations + self.codes["station"]
         positions = np.flatnonzero(keyed)

@@ -19,22 +19,47 @@ T0_US = 1_764_000_000_000_000  # 2025-11-24 16:00 UTC
 def _config(points_sink: bool = False) -> Config:
     characteristics: list[dict[str, Any]] = [
         # given limits, spec limits and rolling capability
-        {"name": "given", "chart": "imr", "rules": "nelson", "limits": {"center": 0.0,
-         "sigma": 1.0}, "lsl": -2.5, "usl": 2.5, "capability": {"window": 50}},
+        {
+            "name": "given",
+            "chart": "imr",
+            "rules": "nelson",
+            "limits": {"center": 0.0, "sigma": 1.0},
+            "lsl": -2.5,
+            "usl": 2.5,
+            "capability": {"window": 50},
+        },
         # phase I from the data, a plausible range and the sigma guard
-        {"name": "phase1", "chart": "imr", "rules": "nelson", "phase1": 30,
-         "plausible": {"min": -50.0, "max": 50.0}, "resolve_after_points": 3},
+        {
+            "name": "phase1",
+            "chart": "imr",
+            "rules": "nelson",
+            "phase1": 30,
+            "plausible": {"min": -50.0, "max": 50.0},
+            "resolve_after_points": 3,
+        },
         {"name": "plain", "chart": "imr", "phase1": 20},
     ]
     parameters = [
-        {"equipment": "e1", "name": "temp", "chart": "imr", "rules": "nelson", "phase1": 25,
-         "lsl": -3.0, "usl": 3.0},
+        {
+            "equipment": "e1",
+            "name": "temp",
+            "chart": "imr",
+            "rules": "nelson",
+            "phase1": 25,
+            "lsl": -3.0,
+            "usl": 3.0,
+        },
     ]
     raw: dict[str, Any] = {
         "version": 1,
-        "lines": [{"name": "L1", "stations": [
-            {"name": "s1", "characteristics": characteristics, "parameters": parameters},
-        ]}],
+        "lines": [
+            {
+                "name": "L1",
+                "stations": [
+                    {"name": "s1", "characteristics": characteristics, "parameters": parameters},
+                ],
+            }
+        ],
     }
     if points_sink:
         raw["sinks"] = [{"type": "jsonl", "path": "points.jsonl", "outputs": ["points"]}]
@@ -54,11 +79,11 @@ def _per_record(engine: Engine, kind: str, name: str, micros: np.ndarray, x: np.
     refused: list[tuple[int, str]] = []
     for i, (ts, value) in enumerate(zip(Stamps(micros), x.tolist(), strict=True)):
         if kind == "parameter":
-            record: Any = Parameter(ts=ts, line="L1", station="s1", equipment="e1",
-                                    name="temp", value=value)
+            record: Any = Parameter(
+                ts=ts, line="L1", station="s1", equipment="e1", name="temp", value=value
+            )
         else:
-            record = Measurement(ts=ts, line="L1", station="s1", characteristic=name,
-                                 value=value)
+            record = Measurement(ts=ts, line="L1", station="s1", characteristic=name, value=value)
         try:
             outputs += engine.process(record)
         except RecordRejected as exc:
@@ -79,8 +104,12 @@ def _state(engine: Engine) -> tuple[Any, ...]:
 @pytest.mark.parametrize("points", [False, True])
 @pytest.mark.parametrize(
     ("kind", "name"),
-    [("measurement", "given"), ("measurement", "phase1"), ("measurement", "plain"),
-     ("parameter", "e1/temp")],
+    [
+        ("measurement", "given"),
+        ("measurement", "phase1"),
+        ("measurement", "plain"),
+        ("parameter", "e1/temp"),
+    ],
 )
 def test_one_stream_equals_per_record(points: bool, kind: str, name: str) -> None:
     lane, plain = Engine(_config(points)), Engine(_config(points))
@@ -164,11 +193,17 @@ def test_several_streams_of_one_key_share_its_clock() -> None:
     expected: list[Output] = []
     for i in range(n):
         expected += plain.process(
-            Measurement(ts=Stamps(micros)[i], line="L1", station="s1",
-                        characteristic=names[stream[i]], value=float(x[i]))
+            Measurement(
+                ts=Stamps(micros)[i],
+                line="L1",
+                station="s1",
+                characteristic=names[stream[i]],
+                value=float(x[i]),
+            )
         )
-    columns = KeyColumns("L1", "s1", micros, stream.astype(np.intp), names,
-                         ["measurement"] * 3, x, np.arange(n))
+    columns = KeyColumns(
+        "L1", "s1", micros, stream.astype(np.intp), names, ["measurement"] * 3, x, np.arange(n)
+    )
     tagged = lane_key(lane, columns)
     assert tagged is not None
     tagged.sort(key=lambda t: (t[0], t[1]))
