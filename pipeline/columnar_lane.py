@@ -6,7 +6,8 @@ final state that :meth:`Engine.process` gives record by record, or ``None`` when
 *prove* that no record would be refused; the caller then takes the per-record path for
 those records. What must hold (checked with numpy, before anything changes):
 
-* every stream is configured, charted ``imr`` (subgroup size 1, an ``update_batch``), fed
+* every stream is unconfigured (its records are counted and move the clock, as one by
+  one) or configured, charted ``imr`` (subgroup size 1, an ``update_batch``), fed
   by no multivariate group, on a station without models, with no ``limits.effective_from``
   after the first record;
 * the key's clock accepts every record: times non-decreasing (also against the clock's
@@ -47,10 +48,10 @@ import dataclasses
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -208,9 +209,12 @@ def observe_columns(
     return result
 
 
-def lane_key(engine: Engine, columns: KeyColumns) -> list[Tagged] | None:
+def lane_key(
+    engine: Engine, columns: KeyColumns, saved: Mapping[str, Any] | None = None
+) -> list[Tagged] | None:
     """The tagged outputs of one key's records (see the module), or ``None``: take them
-    record by record. Nothing changes when it returns ``None``."""
+    record by record. Nothing changes when it returns ``None``. ``saved``: the key's
+    :meth:`Engine.snapshot_key` as it is now, if the caller has it (else one is taken)."""
     n = int(columns.values.size)
     if not n:
         return []
@@ -222,10 +226,12 @@ def lane_key(engine: Engine, columns: KeyColumns) -> list[Tagged] | None:
     values = columns.values
     if not (np.abs(values) <= MAX_MAGNITUDE).all():  # NaN fails too
         return None
-    plans = _plans(engine, columns)
+    unconfigured: dict[str, int] = {}
+    plans = _plans(engine, columns, unconfigured)
     if plans is None:
         return None
-    saved = engine.snapshot_key(key)
+    if saved is None:
+        saved = engine.snapshot_key(key)
     saved_stats = [(p.stream, _copy_stats(p.stream.stats)) for p in plans if not p.new]
     unbuilt = engine.points_not_built
     try:
@@ -238,6 +244,8 @@ def lane_key(engine: Engine, columns: KeyColumns) -> list[Tagged] | None:
         engine.points_not_built = unbuilt
         return None
     engine._clocks[key] = clock
+    for name, many in unconfigured.items():
+        engine.unconfigured[f"{key}/{name}"] += many
     counts = engine.records_by_kind
     kinds = columns.kinds
     for index, many in enumerate(np.bincount(columns.stream, minlength=len(kinds)).tolist()):
@@ -274,7 +282,7 @@ def _clock_after(engine: Engine, key: str, seconds: np.ndarray) -> EventClock | 
     return after
 
 
-def _plans(engine: Engine, columns: KeyColumns) -> list[_Plan] | None:
+def _plans(engine: Engine, columns: KeyColumns, unconfigured: dict[str, int]) -> list[_Plan] | None:
     line, station = columns.line, columns.station
     if (line, station) in engine._point_stations:  # models read their records
         return None
@@ -288,6 +296,10 @@ def _plans(engine: Engine, columns: KeyColumns) -> list[_Plan] | None:
     for _, index in sorted(firsts):  # streams are made in the order their first record came
         name, kind = columns.names[index], columns.kinds[index]
         spec = engine._specs.get((line, station, name))
+        positions = order[bounds[index] : bounds[index + 1]]
+        if spec is None and not engine._groups_of.get((line, station, name)):
+            unconfigured[name] = int(positions.size)  # counted; they move only the clock
+            continue
         wanted = CharacteristicConfig if kind == "measurement" else ParameterConfig
         if not isinstance(spec, wanted) or kind not in ("measurement", "parameter"):
             return None
@@ -295,7 +307,6 @@ def _plans(engine: Engine, columns: KeyColumns) -> list[_Plan] | None:
             return None
         if chart_info(spec.chart).takes != "value" or spec.subgroup_size != 1:
             return None
-        positions = order[bounds[index] : bounds[index + 1]]
         limits = getattr(spec, "limits", None)
         if limits is not None and limits.effective_from is not None:
             first = _EPOCH + timedelta(microseconds=int(columns.micros[positions[0]]))

@@ -26,8 +26,7 @@ internal errors) is checked once per batch.
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Callable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,12 +46,18 @@ from linewatch.pipeline.replay_source import ReplaySource
 if TYPE_CHECKING:
     from linewatch.pipeline.runner import Runner
 
-__all__ = ["LANE_ROWS", "ColumnarReplay"]
+__all__ = ["LANE_ROWS", "LEAST_LANED", "ColumnarReplay"]
 
-#: Rows read and laned at a time (a row group is 50,000 rows as Linewatch writes them).
-LANE_ROWS = 65_536
+#: Fewest rows of a key the lane tries on its own; fewer go record by record.
+LEAST_LANED = 512
+#: Rows read and laned at a time: whole row groups (50,000 rows as Linewatch writes them)
+#: are joined up to this; longer runs per stream halve the charts' per-call costs.
+LANE_ROWS = 262_144
 _LATEST_US = int((LATEST.timestamp()) * 1_000_000)
 _STRING_COLUMNS = ("kind", "line", "station", "characteristic", "equipment", "name")
+
+
+_TEXT_TYPES: list[Any] = []  # string, and string read dictionary-encoded (pyarrow, lazily)
 
 
 class ColumnarReplay:
@@ -73,7 +78,7 @@ class ColumnarReplay:
 
     def run_batch(self, runner: Runner) -> int:
         """Read one batch and process it (lane and per-record); the rows read."""
-        got = self.source.poll_table(self.max_rows)
+        got = self.source.poll_table(self.max_rows, _STRING_COLUMNS)
         if got is None:
             return 0
         before, batch = got
@@ -81,16 +86,13 @@ class ColumnarReplay:
         if not n:
             return 0
         columns = _Columns.of(batch)
-        tagged: list[Tagged] = []
-        laned = np.zeros(n, dtype=bool)
-        if columns is not None:
-            for key_rows in columns.candidate_keys():
-                result = self._lane(runner, columns, key_rows)
-                if result is not None:
-                    tagged += result
-                    laned[key_rows] = True
-        tagged.sort(key=_row_phase)
-        self._emit_in_order(runner, batch, before, laned, tagged)
+        done = np.zeros(n, dtype=bool)
+        with _Capture(runner) as capture:
+            if columns is not None:
+                for key_rows in columns.candidate_keys():
+                    self._run_key(runner, capture, columns, batch, before, key_rows, done)
+            self._per_record(runner, capture, batch, before, np.flatnonzero(~done))
+        capture.replay()
         if isinstance(runner.source, ReplaySource) and columns is not None:
             good = columns.micros[columns.ts_ok]
             if good.size:
@@ -100,13 +102,58 @@ class ColumnarReplay:
                     runner.source.event_time = latest
         return n
 
+    def _run_key(
+        self,
+        runner: Runner,
+        capture: _Capture,
+        columns: _Columns,
+        batch: Any,
+        before: int,
+        rows: np.ndarray,
+        done: np.ndarray,
+    ) -> None:
+        """One key's rows: laned whole, or in halves around what the lane cannot take
+        (down to :data:`LEAST_LANED` rows, which go record by record)."""
+        result = self._lane(runner, columns, rows)
+        if result is not None:
+            capture.laned(result)
+            if capture.sinks:  # the raw records are kept too: each laned row's record
+                for row, payload in zip(rows.tolist(), _payloads(batch, rows), strict=True):
+                    number = before + row + 1
+                    record = decode(RawRecord(payload, self._origin(number), position=number))
+                    assert not isinstance(record, DeadLetter)  # the lane takes decodable rows
+                    capture.record_at(row, record)
+        elif rows.size <= LEAST_LANED:
+            self._per_record(runner, capture, batch, before, rows)
+        else:
+            middle = rows.size // 2
+            self._run_key(runner, capture, columns, batch, before, rows[:middle], done)
+            self._run_key(runner, capture, columns, batch, before, rows[middle:], done)
+            return
+        done[rows] = True
+
+    def _per_record(
+        self, runner: Runner, capture: _Capture, batch: Any, before: int, rows: np.ndarray
+    ) -> None:
+        if not rows.size:
+            return
+        for row, payload in zip(rows.tolist(), _payloads(batch, rows), strict=True):
+            capture.row = row
+            number = before + row + 1
+            runner._handle(RawRecord(payload, self._origin(number), position=number))
+
+    def _origin(self, number: int) -> str:
+        return f"{self.source.path.name}:row {number}"
+
     def _lane(self, runner: Runner, columns: _Columns, rows: np.ndarray) -> list[Tagged] | None:
         engine = runner.engine
         key_columns = columns.key_columns(rows)
-        result = lane_key(engine, key_columns)
+        key = f"{key_columns.line}/{key_columns.station}"
+        # The base of a rebuild is the key's state as it is, when no record came since.
+        now = runner._base.get(key) if not runner._since_base.get(key) else None
+        result = lane_key(engine, key_columns, now)
         if result is None:
             return None
-        key = f"{key_columns.line}/{key_columns.station}"
         runner._handled += rows.size
         runner.summary.records_processed += rows.size
         # The key's state now includes these records: the base of a poison-pill rebuild.
@@ -115,71 +162,78 @@ class ColumnarReplay:
         self.rows_laned += rows.size
         return result
 
-    def _emit_in_order(
-        self, runner: Runner, batch: Any, before: int, laned: np.ndarray, tagged: list[Tagged]
-    ) -> None:
-        """Hand everything to the sinks in the per-record order (by row)."""
-        name = self.source.path.name
-        record_sinks = runner._record_sinks
-        others = np.flatnonzero(~laned)
-        payloads = _payloads(batch, others) if others.size else []
-        tag_rows = [row for row, _, _ in tagged]
-        emit: Callable[[list[Output]], None] = runner._emit
-        done = 0  # tagged outputs handed out
 
-        def until(limit: int) -> None:
-            nonlocal done
-            upto = bisect.bisect_left(tag_rows, limit, lo=done)
-            if upto > done:
-                emit([out for _, _, out in tagged[done:upto]])
-                done = upto
+class _Capture:
+    """While a batch is processed key by key, what the runner hands to the sinks (outputs,
+    dead letters, raw records) is kept with its row; :meth:`replay` hands it on in row
+    order, which is the per-record path's order."""
 
-        if record_sinks:  # raw records are kept: every laned row hands its record first
-            self._emit_with_records(runner, batch, before, laned, tagged, payloads, others)
-            return
-        for row, payload in zip(others.tolist(), payloads, strict=True):
-            until(row)
-            number = before + row + 1
-            runner._handle(RawRecord(payload, f"{name}:row {number}", position=number))
-        until(len(laned) + 1)
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.row = 0  # of the record the runner is handling
+        self.events: list[tuple[int, int, str, Any]] = []  # (row, phase, what, item)
+        self.emit = runner._emit
+        self.dead = runner._dead
+        self.sinks = list(runner._record_sinks)
 
-    def _emit_with_records(
-        self,
-        runner: Runner,
-        batch: Any,
-        before: int,
-        laned: np.ndarray,
-        tagged: list[Tagged],
-        payloads: list[dict[str, Any]],
-        others: np.ndarray,
-    ) -> None:
-        name = self.source.path.name
-        lane_rows = np.flatnonzero(laned)
-        lane_payloads = _payloads(batch, lane_rows) if lane_rows.size else []
-        fallback = dict(zip(others.tolist(), payloads, strict=True))
-        laned_at = dict(zip(lane_rows.tolist(), lane_payloads, strict=True))
-        at = 0
-        for row in range(len(laned)):
-            number = before + row + 1
-            origin = f"{name}:row {number}"
-            if row in fallback:
-                runner._handle(RawRecord(fallback[row], origin, position=number))
+    def __enter__(self) -> _Capture:
+        runner = self.runner
+        setattr(runner, "_emit", self._on_emit)  # noqa: B010 - shadows the method a while
+        setattr(runner, "_dead", self._on_dead)  # noqa: B010
+        runner._record_sinks = [self] if self.sinks else []  # type: ignore[list-item]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        runner = self.runner
+        delattr(runner, "_emit")
+        delattr(runner, "_dead")
+        runner._record_sinks = self.sinks
+
+    def _on_emit(self, outputs: Iterable[Output]) -> None:
+        found = list(outputs)
+        if found:
+            self.events.append((self.row, 0, "outputs", found))
+
+    def _on_dead(self, letter: DeadLetter) -> None:
+        self.events.append((self.row, 0, "dead", letter))
+
+    def add(self, record: Any) -> None:  # a raw-record sink while capturing
+        self.events.append((self.row, -1, "record", record))
+
+    def record_at(self, row: int, record: Any) -> None:
+        self.events.append((row, -1, "record", record))
+
+    def laned(self, tagged: list[Tagged]) -> None:
+        self.events += [(row, phase, "output", out) for row, phase, out in tagged]
+
+    def replay(self) -> None:
+        self.events.sort(key=_row_phase)
+        emit, dead, sinks = self.emit, self.dead, self.sinks
+        run: list[Output] = []
+        for _, _, what, item in self.events:
+            if what == "output":
+                run.append(item)
                 continue
-            record = decode(RawRecord(laned_at[row], origin, position=number))
-            assert not isinstance(record, DeadLetter)  # the lane took only decodable rows
-            for sink in runner._record_sinks:
-                sink.add(record)
-            outputs: list[Output] = []
-            while at < len(tagged) and tagged[at][0] == row:
-                outputs.append(tagged[at][2])
-                at += 1
-            runner._emit(outputs)
+            if run:
+                emit(run)
+                run = []
+            if what == "outputs":
+                emit(item)
+            elif what == "dead":
+                dead(item)
+            else:
+                for sink in sinks:
+                    sink.add(item)
+        if run:
+            emit(run)
+        self.events = []
 
 
 class _Columns:
     """A batch's columns as numpy codes, and which rows and keys the lane may take."""
 
     def __init__(self, batch: Any) -> None:
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         n = int(batch.num_rows)
@@ -188,8 +242,11 @@ class _Columns:
         self.words: dict[str, list[str]] = {}
         for column in _STRING_COLUMNS:
             if column in batch.schema.names:
-                encoded = pc.dictionary_encode(batch.column(column))
-                self.codes[column] = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+                encoded = batch.column(column)
+                if not pa.types.is_dictionary(encoded.type):
+                    encoded = pc.dictionary_encode(encoded)
+                indices = encoded.indices.cast(pa.int64()).fill_null(-1)
+                self.codes[column] = indices.to_numpy(zero_copy_only=False)
                 self.words[column] = encoded.dictionary.to_pylist()
             else:
                 self.codes[column] = np.full(n, -1, dtype=np.int32)
@@ -206,9 +263,11 @@ class _Columns:
         """The batch's columns, or ``None`` if its schema is not the one the lane reads."""
         import pyarrow as pa
 
+        if not _TEXT_TYPES:
+            _TEXT_TYPES.extend([pa.string(), pa.dictionary(pa.int32(), pa.string())])
         schema = batch.schema
         for column in _STRING_COLUMNS:
-            if column in schema.names and schema.field(column).type != pa.string():
+            if column in schema.names and schema.field(column).type not in _TEXT_TYPES:
                 return None
         for column in ("kind", "line", "station", "ts", "value"):
             if column not in schema.names:
@@ -298,5 +357,5 @@ def _payloads(batch: Any, rows: np.ndarray) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if v is not None} for row in taken.to_pylist()]
 
 
-def _row_phase(item: Tagged) -> tuple[int, int]:
+def _row_phase(item: tuple[int, int, Any, Any]) -> tuple[int, int]:
     return item[0], item[1]

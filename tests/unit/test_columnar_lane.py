@@ -142,7 +142,7 @@ def test_float_seconds_are_microseconds() -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    ["late", "future", "implausible", "huge", "unconfigured", "backwards"],
+    ["late", "future", "implausible", "huge", "backwards"],
 )
 def test_what_the_lane_cannot_prove_goes_record_by_record(damage: str) -> None:
     lane, plain = Engine(_config()), Engine(_config())
@@ -222,3 +222,15 @@ def test_stamps_are_the_datetimes_pyarrow_gives() -> None:
     assert Stamps(micros)[1:][0] == stamps[1]
     assert [s.timestamp() for s in stamps] == (micros / 1e6).tolist()
     assert stamps[2] - stamps[1] > timedelta(days=365 * 170)
+
+
+def test_unconfigured_streams_are_counted_and_move_the_clock() -> None:
+    lane, plain = Engine(_config()), Engine(_config())
+    micros = T0_US + np.arange(200, dtype=np.int64) * 1_000_000
+    x = _values(200, 2)
+    expected, refused = _per_record(plain, "measurement", "unknown", micros, x)
+    result = lane.observe_columns("L1", "s1", "unknown", micros, x)
+    assert result.laned and result.outputs == expected == [] and refused == []
+    assert lane.unconfigured == plain.unconfigured == {"L1/s1/unknown": 200}
+    assert _state(lane) == _state(plain)
+    assert lane.snapshot()["keys"]["L1/s1"]["clock"]["recent"][-1] == micros[-1] / 1e6

@@ -142,7 +142,7 @@ def _rows(n: int) -> list[dict[str, Any]]:
                 inspected=50,
                 nonconforming=int(rng.integers(0, 4)),
             )
-        if i % 500 == 7:  # unconfigured, then undecodable rows: dead letters, no key
+        if i % 1500 == 7:  # unconfigured, then undecodable rows: dead letters, no key
             add(i, kind="measurement", station="s1", characteristic="nope", value=1.0)
             add(i, kind="measurement", station="s1", characteristic="a", value=float("nan"))
             add(i, kind="measurement", line=None, station="s1", characteristic="a", value=1.0)
@@ -172,7 +172,7 @@ def _replay(folder: Path, data: Path, columnar: bool, points: bool) -> tuple[Job
     )
     if columnar:
         assert isinstance(job.runner.columnar, ColumnarReplay)
-        job.runner.columnar.max_rows = 1000  # several lane batches a row group
+        job.runner.columnar.max_rows = 3000  # two row groups a batch
     else:
         assert job.runner.columnar is None
     job.run()
