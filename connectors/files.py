@@ -183,8 +183,8 @@ class FileSource:
         self, max_rows: int = 65_536, dictionary: Sequence[str] = ()
     ) -> tuple[int, Any] | None:
         """Parquet only, instead of :meth:`poll` (a columnar replay): the next rows of the
-        file as one ``pyarrow.RecordBatch`` of about ``max_rows`` (whole row groups are
-        joined until there are that many), with the number of rows handed out before it;
+        file as one ``pyarrow.RecordBatch`` or ``Table`` of about ``max_rows`` (whole row
+        groups are joined until there are that many), with the number of rows handed out before it;
         ``None`` once exhausted. The ``dictionary`` columns are read dictionary-encoded."""
         if self._format != "parquet":
             raise UnsupportedFormat(f"{self.path.name}: poll_table reads Parquet only")
@@ -365,10 +365,8 @@ class FileSource:
 
 
 def _joined(pa: Any, batches: list[Any]) -> Any:
-    """One record batch of ``batches`` (dictionaries unified)."""
-    if len(batches) == 1:
-        return batches[0]
-    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+    """``batches`` as one table, not copied (each chunk keeps its own dictionaries)."""
+    return batches[0] if len(batches) == 1 else pa.Table.from_batches(batches)
 
 
 def _row_group_offset(group: Any) -> int:

@@ -44,6 +44,7 @@ order across streams too. A detector that raises part-way restores the key and r
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import re
@@ -80,6 +81,7 @@ __all__ = [
     "Stamps",
     "Tagged",
     "lane_key",
+    "lane_takes",
     "observe_columns",
     "valid_name",
 ]
@@ -282,6 +284,25 @@ def _clock_after(engine: Engine, key: str, seconds: np.ndarray) -> EventClock | 
     return after
 
 
+def lane_takes(engine: Engine, columns: KeyColumns) -> bool:
+    """Whether the configuration lets the lane take this key's streams at all (a station
+    without models, every stream unconfigured or an ``imr`` chart of single values fed
+    by no multivariate group). Records of such a key change nothing outside the key."""
+    line, station = columns.line, columns.station
+    if (line, station) in engine._point_stations:  # models read their records
+        return False
+    for name, kind in zip(columns.names, columns.kinds, strict=True):
+        if engine._groups_of.get((line, station, name)):
+            return False
+        spec = engine._specs.get((line, station, name))
+        if spec is None:
+            continue
+        wanted = CharacteristicConfig if kind == "measurement" else ParameterConfig
+        if not isinstance(spec, wanted) or spec.chart != "imr" or spec.subgroup_size != 1:
+            return False
+    return True
+
+
 def _plans(engine: Engine, columns: KeyColumns, unconfigured: dict[str, int]) -> list[_Plan] | None:
     line, station = columns.line, columns.station
     if (line, station) in engine._point_stations:  # models read their records
@@ -420,15 +441,15 @@ def _chart(
     plan = columns.plans[0]
     if stats.main_chart == "individuals":
         stats.center, stats.lcl, stats.ucl = plan[1], plan[4], plan[5]
-    signalled = columns.signalled()
+    signalled = columns.signalled().tolist()
     alerts = engine.alerts
     clean_needed = (
         getattr(stream.spec, "resolve_after_points", None) or alerts.config.resolve_after_points
     )
     j = 0
     while j < m:
-        at = int(np.searchsorted(signalled, j))
-        upcoming = int(signalled[at]) if at < signalled.size else m
+        at = bisect.bisect_left(signalled, j)
+        upcoming = signalled[at] if at < len(signalled) else m
         if j < upcoming and not (j == 0 and columns.first_alone):
             # No signal until ``upcoming``: only firing alerts count clean points there.
             for offset, out in _clean_stretch(alerts, identity, upcoming - j, clean_needed):
@@ -504,15 +525,15 @@ def _spec(
         out_of_spec |= values > usl
     if lsl is not None:
         out_of_spec |= values < lsl
-    outside = np.flatnonzero(out_of_spec)
+    outside = np.flatnonzero(out_of_spec).tolist()
     identity, alerts = stream.identity, engine.alerts
     j, n = 0, int(values.size)
     while j < n:
         if not alerts.watches(identity, SPEC_CHART):  # in spec and nothing firing: no-op
-            at = int(np.searchsorted(outside, j))
-            if at == outside.size:
+            at = bisect.bisect_left(outside, j)
+            if at == len(outside):
                 break
-            j = int(outside[at])
+            j = outside[at]
         for out in engine._spec(stream, stamps[j], float(values[j])):
             tagged.append((rows[j], 2, out))
         j += 1

@@ -9,7 +9,10 @@ inspections and attributes, the rows that would be dead letters, and every row o
 the lane cannot prove safe (a late, future or implausible record, an unconfigured stream,
 a station with models, an ``xbar`` chart...).
 
-**Order.** Keys share no engine state, so each key's records may run apart; the outputs
+**Order.** A key the lane may take shares no engine state with other keys (no models
+on its station, whose joins cross keys), so its records may run apart; its rows the lane
+cannot prove (halved down to :data:`LEAST_LANED` rows around them) go record by record
+at once, and every other row goes record by record afterwards, in file order. The outputs
 are then handed to the sinks in the per-record order: every output carries the batch row
 that caused it, and the lane's outputs are merged with the per-record rows by row. So the
 alerts, KPIs, chart points and dead letters reach the sinks in exactly the order of the
@@ -37,6 +40,7 @@ from linewatch.pipeline.columnar_lane import (
     Stamps,
     Tagged,
     lane_key,
+    lane_takes,
     valid_name,
 )
 from linewatch.pipeline.decode import decode
@@ -90,7 +94,10 @@ class ColumnarReplay:
         with _Capture(runner) as capture:
             if columns is not None:
                 for key_rows in columns.candidate_keys():
-                    self._run_key(runner, capture, columns, batch, before, key_rows, done)
+                    if lane_takes(runner.engine, columns.key_columns(key_rows)):
+                        self._run_key(runner, capture, columns, batch, before, key_rows, done)
+            # The rest in file order: models join records across keys (an inspection
+            # to the parameters of another station), so their order is kept whole.
             self._per_record(runner, capture, batch, before, np.flatnonzero(~done))
         capture.replay()
         if isinstance(runner.source, ReplaySource) and columns is not None:
@@ -234,7 +241,6 @@ class _Columns:
 
     def __init__(self, batch: Any) -> None:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         n = int(batch.num_rows)
         self.n = n
@@ -242,14 +248,9 @@ class _Columns:
         self.words: dict[str, list[str]] = {}
         for column in _STRING_COLUMNS:
             if column in batch.schema.names:
-                encoded = batch.column(column)
-                if not pa.types.is_dictionary(encoded.type):
-                    encoded = pc.dictionary_encode(encoded)
-                indices = encoded.indices.cast(pa.int64()).fill_null(-1)
-                self.codes[column] = indices.to_numpy(zero_copy_only=False)
-                self.words[column] = encoded.dictionary.to_pylist()
+                self.codes[column], self.words[column] = _text_codes(pa, batch.column(column))
             else:
-                self.codes[column] = np.full(n, -1, dtype=np.int32)
+                self.codes[column] = np.full(n, -1, dtype=np.int64)
                 self.words[column] = []
         ts = batch.column("ts")
         self.micros = ts.cast("int64").fill_null(-1).to_numpy(zero_copy_only=False)
@@ -347,6 +348,23 @@ class _Columns:
             np.ascontiguousarray(self.values[rows]),
             rows,
         )
+
+
+def _text_codes(pa: Any, column: Any) -> tuple[np.ndarray, list[str]]:
+    """Codes of a text column (-1 for null) into its distinct words, over every chunk
+    (a table's chunks each have their own dictionary)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    index: dict[str, int] = {}
+    parts = []
+    for chunk in chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        words = chunk.dictionary.to_pylist()
+        into = np.array([index.setdefault(w, len(index)) for w in words] + [-1], dtype=np.int64)
+        local = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        parts.append(into[local])
+    codes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return codes, list(index)
 
 
 def _payloads(batch: Any, rows: np.ndarray) -> list[dict[str, Any]]:
