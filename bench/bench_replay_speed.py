@@ -162,6 +162,11 @@ def run_contender(name: str, folder: Path) -> tuple[float, float]:
 
 
 def profile_spc(folder: Path, top: int = 18) -> str:
+    import pyarrow.compute
+    import pyarrow.parquet  # noqa: F401
+
+    import linewatch.pipeline.job  # noqa: F401 - imports are not what is profiled
+
     profiler = cProfile.Profile()
     profiler.enable()
     spc_pass(folder / "line.parquet", folder / "plant.yaml", folder / "out")

@@ -357,12 +357,17 @@ def _text_codes(pa: Any, column: Any) -> tuple[np.ndarray, list[str]]:
     index: dict[str, int] = {}
     parts = []
     for chunk in chunks:
+        if chunk.null_count == len(chunk):  # another kind's field: nothing to encode
+            parts.append(np.full(len(chunk), -1, dtype=np.int64))
+            continue
         if not pa.types.is_dictionary(chunk.type):
             chunk = chunk.dictionary_encode()
         words = chunk.dictionary.to_pylist()
         into = np.array([index.setdefault(w, len(index)) for w in words] + [-1], dtype=np.int64)
-        local = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-        parts.append(into[local])
+        indices = chunk.indices
+        if indices.null_count:
+            indices = indices.fill_null(-1)
+        parts.append(into[indices.to_numpy(zero_copy_only=False)])
     codes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     return codes, list(index)
 
