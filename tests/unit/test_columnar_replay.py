@@ -23,6 +23,10 @@ T0_US = 1_764_000_000_000_000
 
 
 def _config(folder: Path, points: bool) -> Config:
+    return Config.model_validate(_raw_config(folder, points))
+
+
+def _raw_config(folder: Path, points: bool) -> dict[str, Any]:
     imr = {"chart": "imr", "rules": "nelson"}
     stations: list[dict[str, Any]] = [
         {
@@ -65,7 +69,7 @@ def _config(folder: Path, points: bool) -> Config:
                 "outputs": ["alerts", "points", "kpis"],
             }
         ]
-    return Config.model_validate(raw)
+    return raw
 
 
 def _rows(n: int) -> list[dict[str, Any]]:
@@ -255,3 +259,22 @@ def test_cli_replay_with_a_report_keeps_records_for_the_root_cause(tmp_path: Pat
         if columnar:
             assert job.runner.columnar.rows_laned > 1500  # type: ignore[union-attr]
     assert reports[0] == reports[1]
+
+
+def test_cli_replay_per_record_flag(tmp_path: Path) -> None:
+    """``replay --per-record`` forces the per-record path; both write the same alerts."""
+    from linewatch.pipeline.cli import main
+
+    data = tmp_path / "line.parquet"
+    _write(data, _rows(600))
+    config = tmp_path / "plant.yaml"
+    config.write_text(json.dumps(_raw_config(tmp_path, True)))  # JSON is YAML
+    written = []
+    for flag in ([], ["--per-record"]):
+        out = tmp_path / ("per" if flag else "lane")
+        args = ["replay", "--config", str(config), "--input", str(data), "--out", str(out)]
+        assert main([*args, "--no-progress", *flag]) == 0
+        written.append((tmp_path / "out.jsonl").read_text())
+        (tmp_path / "out.jsonl").unlink()
+    assert written[0] == written[1]
+    assert written[0].count('"type":"alert"') >= 5
