@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import gzip
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -154,6 +154,7 @@ class FileSource:
         #: Why the file could not be read to its end, once that is known.
         self.damage: InputDamaged | None = None
         self._records = self._iterate()
+        self._tables: Iterator[Any] | None = None  # poll_table's reader
         self._consumed = 0
         self._committed = start_after
         self._exhausted = False
@@ -177,6 +178,32 @@ class FileSource:
             self._exhausted = True
         self._consumed += len(batch)
         return batch
+
+    def poll_table(
+        self, max_rows: int = 65_536, dictionary: Sequence[str] = ()
+    ) -> tuple[int, Any] | None:
+        """Parquet only, instead of :meth:`poll` (a columnar replay): the next rows of the
+        file as one ``pyarrow.RecordBatch`` or ``Table`` of about ``max_rows`` (whole row
+        groups are joined until there are that many), with the number of rows handed out before it;
+        ``None`` once exhausted. The ``dictionary`` columns are read dictionary-encoded."""
+        if self._format != "parquet":
+            raise UnsupportedFormat(f"{self.path.name}: poll_table reads Parquet only")
+        if self._tables is None:
+            self._tables = self._parquet_tables(max_rows, list(dictionary))
+        if self._exhausted:
+            return None
+        batch = next(self._tables, None)
+        if batch is None:
+            self._exhausted = True
+            return None
+        before = self._consumed
+        self._consumed += batch.num_rows
+        self._rows_read += batch.num_rows
+        return before, batch
+
+    @property
+    def file_format(self) -> FileFormat:
+        return self._format
 
     def commit(self) -> None:
         self._committed = self._consumed
@@ -307,6 +334,39 @@ class FileSource:
                 offset,
                 f"{where} cannot be read as Parquet ({type(error).__name__}: {error})",
             )
+
+    def _parquet_tables(self, max_rows: int, dictionary: list[str]) -> Iterator[Any]:
+        pq = _require_pyarrow()
+        import pyarrow as pa
+
+        group = offset = 0
+        pending: list[Any] = []
+        rows = 0
+        try:
+            parquet = pq.ParquetFile(self._file, read_dictionary=dictionary or None)
+            metadata = parquet.metadata
+            self._total_rows = metadata.num_rows
+            for group in range(metadata.num_row_groups):
+                offset = _row_group_offset(metadata.row_group(group))
+                for batch in parquet.iter_batches(batch_size=max_rows, row_groups=[group]):
+                    pending.append(batch)
+                    rows += batch.num_rows
+                    if rows >= max_rows:
+                        yield _joined(pa, pending)
+                        pending, rows = [], 0
+        except (pa.ArrowException, OSError, ValueError) as error:
+            where = f"row group {group}" if self._total_rows else "the file"
+            self.damage = InputDamaged(
+                offset,
+                f"{where} cannot be read as Parquet ({type(error).__name__}: {error})",
+            )
+        if pending:
+            yield _joined(pa, pending)
+
+
+def _joined(pa: Any, batches: list[Any]) -> Any:
+    """``batches`` as one table, not copied (each chunk keeps its own dictionaries)."""
+    return batches[0] if len(batches) == 1 else pa.Table.from_batches(batches)
 
 
 def _row_group_offset(group: Any) -> int:

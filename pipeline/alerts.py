@@ -25,6 +25,7 @@ the rule resolve it. Alerts are stamped with event time, so a replay gives the s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class LimitsWindow:
     end: datetime | None = None
 
 
+@functools.lru_cache(maxsize=65_536)  # a hash per signal was a hot spot of a replay
 def fingerprint_of(identity: StreamIdentity, chart: str, rule: str) -> str:
     """Stable 16-hex-digit id of one rule on one chart of one stream.
 

@@ -302,6 +302,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         notify=args.notify,
         notify_event_clock=args.notify_clock == "event",
         limits=limits_cmd.job_seeds(config, args.limits, args.limits_at),
+        columnar=not args.per_record,
     )
     # the window of a file is filtered here; InfluxDB's was applied by its query
     start, stop = (None, None) if source is not None else (args.start, args.stop)
@@ -479,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--truth", type=Path, help="known faults (JSON from `simulate`) to score detection against"
     )
     replay.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    replay.add_argument(
+        "--per-record",
+        action="store_true",
+        help="process a Parquet input record by record (default: its measurements and "
+        "parameters go through the columnar lane, with the same outputs)",
+    )
     replay.add_argument(
         "--notify",
         action="store_true",

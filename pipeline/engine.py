@@ -44,6 +44,7 @@ from linewatch.pipeline.assembly import (
     close_short_subgroup,
     new_stream,
 )
+from linewatch.pipeline.columnar_lane import LaneResult, observe_columns
 from linewatch.pipeline.config import Config, ConfigError, StationConfig
 from linewatch.pipeline.guards import EventClock, ValueGuard
 from linewatch.pipeline.kpis import (
@@ -167,6 +168,21 @@ class Engine:
             guarded[0].commit(guarded[1])
         self.records_by_kind[type(record).__name__.lower()] += 1
         return outputs
+
+    def observe_columns(
+        self,
+        line: str,
+        station: str,
+        name: str,
+        ts: Any,
+        values: Any,
+        kind: Literal["measurement", "parameter"] = "measurement",
+    ) -> LaneResult:
+        """One stream's records as columns (ts: int64 UTC microseconds or float seconds;
+        values: float64; arrival order): the outputs and final state :meth:`process` gives
+        record by record, vectorised when provably no record is refused
+        (:mod:`linewatch.pipeline.columnar_lane`)."""
+        return observe_columns(self, line, station, name, ts, values, kind)
 
     def _take_guarded(self) -> tuple[ValueGuard, float] | None:
         guarded, self._guarded = self._guarded, None

@@ -32,6 +32,7 @@ from linewatch.connectors.simulator import (
 )
 from linewatch.pipeline.budget_autocorr import AutocorrelationWatch
 from linewatch.pipeline.checkpoint import RESET_HINT, Checkpoint, CheckpointError, LocalStateStore
+from linewatch.pipeline.columnar_replay import ColumnarReplay
 from linewatch.pipeline.config import (
     Config,
     InfluxSourceConfig,
@@ -281,11 +282,14 @@ def build_job(
     notify: bool | None = None,
     notify_event_clock: bool = False,
     limits: tuple[Path, Mapping[tuple[str, str, str], StreamLimits]] | None = None,
+    columnar: bool = True,
 ) -> Job:
     """Assemble source, engine, sinks and state for ``run`` (resumable) or ``replay`` (fresh).
 
     ``notify`` (default: ``run`` yes, ``replay`` no) adds the config's ``notifications``.
     ``limits`` (a limits file and its streams' limits) seeds those charts: no phase I.
+    ``columnar`` (replay of a Parquet file): the columnar lane (pipeline/columnar_replay.py);
+    ``False`` forces the per-record path.
     """
     append = mode == "run"
     store_dir = state_dir or config.checkpoint.state_dir
@@ -382,6 +386,9 @@ def build_job(
         assert isinstance(source, TwoStageSource)
         runner.forward = forwarder.on_record
         source.stage.bind(runner.emit, runner.flush_sinks)
+    if columnar and mode == "replay" and _parquet_from_start(source):
+        assert isinstance(source, FileSource)
+        runner.columnar = ColumnarReplay(source)
     if checkpoint is not None:
         assert store is not None
         try:
@@ -406,6 +413,14 @@ def build_job(
         series=series,
         autocorrelation=autocorrelation,
         notifier=notifier,
+    )
+
+
+def _parquet_from_start(source: Source) -> bool:
+    return (
+        isinstance(source, FileSource)
+        and source.file_format == "parquet"
+        and source.start_after == 0
     )
 
 

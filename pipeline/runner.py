@@ -54,6 +54,7 @@ from linewatch.pipeline.models import (
 )
 
 __all__ = [
+    "ColumnBatches",
     "QuarantineExceeded",
     "Route",
     "RunObserver",
@@ -130,6 +131,14 @@ class RunObserver(Protocol):
     def backpressure(self, sink: Sink) -> None: ...
 
     def checkpointed(self) -> None: ...
+
+
+class ColumnBatches(Protocol):
+    """Processes the runner's source a batch of columns at a time (columnar_replay.py)."""
+
+    def serves(self, source: Source) -> bool: ...
+
+    def run_batch(self, runner: Runner) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +219,9 @@ class Runner:
         self.forward: Callable[[RawRecord, WireRecord], None] | None = None
         #: Metrics: dead letters, sink backpressure, checkpoints (never per good record).
         self.observer: RunObserver | None = None
+        #: Reads and processes the source a columnar batch at a time, when it serves the
+        #: source (a Parquet replay: pipeline/columnar_replay.py); set by ``build_job``.
+        self.columnar: ColumnBatches | None = None
         # Poison pills: per key its state at the last checkpoint and its records since.
         self._base: dict[str, Any] = {}
         # Raw bytes where the record came as bytes (not tracked by the garbage collector:
@@ -252,17 +264,24 @@ class Runner:
         # out of the collector's sight, a full collection scans only what the run makes.
         gc.collect()
         gc.freeze()
+        columnar = self.columnar
+        if columnar is not None and not columnar.serves(self.source):
+            columnar = None
         try:
             while not self._stop_requested:
-                batch = self.source.poll(self.poll_timeout)
-                for raw in batch:
-                    self._handle(raw)
+                if columnar is not None:
+                    read = columnar.run_batch(self)
+                else:
+                    batch = self.source.poll(self.poll_timeout)
+                    for raw in batch:
+                        self._handle(raw)
+                    read = len(batch)
                 self._count_unbuilt_points()
                 if self._quarantine_message is not None:
                     self.checkpoint()  # a restart goes on after the failed records
                     raise QuarantineExceeded(self._quarantine_message)
-                since_checkpoint += len(batch) + (self._side_records() if self._side_records else 0)
-                self.summary.records_read += len(batch)
+                since_checkpoint += read + (self._side_records() if self._side_records else 0)
+                self.summary.records_read += read
                 if self.on_batch is not None:
                     self.on_batch(self.summary)
                 now = time.monotonic()
@@ -271,7 +290,7 @@ class Runner:
                 ):
                     self.checkpoint()
                     since_checkpoint, last_checkpoint = 0, time.monotonic()
-                if not batch and self.source.exhausted:
+                if not read and self.source.exhausted:
                     break
             self.checkpoint()
         finally:
