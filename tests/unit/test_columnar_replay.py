@@ -8,16 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from linewatch.connectors.files import parquet_schema
+from linewatch.pipeline.columnar_replay import ColumnarReplay
 from linewatch.pipeline.config import Config
 from linewatch.pipeline.job import Job, build_job
-
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
-
-from linewatch.connectors.files import parquet_schema  # noqa: E402
-from linewatch.pipeline.columnar_replay import ColumnarReplay  # noqa: E402
 
 T0_US = 1_764_000_000_000_000
 
