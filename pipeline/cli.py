@@ -182,6 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         state_dir=args.state_dir,
         reset_state=args.reset_state,
         limits=limits_cmd.job_seeds(config, args.limits, None),
+        columnar=not args.per_record,
     )
     stop.attach(job.runner.request_stop)
     if job.resumed_from is not None:
@@ -411,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--limits", type=Path, help="an approved limits file (default: the config's `limits:`)"
     )
+    run.add_argument(
+        "--per-record",
+        action="store_true",
+        help="process every record alone (default: a poll batch's I-MR measurements and "
+        "parameters go through the columnar lane, with the same outputs)",
+    )
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser(
@@ -483,8 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--per-record",
         action="store_true",
-        help="process a Parquet input record by record (default: its measurements and "
-        "parameters go through the columnar lane, with the same outputs)",
+        help="process every record alone (default: the I-MR measurements and parameters "
+        "of a Parquet file or a batch go through the columnar lane, with the same outputs)",
     )
     replay.add_argument(
         "--notify",

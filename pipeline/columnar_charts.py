@@ -37,7 +37,6 @@ __all__ = ["UTC_ZONE", "Stamps", "Tagged", "chart_outputs", "spec_outputs"]
 #: the very datetimes the per-record path decodes.
 UTC_ZONE = ZoneInfo("UTC")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC_ZONE)
-_EPOCH = EPOCH
 _IMR_CHARTS = ("individuals", "moving_range")
 
 #: An output with the batch row that caused it and its phase inside that record.
@@ -45,12 +44,18 @@ Tagged = tuple[int, int, Output]
 
 
 class Stamps(Sequence[datetime]):
-    """Event times (UTC microseconds) as datetimes, built only when one is read."""
+    """Event times (UTC microseconds) as datetimes, built only when one is read.
 
-    __slots__ = ("micros",)
+    ``epoch`` is 1970-01-01 in the zone the records' times came in (``UTC_ZONE`` from
+    pyarrow, ``datetime.UTC`` from msgspec), so a laned output's time is the very datetime
+    the per-record path would have put there.
+    """
 
-    def __init__(self, micros: np.ndarray) -> None:
+    __slots__ = ("epoch", "micros")
+
+    def __init__(self, micros: np.ndarray, epoch: datetime = EPOCH) -> None:
         self.micros = micros
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return int(self.micros.size)
@@ -63,11 +68,11 @@ class Stamps(Sequence[datetime]):
 
     def __getitem__(self, i: int | slice) -> datetime | Stamps:
         if isinstance(i, slice):
-            return Stamps(self.micros[i])
-        return _EPOCH + timedelta(microseconds=int(self.micros[i]))
+            return Stamps(self.micros[i], self.epoch)
+        return self.epoch + timedelta(microseconds=int(self.micros[i]))
 
     def __iter__(self) -> Iterator[datetime]:
-        epoch, delta = _EPOCH, timedelta
+        epoch, delta = self.epoch, timedelta
         return (epoch + delta(microseconds=m) for m in self.micros.tolist())
 
 

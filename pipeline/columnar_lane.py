@@ -89,7 +89,6 @@ __all__ = [
     "valid_name",
 ]
 
-_EPOCH = EPOCH
 _NAME = re.compile(r"^[^/\s]+$")  # the wire's ``Name`` (pipeline/models.py)
 
 
@@ -115,6 +114,8 @@ class KeyColumns:
     kinds: list[str]
     values: np.ndarray
     rows: np.ndarray
+    #: 1970-01-01 in the zone of the records' times (see :class:`Stamps`).
+    epoch: datetime = EPOCH
 
 
 @dataclass(slots=True)
@@ -299,7 +300,7 @@ def _plans(engine: Engine, columns: KeyColumns, unconfigured: dict[str, int]) ->
             return None
         limits = getattr(spec, "limits", None)
         if limits is not None and limits.effective_from is not None:
-            first = _EPOCH + timedelta(microseconds=int(columns.micros[positions[0]]))
+            first = columns.epoch + timedelta(microseconds=int(columns.micros[positions[0]]))
             if first < limits.effective_from:
                 return None
         stream = engine._streams.get((line, station, name))
@@ -358,7 +359,7 @@ def _commit(engine: Engine, columns: KeyColumns, plans: list[_Plan]) -> list[Tag
         rows = columns.rows[plan.positions].tolist()
         micros = columns.micros[plan.positions]
         values = columns.values[plan.positions]
-        stamps = Stamps(micros)
+        stamps = Stamps(micros, columns.epoch)
         chart_outputs(engine, stream, stamps, values, rows, tagged)
         if stream.capability is not None:
             for j, value in enumerate(values.tolist()):

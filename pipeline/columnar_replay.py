@@ -29,12 +29,12 @@ internal errors) is checked once per batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from linewatch.connectors.files import FileSource
+from linewatch.pipeline.capture import OutputCapture
 from linewatch.pipeline.columnar_lane import (
     KeyColumns,
     Stamps,
@@ -44,7 +44,7 @@ from linewatch.pipeline.columnar_lane import (
     valid_name,
 )
 from linewatch.pipeline.decode import decode
-from linewatch.pipeline.models import KIND_TYPES, LATEST, DeadLetter, Output, RawRecord
+from linewatch.pipeline.models import KIND_TYPES, LATEST, DeadLetter, RawRecord
 from linewatch.pipeline.replay_source import ReplaySource
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class ColumnarReplay:
             return 0
         columns = _Columns.of(batch)
         done = np.zeros(n, dtype=bool)
-        with _Capture(runner) as capture:
+        with OutputCapture(runner) as capture:
             if columns is not None:
                 for key_rows in columns.candidate_keys():
                     if lane_takes(runner.engine, columns.key_columns(key_rows)):
@@ -112,7 +112,7 @@ class ColumnarReplay:
     def _run_key(
         self,
         runner: Runner,
-        capture: _Capture,
+        capture: OutputCapture,
         columns: _Columns,
         batch: Any,
         before: int,
@@ -140,7 +140,7 @@ class ColumnarReplay:
         done[rows] = True
 
     def _per_record(
-        self, runner: Runner, capture: _Capture, batch: Any, before: int, rows: np.ndarray
+        self, runner: Runner, capture: OutputCapture, batch: Any, before: int, rows: np.ndarray
     ) -> None:
         if not rows.size:
             return
@@ -168,72 +168,6 @@ class ColumnarReplay:
         runner._base[key] = engine.snapshot_key(key)
         self.rows_laned += rows.size
         return result
-
-
-class _Capture:
-    """While a batch is processed key by key, what the runner hands to the sinks (outputs,
-    dead letters, raw records) is kept with its row; :meth:`replay` hands it on in row
-    order, which is the per-record path's order."""
-
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        self.row = 0  # of the record the runner is handling
-        self.events: list[tuple[int, int, str, Any]] = []  # (row, phase, what, item)
-        self.emit = runner._emit
-        self.dead = runner._dead
-        self.sinks = list(runner._record_sinks)
-
-    def __enter__(self) -> _Capture:
-        runner = self.runner
-        setattr(runner, "_emit", self._on_emit)  # noqa: B010 - shadows the method a while
-        setattr(runner, "_dead", self._on_dead)  # noqa: B010
-        runner._record_sinks = [self] if self.sinks else []  # type: ignore[list-item]
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        runner = self.runner
-        delattr(runner, "_emit")
-        delattr(runner, "_dead")
-        runner._record_sinks = self.sinks
-
-    def _on_emit(self, outputs: Iterable[Output]) -> None:
-        found = list(outputs)
-        if found:
-            self.events.append((self.row, 0, "outputs", found))
-
-    def _on_dead(self, letter: DeadLetter) -> None:
-        self.events.append((self.row, 0, "dead", letter))
-
-    def add(self, record: Any) -> None:  # a raw-record sink while capturing
-        self.events.append((self.row, -1, "record", record))
-
-    def record_at(self, row: int, record: Any) -> None:
-        self.events.append((row, -1, "record", record))
-
-    def laned(self, tagged: list[Tagged]) -> None:
-        self.events += [(row, phase, "output", out) for row, phase, out in tagged]
-
-    def replay(self) -> None:
-        self.events.sort(key=_row_phase)
-        emit, dead, sinks = self.emit, self.dead, self.sinks
-        run: list[Output] = []
-        for _, _, what, item in self.events:
-            if what == "output":
-                run.append(item)
-                continue
-            if run:
-                emit(run)
-                run = []
-            if what == "outputs":
-                emit(item)
-            elif what == "dead":
-                dead(item)
-            else:
-                for sink in sinks:
-                    sink.add(item)
-        if run:
-            emit(run)
-        self.events = []
 
 
 class _Columns:
@@ -378,7 +312,3 @@ def _payloads(batch: Any, rows: np.ndarray) -> list[dict[str, Any]]:
 
     taken = batch.take(pa.array(rows))
     return [{k: v for k, v in row.items() if v is not None} for row in taken.to_pylist()]
-
-
-def _row_phase(item: tuple[int, int, Any, Any]) -> tuple[int, int]:
-    return item[0], item[1]

@@ -57,6 +57,7 @@ from linewatch.pipeline.plugins import (
     SinkContext,
     sink_plugin,
 )
+from linewatch.pipeline.poll_lane import PollLane
 from linewatch.pipeline.report import FaultWindow, KpiCollector, render_report, write_report
 from linewatch.pipeline.report_data import ChartCollector, collector_for
 from linewatch.pipeline.rootcause import (
@@ -288,8 +289,8 @@ def build_job(
 
     ``notify`` (default: ``run`` yes, ``replay`` no) adds the config's ``notifications``.
     ``limits`` (a limits file and its streams' limits) seeds those charts: no phase I.
-    ``columnar`` (replay of a Parquet file): the columnar lane (pipeline/columnar_replay.py);
-    ``False`` forces the per-record path.
+    ``columnar``: the columnar lane, for a Parquet replay (pipeline/columnar_replay.py) and
+    for every poll batch (pipeline/poll_lane.py); ``False`` forces the per-record path.
     """
     append = mode == "run"
     store_dir = state_dir or config.checkpoint.state_dir
@@ -389,6 +390,8 @@ def build_job(
     if columnar and mode == "replay" and _parquet_from_start(source):
         assert isinstance(source, FileSource)
         runner.columnar = ColumnarReplay(source)
+    if columnar:
+        runner.poll_lane = PollLane()
     if checkpoint is not None:
         assert store is not None
         try:

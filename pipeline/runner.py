@@ -55,6 +55,7 @@ from linewatch.pipeline.models import (
 
 __all__ = [
     "ColumnBatches",
+    "PollBatches",
     "QuarantineExceeded",
     "Route",
     "RunObserver",
@@ -141,6 +142,12 @@ class ColumnBatches(Protocol):
     def run_batch(self, runner: Runner) -> int: ...
 
 
+class PollBatches(Protocol):
+    """Processes one poll batch as the runner would record by record (poll_lane.py)."""
+
+    def run_batch(self, runner: Runner, batch: list[RawRecord]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """A sink and the kinds of output it takes."""
@@ -222,6 +229,9 @@ class Runner:
         #: Reads and processes the source a columnar batch at a time, when it serves the
         #: source (a Parquet replay: pipeline/columnar_replay.py); set by ``build_job``.
         self.columnar: ColumnBatches | None = None
+        #: Processes each poll batch, laning the keys it can (pipeline/poll_lane.py);
+        #: ``None`` handles every record alone (``--per-record``). Set by ``build_job``.
+        self.poll_lane: PollBatches | None = None
         # Poison pills: per key its state at the last checkpoint and its records since.
         self._base: dict[str, Any] = {}
         # Raw bytes where the record came as bytes (not tracked by the garbage collector:
@@ -273,8 +283,11 @@ class Runner:
                     read = columnar.run_batch(self)
                 else:
                     batch = self.source.poll(self.poll_timeout)
-                    for raw in batch:
-                        self._handle(raw)
+                    if self.poll_lane is not None:
+                        self.poll_lane.run_batch(self, batch)
+                    else:
+                        for raw in batch:
+                            self._handle(raw)
                     read = len(batch)
                 self._count_unbuilt_points()
                 if self._quarantine_message is not None:
@@ -305,15 +318,20 @@ class Runner:
             self.summary.outputs["points"] += unbuilt
             self.engine.points_not_built = 0
 
-    def _handle(self, raw: RawRecord) -> None:
+    def _handle(self, raw: RawRecord, decoded: WireRecord | None = None) -> None:
+        """One record; ``decoded`` is its record if a batch decode already made it."""
         self._handled += 1
-        try:
-            record = decode(raw)
-        except MemoryError:
-            raise
-        except Exception as exc:  # decode promises none escapes; a bug is quarantined
-            self._poisoned(raw, exc, None)
-            return
+        record: WireRecord | DeadLetter
+        if decoded is not None:
+            record = decoded
+        else:
+            try:
+                record = decode(raw)
+            except MemoryError:
+                raise
+            except Exception as exc:  # decode promises none escapes; a bug is quarantined
+                self._poisoned(raw, exc, None)
+                return
         if isinstance(record, DeadLetter):
             self._dead(record)
             return

@@ -15,7 +15,7 @@ assigned it restores their keys, before any of their records is returned. Withou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -58,6 +58,34 @@ class KafkaStateTracker:
             return False
         applied[topic_partition] = position[2] + 1
         self._key_partition[key] = position[1]
+        self._dirty.add(key)
+        return True
+
+    def should_apply_all(self, key: str, raws: Sequence[RawRecord]) -> bool:
+        """:meth:`should_apply` for a key's records of one batch, in their order, when
+        every one applies: they are marked applied and ``True`` comes back. Otherwise
+        (a record the state already holds, several partitions, positions out of order)
+        nothing changes and ``False`` says: ask record by record."""
+        if not raws:
+            return True
+        first, last = raws[0].position, raws[-1].position
+        if not isinstance(first, PartitionOffset) or not isinstance(last, PartitionOffset):
+            return False
+        topic, partition = first[0], first[1]
+        previous = first[2] - 1
+        for raw in raws:  # one partition, offsets rising: what a poll gives one key
+            position = raw.position
+            if position[1] != partition or position[2] <= previous or position[0] != topic:
+                return False
+            previous = position[2]
+        topic_partition = f"{topic}/{partition}"
+        applied = self._applied.get(key)
+        if applied is None:
+            applied = self._applied[key] = {}
+        if first[2] < applied.get(topic_partition, 0):
+            return False
+        applied[topic_partition] = previous + 1
+        self._key_partition[key] = partition
         self._dirty.add(key)
         return True
 

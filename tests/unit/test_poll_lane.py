@@ -1,0 +1,206 @@
+"""Poll batches through the columnar lane equal the per-record path, output for output."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from linewatch.connectors.kafka.tracker import KafkaStateTracker
+from linewatch.connectors.memory import ListSink
+from linewatch.pipeline.checkpoint import LocalStateStore
+from linewatch.pipeline.engine import Engine
+from linewatch.pipeline.job import Job, build_job
+from linewatch.pipeline.models import Alert, PartitionOffset, RawRecord
+from linewatch.pipeline.poll_lane import PollLane, decode_batch
+from linewatch.pipeline.runner import Route, Runner
+from tests.unit.test_columnar_replay import _config, _lines, _rows, _timeless
+from tests.unit.test_kafka_tracker import PartitionSource
+from tests.unit.test_runner import CONFIG, measurement, values
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> bytes:
+    """The rows as wire JSON lines; a few in other spellings the lane must not take."""
+    lines = []
+    for n, row in enumerate(rows):
+        cells = {k: v for k, v in row.items() if v is not None}
+        ts = EPOCH + timedelta(microseconds=cells.pop("ts"))
+        if n % 997 == 5:  # the same instant at +02:00: per record, the zone kept
+            ts = ts.astimezone(timezone(timedelta(hours=2)))
+        elif n % 1009 == 3:
+            ts += timedelta(microseconds=1)
+        text = json.dumps({"ts": ts.isoformat().replace("+00:00", "Z"), **cells})
+        lines.append(text.replace("NaN", '"NaN"'))  # JSON has no NaN: a dead letter
+        if n % 2003 == 11:
+            lines.append('{"kind": "measurement", "ts": ')  # malformed: a dead letter
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _replay(folder: Path, data: Path, columnar: bool, points: bool) -> tuple[Job, str]:
+    out = folder / ("lane" if columnar else "plain")
+    out.mkdir()
+    job = build_job(
+        _config(out, points),
+        mode="replay",
+        input_path=data,
+        out_dir=out,
+        report_path=None,
+        columnar=columnar,
+    )
+    assert job.runner.columnar is None  # a JSONL file: no Parquet lane
+    assert (job.runner.poll_lane is not None) is columnar
+    job.run()
+    return job, _timeless(job.finish())
+
+
+@pytest.mark.parametrize("points", [False, True])
+def test_a_jsonl_replay_through_the_poll_lane_equals_the_per_record_one(
+    tmp_path: Path, points: bool
+) -> None:
+    data = tmp_path / "line.jsonl"
+    data.write_bytes(_jsonl(_rows(3000)))
+    plain, plain_report = _replay(tmp_path, data, columnar=False, points=points)
+    lane, lane_report = _replay(tmp_path, data, columnar=True, points=points)
+    poll_lane = lane.runner.poll_lane
+    assert isinstance(poll_lane, PollLane)
+    assert 5000 < poll_lane.rows_laned < lane.runner.summary.records_read - 3000  # both ran
+
+    a, b = plain.runner.summary, lane.runner.summary
+    assert b.alerts == a.alerts  # same alerts in the same order, across streams too
+    assert [x.ts.utcoffset() for x in b.alerts] == [x.ts.utcoffset() for x in a.alerts]
+    assert len({x.fingerprint for x in a.alerts}) >= 10
+    assert (b.records_read, b.records_processed, b.dead_letters, b.outputs) == (
+        a.records_read,
+        a.records_processed,
+        a.dead_letters,
+        a.outputs,
+    )
+    assert b.dead_letter_reasons == a.dead_letter_reasons
+    for reason in ("late record", "future timestamp", "implausible value", "truncated"):
+        assert any(reason in r for r in a.dead_letter_reasons), reason
+    assert _lines(tmp_path / "lane" / "dead.jsonl", "ts") == _lines(
+        tmp_path / "plain" / "dead.jsonl", "ts"
+    )
+    if points:
+        lane_out = (tmp_path / "lane" / "out.jsonl").read_text()
+        assert lane_out == (tmp_path / "plain" / "out.jsonl").read_text()  # byte for byte
+        assert lane_out.count('"type":"chart_point"') > 20_000
+    assert lane.kpis.series == plain.kpis.series
+    assert lane_report == plain_report
+    assert lane.engine.snapshot() == plain.engine.snapshot()
+    for counter in ("records_by_kind", "unconfigured", "defect_codes", "refused"):
+        assert getattr(lane.engine, counter) == getattr(plain.engine, counter)
+
+
+def test_decode_batch_gives_each_payload_its_record_or_none() -> None:
+    good = msgspec.json.encode(measurement(0, 1.5))
+    pretty = json.dumps(json.loads(good), indent=1).encode()  # holds newlines
+    assert b"\n" in pretty
+    both = good + b"\n" + good  # two lines in one payload: bad, as the per-record path says
+    got = decode_batch([good, pretty, both, b"", b"  ", {"kind": "measurement"}, good])
+    assert [type(r).__name__ for r in got] == [
+        "Measurement",
+        "Measurement",
+        "NoneType",
+        "NoneType",
+        "NoneType",
+        "NoneType",
+        "Measurement",
+    ]
+    assert decode_batch([good, good]) == [msgspec.json.decode(good, type=type(got[0]))] * 2
+
+
+class BatchPartitionSource(PartitionSource):
+    """``events/0`` in polls of ``batch`` records, answering per key as a Kafka source does."""
+
+    def __init__(self, payloads: list[bytes], first: int, batch: int, resume: Any = None) -> None:
+        super().__init__(payloads, first, resume)
+        self.batch = batch
+
+    def poll(self, timeout: float) -> list[RawRecord]:
+        taken = self._payloads[: self.batch]
+        found = [
+            RawRecord(p, f"events/0@{self._offset + n}", position=PartitionOffset("events", 0, n))
+            for n, p in enumerate(taken, start=self._offset)
+        ]
+        self._offset += len(found)
+        del self._payloads[: len(found)]
+        return found
+
+    def should_apply_all(self, key: str, raws: list[RawRecord]) -> bool:
+        return self.tracker.should_apply_all(key, raws)
+
+
+def _run(source: PartitionSource, lane: bool, store: LocalStateStore) -> tuple[Runner, ListSink]:
+    sink = ListSink()
+    runner = Runner(
+        Engine(CONFIG), source, [Route(sink, frozenset({"alerts"}))], ListSink(), state_store=store
+    )
+    runner.poll_lane = PollLane() if lane else None
+    if (checkpoint := store.load()) is not None:
+        runner.restore(checkpoint)
+    runner.run()
+    return runner, sink
+
+
+@pytest.mark.parametrize("lane", [False, True])
+def test_records_read_again_after_a_checkpoint_are_skipped_in_the_lane_too(
+    tmp_path: Path, lane: bool
+) -> None:
+    """A worker applies offsets 0..229 and checkpoints, its commit is lost, and the next one
+    reads from 100 again: the batch 100..179 is all in the state, the batch 180..259
+    straddles the applied offset, so it goes record by record."""
+    records = [msgspec.json.encode(measurement(i, v)) for i, v in enumerate(values(400, 300))]
+    store = LocalStateStore(tmp_path / str(lane))
+    first, first_sink = _run(BatchPartitionSource(records[:230], 0, 80), lane, store)
+    checkpoint = store.load()
+    assert checkpoint is not None
+    assert checkpoint.source["applied"] == {"L3/weld-2": {"events/0": 230}}
+    second, second_sink = _run(
+        BatchPartitionSource(records[100:], 100, 80, resume=checkpoint.source), lane, store
+    )
+    assert second.summary.records_skipped == 130
+    assert second.summary.records_processed == 170
+    if lane:  # only the batches that hold nothing applied before are laned
+        assert (first.poll_lane.rows_laned, second.poll_lane.rows_laned) == (230, 140)  # type: ignore[union-attr]
+    alerts = [a for a in first_sink.items + second_sink.items if isinstance(a, Alert)]
+    straight, straight_sink = _run(
+        BatchPartitionSource(records, 0, 80), False, LocalStateStore(tmp_path / "s")
+    )
+    assert alerts == [a for a in straight_sink.items if isinstance(a, Alert)]
+    assert len(alerts) >= 2
+    assert second.engine.snapshot() == straight.engine.snapshot()
+
+
+def _raws(*positions: tuple[str, int, int]) -> list[RawRecord]:
+    return [RawRecord(b"", "x", position=PartitionOffset(*p)) for p in positions]
+
+
+def test_should_apply_all_marks_a_keys_batch_or_changes_nothing() -> None:
+    tracker = KafkaStateTracker(resume={"applied": {"L1/a": {"t/0": 10}}})
+    assert tracker.should_apply_all("L1/a", []) is True
+    assert tracker.should_apply_all("L1/a", _raws(("t", 0, 9), ("t", 0, 10))) is False
+    assert tracker.should_apply_all("L1/a", _raws(("t", 0, 12), ("t", 0, 11))) is False
+    assert tracker.should_apply_all("L1/a", _raws(("t", 0, 12), ("t", 0, 12))) is False
+    assert tracker.should_apply_all("L1/a", _raws(("t", 0, 12), ("t", 1, 13))) is False
+    assert tracker.should_apply_all("L1/a", _raws(("t", 0, 12), ("u", 0, 13))) is False
+    mixed = [RawRecord(b"", "x", position=5), *_raws(("t", 0, 12))]
+    assert tracker.should_apply_all("L1/a", mixed) is False
+    assert tracker.snapshot() == {"applied": {"L1/a": {"t/0": 10}}, "key_partition": {}}
+    assert tracker.should_apply_all("L1/a", _raws(("t", 0, 10), ("t", 0, 14))) is True
+    assert tracker.should_apply_all("L1/b", _raws(("t", 2, 0))) is True
+    assert tracker.snapshot() == {
+        "applied": {"L1/a": {"t/0": 15}, "L1/b": {"t/2": 1}},
+        "key_partition": {"L1/a": 0, "L1/b": 2},
+    }
+    # one by one, the same records say the same
+    again = KafkaStateTracker(resume={"applied": {"L1/a": {"t/0": 10}}})
+    assert [again.should_apply("L1/a", r) for r in _raws(("t", 0, 10), ("t", 0, 14))] == [True] * 2
+    assert [again.should_apply("L1/b", r) for r in _raws(("t", 2, 0))] == [True]
+    assert again.snapshot() == tracker.snapshot()
