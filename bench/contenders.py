@@ -139,14 +139,18 @@ def linewatch(
     state_dir: Path,
     ready_file: Path | None,
     go_file: Path | None,
+    per_record: bool = False,
 ) -> dict[str, Any]:
-    """The job ``linewatch run --config F --reset-state`` builds, timed from its first batch."""
+    """The job ``linewatch run --config F --reset-state [--per-record]`` builds, timed from
+    its first batch."""
     from linewatch.pipeline.config import parse_config
     from linewatch.pipeline.job import build_job
     from linewatch.pipeline.runner import RunSummary
 
     config = parse_config(json.loads(config_path.read_text()))
-    job = build_job(config, mode="run", state_dir=state_dir, reset_state=True)
+    job = build_job(
+        config, mode="run", state_dir=state_dir, reset_state=True, columnar=not per_record
+    )
     runner = job.runner
     clock: dict[str, float] = {}
     deadline = time.monotonic() + timeout
@@ -240,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--ready-file", type=Path)
     parser.add_argument("--go-file", type=Path)
+    parser.add_argument("--per-record", action="store_true", help="linewatch: no columnar lane")
     args = parser.parse_args(argv)
     try:
         if args.row.startswith("raw-confluent"):
@@ -260,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.state_dir,
                 args.ready_file,
                 args.go_file,
+                args.per_record,
             )
     except BenchError as exc:
         print(f"contenders {args.row}: FAILED: {exc}", file=sys.stderr)

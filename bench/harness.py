@@ -61,6 +61,11 @@ ROWS = [
     ("quix_spc", "Quix Streams app running Linewatch's IMRChart per key, signals out", "quix-spc"),
     ("linewatch_kafka", "linewatch run: kafka in, alerts + DLQ to Kafka", "linewatch-kafka"),
     (
+        "linewatch_kafka_per_record",
+        "linewatch run --per-record: the same, without the columnar lane",
+        "linewatch-kafka-per-record",
+    ),
+    (
         "linewatch_influx",
         "linewatch run: kafka in, alerts/points/KPIs to InfluxDB",
         "linewatch-influx",
@@ -138,13 +143,15 @@ def run_row(
     if row.startswith("quix"):
         cmd = [ctx["quix_python"], str(HERE / "quix_contender.py"), row]
     elif row.startswith("linewatch"):
-        sink = row.split("-", 1)[1]
+        sink = row.split("-")[1]
         path = work / f"{row}-{uuid.uuid4().hex[:6]}.json"
         spool = path.with_suffix(".spool")
         config = linewatch_config(bootstrap, topic, sink, ctx["influx_url"], spool_dir=spool)
         path.write_text(json.dumps(config))
         cmd = [sys.executable, str(HERE / "contenders.py"), "linewatch", "--config", str(path)]
         cmd += ["--state-dir", str(path.with_suffix(".state"))]
+        if row.endswith("per-record"):
+            cmd.append("--per-record")
     else:
         cmd = [sys.executable, str(HERE / "contenders.py"), row]
     cmd += ["--bootstrap", bootstrap, "--topic", topic, "--records", str(n)]
@@ -285,9 +292,15 @@ def ratios(rows: dict[str, Any]) -> dict[str, float]:
     rate = {k: v["records_per_s"] for k, v in rows.items()}
     out: dict[str, float] = {}
     for key, value in rate.items():
-        out[f"{key}_vs_raw_confluent"] = round(value / rate["raw_confluent"], 3)
-    for key in ("linewatch_kafka", "linewatch_influx"):
-        out[f"{key}_vs_quix_spc"] = round(rate[key] / rate["quix_spc"], 3)
+        if "raw_confluent" in rate:
+            out[f"{key}_vs_raw_confluent"] = round(value / rate["raw_confluent"], 3)
+    for key in ("linewatch_kafka", "linewatch_kafka_per_record", "linewatch_influx"):
+        if key in rate and "quix_spc" in rate:
+            out[f"{key}_vs_quix_spc"] = round(rate[key] / rate["quix_spc"], 3)
+    if "linewatch_kafka" in rate and "linewatch_kafka_per_record" in rate:
+        out["lane_vs_per_record"] = round(
+            rate["linewatch_kafka"] / rate["linewatch_kafka_per_record"], 3
+        )
     return out
 
 
@@ -376,7 +389,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quix-python", default=str(HERE / ".venv-quix" / "bin" / "python"), help="Quix venv"
     )
+    parser.add_argument(
+        "--rows", help="only these throughput rows (comma-separated keys), then stop"
+    )
     args = parser.parse_args(argv)
+    rows = ROWS
+    if args.rows:
+        wanted = args.rows.split(",")
+        unknown = sorted(set(wanted) - {key for key, _, _ in ROWS})
+        if unknown:
+            parser.error(f"unknown rows {unknown}; known: {[key for key, _, _ in ROWS]}")
+        rows = [row for row in ROWS if row[0] in wanted]
     quick = args.quick
     n = args.records or (12_000 if quick else 200_000)
     repeats = args.repeats or (1 if quick else 3)
@@ -428,13 +451,17 @@ def main(argv: list[str] | None = None) -> int:
                 "quix_python": args.quix_python,
                 "influx_url": influx.url.replace("http://", "influx://") + "/bench",
             }
-            runs: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _ in ROWS}
+            runs: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _ in rows}
             for repeat in range(repeats):
-                for key, _, row in ROWS:
+                for key, _, row in rows:
                     runs[key].append(run_row(row, args, ctx, work, timeout))
                     rate = runs[key][-1]["records"] / runs[key][-1]["wall"]
                     print(f"  repeat {repeat + 1}: {key} {rate:,.0f} records/s", flush=True)
             results["throughput"] = {key: summarise(r) for key, r in runs.items()}
+            if args.rows:
+                results["ratios"] = ratios(results["throughput"])
+                print(json.dumps(results, indent=2, sort_keys=True))
+                return 0
             results["quix_spc_signals"] = runs["quix_spc"][-1].get("signals")
             results["linewatch_alerts"] = runs["linewatch_kafka"][-1].get("alerts")
             results["ratios"] = ratios(results["throughput"])

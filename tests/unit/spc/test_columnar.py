@@ -2,11 +2,14 @@
 
 Hypothesis draws series on a coarse grid around the center (so ties, exact zone
 boundaries, the center line itself and every Nelson test occur), a phase-I length or given
-limits, the tests' K, and the cuts between batches; the evaluations, the signals and the
-chart's final state (its snapshot) must all be equal.
+limits, the tests' K, the cuts between batches, and whether short batches are judged one
+value at a time (``SMALL``) or vectorised; the evaluations, the signals and the chart's
+final state (its snapshot) must all be equal.
 """
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -15,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linewatch.detectors.base import DetectorInputError, Signal
-from linewatch.detectors.spc import IMRChart, RuleSet
-from linewatch.detectors.spc.columnar import CHUNK, IMRColumns
+from linewatch.detectors.spc import IMRChart, RuleSet, columnar
+from linewatch.detectors.spc.columnar import CHUNK, SMALL, IMRColumns
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -37,6 +40,19 @@ KS = st.fixed_dictionaries(
         1: st.sampled_from([2.0, 2.5, 3.0]),
     },
 )
+
+
+@contextlib.contextmanager
+def judged_by(small: int) -> Iterator[None]:
+    """Batches shorter than ``small`` judged one value at a time (0: always vectorised)."""
+    columnar.SMALL = small
+    try:
+        yield
+    finally:
+        columnar.SMALL = SMALL
+
+
+SMALLS = st.sampled_from([0, SMALL, 10**6])
 
 
 def make(phase1: int | None, k: dict[int, float], passes: int) -> IMRChart:
@@ -74,8 +90,21 @@ def in_batches(
     passes=st.integers(0, 2),
     k=KS,
     cuts=st.lists(st.integers(0, 300), max_size=6),
+    small=SMALLS,
 )
 def test_update_batch_equals_update(
+    values: list[float],
+    phase1: int | None,
+    passes: int,
+    k: dict[int, float],
+    cuts: list[int],
+    small: int,
+) -> None:
+    with judged_by(small):
+        _batch_equals_update(values, phase1, passes, k, cuts)
+
+
+def _batch_equals_update(
     values: list[float], phase1: int | None, passes: int, k: dict[int, float], cuts: list[int]
 ) -> None:
     stamps = [T0 + timedelta(seconds=i) for i in range(len(values))]
@@ -94,11 +123,14 @@ def test_update_batch_equals_update(
 
 
 @settings(max_examples=100, deadline=None)
-@given(values=SERIES, k=KS)
-def test_signals_and_counts_come_from_the_columns(values: list[float], k: dict[int, float]) -> None:
+@given(values=SERIES, k=KS, small=SMALLS)
+def test_signals_and_counts_come_from_the_columns(
+    values: list[float], k: dict[int, float], small: int
+) -> None:
     stamps = [T0 + timedelta(seconds=i) for i in range(len(values))]
     expected = one_by_one(make(None, k, 0), stamps, values)
-    batch = make(None, k, 0).update_batch(stamps, np.array(values))
+    with judged_by(small):
+        batch = make(None, k, 0).update_batch(stamps, np.array(values))
     signals = [s for e in expected for s in e.signals]  # type: ignore[attr-defined]
     assert batch.signals() == signals
     assert batch.signal_count() == len(signals)
