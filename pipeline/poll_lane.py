@@ -30,43 +30,71 @@ import msgspec
 import numpy as np
 
 from linewatch.pipeline.capture import OutputCapture
-from linewatch.pipeline.columnar_lane import KeyColumns, lane_key, lane_takes
-from linewatch.pipeline.models import Measurement, Parameter, RawRecord, WireRecord
+from linewatch.pipeline.columnar_lane import KeyColumns, lane_key, lane_takes, valid_name
+from linewatch.pipeline.decode import decode
+from linewatch.pipeline.models import EARLIEST, LATEST, DeadLetter, RawRecord, WireRecord
 
 if TYPE_CHECKING:
     from linewatch.pipeline.runner import Runner
 
-__all__ = ["LEAST_KEY_ROWS", "PollLane", "decode_batch"]
+__all__ = ["LEAST_KEY_ROWS", "PollLane", "decode_rows"]
 
 #: Fewest records of one key in a batch worth laning; fewer go record by record.
 LEAST_KEY_ROWS = 16
 _UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_decoder = msgspec.json.Decoder(WireRecord)
+_EARLIEST_US = int(EARLIEST.timestamp() * 1_000_000)
+_LATEST_US = int(LATEST.timestamp() * 1_000_000)
+_LANE_KINDS = ("measurement", "parameter")
 
 
-def decode_batch(payloads: Sequence[Any]) -> list[WireRecord | None]:
-    """Each payload's record, or ``None`` where the per-record decode must say why not.
+class _Row(msgspec.Struct, gc=False):
+    """The fields the lane reads, as plain types: msgspec checks the names' patterns with
+    Python's ``re`` and runs ``__post_init__`` per record, which together cost more than
+    the parse; the lane checks the same things once per distinct name and per column.
+    The optional fields carry the wire's types, so a wrong one fails here as there."""
+
+    kind: str
+    ts: datetime
+    line: str
+    station: str
+    characteristic: str | None = None
+    equipment: str | None = None
+    name: str | None = None
+    value: float | None = None
+    subgroup: str | None = None
+    part_id: str | None = None
+    product: str | None = None
+
+
+_row_decoder = msgspec.json.Decoder(_Row)
+
+
+def decode_rows(payloads: Sequence[Any]) -> list[_Row | None]:
+    """Each payload's fields, or ``None`` where only the per-record decode may judge it.
+
+    A row is a candidate, not a record: the lane takes it only after proving that the
+    wire decode would give the same record (see :func:`_key_columns`).
 
     >>> good = b'{"kind":"measurement","ts":"2026-11-02T06:00:00Z","line":"L1",'
     >>> good += b'"station":"s","characteristic":"d","value":1.5}'
-    >>> [type(r).__name__ for r in decode_batch([good, b"{", good.replace(b"1.5", b"2")])]
-    ['Measurement', 'NoneType', 'Measurement']
+    >>> [r and r.value for r in decode_rows([good, b"{", good.replace(b"1.5", b"2")])]
+    [1.5, None, 2.0]
     """
     n = len(payloads)
     if all(type(p) is bytes for p in payloads):
         joined = b"\n".join(payloads)
         if joined.count(b"\n") == n - 1:  # no payload holds a newline: one line each
             try:
-                records: list[WireRecord | None] = list(_decoder.decode_lines(joined))
+                rows: list[_Row | None] = list(_row_decoder.decode_lines(joined))
             except (msgspec.DecodeError, ValueError, TypeError):
                 pass
             else:
-                if len(records) == n:
-                    return records
-    found: list[WireRecord | None] = []
+                if len(rows) == n:
+                    return rows
+    found: list[_Row | None] = []
     for payload in payloads:
         try:
-            found.append(_decoder.decode(payload) if type(payload) is bytes else None)
+            found.append(_row_decoder.decode(payload) if type(payload) is bytes else None)
         except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
             found.append(None)
     return found
@@ -88,17 +116,22 @@ class PollLane:
                 runner._handle(raw)
             return
         self.batches += 1
-        records = decode_batch([raw.payload for raw in batch])
-        by_key: dict[str, list[int]] = {}
-        lane_types = (Measurement, Parameter)
-        for row, record in enumerate(records):
-            if record is not None:
-                key = f"{record.line}/{record.station}"
-                rows = by_key.get(key)
-                if rows is None:
-                    by_key[key] = [row]
-                else:
-                    rows.append(row)
+        rows_read: list[_Row | WireRecord | None] = list(
+            decode_rows([raw.payload for raw in batch])
+        )
+        by_key: dict[tuple[str, str], list[int]] = {}
+        for row, found in enumerate(rows_read):
+            if found is None:  # the wire decode judges it; a record it gives holds its key
+                record = decode(batch[row])
+                if isinstance(record, DeadLetter):
+                    continue
+                rows_read[row] = found = record
+            pair = (found.line, found.station)
+            rows = by_key.get(pair)
+            if rows is None:
+                by_key[pair] = [row]
+            else:
+                rows.append(row)
         apply_all: Callable[[str, Sequence[RawRecord]], bool] | None = None
         if runner._should_apply is not None:
             apply_all = getattr(runner.source, "should_apply_all", None)
@@ -108,18 +141,16 @@ class PollLane:
                 return
         done = bytearray(len(batch))
         with OutputCapture(runner) as capture:
-            for key, rows in by_key.items():
-                if len(rows) < least:
+            for (line, station), rows in by_key.items():
+                if len(rows) < least or not (valid_name(line) and valid_name(station)):
                     continue
-                key_records = [records[row] for row in rows]
-                if not all(type(r) in lane_types and r.ts.tzinfo is UTC for r in key_records):  # type: ignore[union-attr]
-                    continue
-                columns = _key_columns(rows, key_records)  # type: ignore[arg-type]
+                columns = _key_columns(line, station, rows, [rows_read[r] for r in rows])  # type: ignore[misc]
                 if columns is None or not lane_takes(runner.engine, columns):
                     continue
+                key = f"{line}/{station}"
                 if apply_all is not None and not apply_all(key, [batch[row] for row in rows]):
                     continue
-                if not self._lane(runner, capture, key, columns, key_records):  # type: ignore[arg-type]
+                if not self._lane(runner, capture, key, columns, batch):
                     continue
                 for row in rows:
                     done[row] = 1
@@ -127,7 +158,8 @@ class PollLane:
             for row, raw in enumerate(batch):
                 if not done[row]:
                     capture.row = row
-                    runner._handle(raw, records[row])
+                    found = rows_read[row]
+                    runner._handle(raw, None if type(found) is _Row else found)  # type: ignore[arg-type]
         capture.replay()
 
     def _lane(
@@ -136,7 +168,7 @@ class PollLane:
         capture: OutputCapture,
         key: str,
         columns: KeyColumns,
-        key_records: list[WireRecord],
+        batch: list[RawRecord],
     ) -> bool:
         engine = runner.engine
         # The base of a rebuild is the key's state as it is, when no record came since.
@@ -151,43 +183,71 @@ class PollLane:
         runner._since_base.pop(key, None)
         runner._base[key] = engine.snapshot_key(key)
         capture.laned(tagged)
-        if capture.sinks:
-            for row, record in zip(rows.tolist(), key_records, strict=True):
+        if capture.sinks:  # the sinks that keep raw records get the wire records
+            for row in rows.tolist():
+                record = decode(batch[row])
+                assert not isinstance(record, DeadLetter)  # proven decodable
                 capture.record_at(row, record)
         self.rows_laned += rows.size
         return True
 
 
-def _key_columns(rows: list[int], records: list[Measurement | Parameter]) -> KeyColumns | None:
-    """One key's records as columns; ``None`` if a time is not exact in float seconds."""
-    seconds = np.array([r.ts.timestamp() for r in records], dtype=np.float64)
-    micros = np.rint(seconds * 1e6).astype(np.int64)
-    if not (micros / 1e6 == seconds).all():  # the lane's clock reads micros / 1e6
-        return None
+def _key_columns(
+    line: str, station: str, rows: list[int], found: list[_Row | WireRecord]
+) -> KeyColumns | None:
+    """One key's rows as columns, or ``None`` unless every one would decode as the wire
+    record the lane reads: a measurement or parameter whose names are valid, with a
+    finite value and a UTC time in 1970-2199 that float seconds hold exactly."""
     index: dict[str, int] = {}
     names: list[str] = []
     kinds: list[str] = []
     stream = []
-    for record in records:
-        if type(record) is Measurement:
-            name, kind = record.characteristic, "measurement"
+    light: list[_Row] = []
+    for row in found:
+        if type(row) is not _Row:  # a wire record the lane's decode could not read
+            return None
+        light.append(row)
+        kind = row.kind
+        if kind == "measurement":
+            name = row.characteristic
+            if name is None:
+                return None
+        elif kind == "parameter":
+            if row.equipment is None or row.name is None:
+                return None
+            name = f"{row.equipment}\0{row.name}"  # NUL: no valid name holds one
         else:
-            name, kind = f"{record.equipment}/{record.name}", "parameter"  # type: ignore[union-attr]
+            return None
+        if row.ts.tzinfo is not UTC or row.value is None:
+            return None
         at = index.get(name)
         if at is None:
             at = index[name] = len(names)
             names.append(name)
             kinds.append(kind)
         stream.append(at)
-    first = records[0]
+    for at, name in enumerate(names):
+        parts = name.split("\0")
+        if not all(valid_name(part) for part in parts):
+            return None
+        names[at] = "/".join(parts)
+    seconds = np.array([r.ts.timestamp() for r in light], dtype=np.float64)
+    micros = np.rint(seconds * 1e6).astype(np.int64)
+    if not (micros / 1e6 == seconds).all():  # the lane's clock reads micros / 1e6
+        return None
+    if not ((micros >= _EARLIEST_US) & (micros < _LATEST_US)).all():
+        return None
+    values = np.array([r.value for r in light], dtype=np.float64)
+    if not np.isfinite(values).all():
+        return None
     return KeyColumns(
-        first.line,
-        first.station,
+        line,
+        station,
         micros,
         np.array(stream, dtype=np.intp),
         names,
         kinds,
-        np.array([r.value for r in records], dtype=np.float64),
+        values,
         np.array(rows, dtype=np.intp),
         _UTC_EPOCH,
     )

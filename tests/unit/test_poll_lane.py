@@ -11,16 +11,16 @@ import msgspec
 import pytest
 
 from linewatch.connectors.kafka.tracker import KafkaStateTracker
-from linewatch.connectors.memory import ListSink
+from linewatch.connectors.memory import IterableSource, ListSink
 from linewatch.pipeline.checkpoint import LocalStateStore
 from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.job import Job, build_job
 from linewatch.pipeline.models import Alert, PartitionOffset, RawRecord
-from linewatch.pipeline.poll_lane import PollLane, decode_batch
+from linewatch.pipeline.poll_lane import PollLane, decode_rows
 from linewatch.pipeline.runner import Route, Runner
 from tests.unit.test_columnar_replay import _config, _lines, _rows, _timeless
 from tests.unit.test_kafka_tracker import PartitionSource
-from tests.unit.test_runner import CONFIG, measurement, values
+from tests.unit.test_runner import CONFIG, T0, measurement, values
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -98,22 +98,65 @@ def test_a_jsonl_replay_through_the_poll_lane_equals_the_per_record_one(
         assert getattr(lane.engine, counter) == getattr(plain.engine, counter)
 
 
-def test_decode_batch_gives_each_payload_its_record_or_none() -> None:
+def test_decode_rows_gives_each_payload_its_fields_or_none() -> None:
     good = msgspec.json.encode(measurement(0, 1.5))
     pretty = json.dumps(json.loads(good), indent=1).encode()  # holds newlines
     assert b"\n" in pretty
     both = good + b"\n" + good  # two lines in one payload: bad, as the per-record path says
-    got = decode_batch([good, pretty, both, b"", b"  ", {"kind": "measurement"}, good])
-    assert [type(r).__name__ for r in got] == [
-        "Measurement",
-        "Measurement",
-        "NoneType",
-        "NoneType",
-        "NoneType",
-        "NoneType",
-        "Measurement",
+    wrong = good.replace(b'"value"', b'"subgroup":7,"value"')  # the wire's type is str
+    got = decode_rows([good, pretty, both, b"", b"  ", {"kind": "measurement"}, wrong, good])
+    assert [r and (r.kind, r.ts, r.line, r.value) for r in got] == [
+        ("measurement", T0, "L3", 1.5),
+        ("measurement", T0, "L3", 1.5),
+        None,
+        None,
+        None,
+        None,
+        None,
+        ("measurement", T0, "L3", 1.5),
     ]
-    assert decode_batch([good, good]) == [msgspec.json.decode(good, type=type(got[0]))] * 2
+
+
+@pytest.mark.parametrize(
+    ("change", "laned"),
+    [
+        ({}, True),
+        ({"characteristic": "bad name"}, False),  # a dead letter, said by the wire decode
+        ({"characteristic": "x" * 201}, False),
+        ({"station": "weld/2"}, True),  # a dead letter of no key: the other 39 laned
+        ({"ts": "2026-11-02T06:00:00"}, False),  # naive
+        ({"ts": "2026-11-02T08:00:00+02:00"}, False),  # not UTC: the zone is kept
+        ({"ts": "2200-01-01T00:00:00Z"}, False),
+        ({"value": None}, False),
+        ({"kind": "inspection"}, False),
+        ({"equipment": 5}, False),  # ignored by the wire decode, refused by the lane's
+    ],
+)
+def test_a_key_is_laned_only_if_every_row_would_decode_as_the_lane_reads_it(
+    change: dict[str, Any], laned: bool
+) -> None:
+    """One row of 40 changed: the key is laned whole, or goes record by record; either
+    way the outputs and dead letters equal the per-record path's."""
+    rows = [
+        json.loads(msgspec.json.encode(measurement(i, v))) for i, v in enumerate(values(40, 30))
+    ]
+    rows[25].update(change)
+    payloads = [json.dumps(row).encode() for row in rows]
+    results = []
+    for lane in (False, True):
+        sink, dead = ListSink(), ListSink()
+        source = IterableSource(payloads, batch_size=40)
+        runner = Runner(
+            Engine(CONFIG), source, [Route(sink, frozenset({"alerts", "points"}))], dead
+        )
+        runner.poll_lane = PollLane() if lane else None
+        runner.run()
+        results.append((sink.items, [d.reason for d in dead.items], runner.engine.snapshot()))
+        if lane:
+            expected = (40 - ("station" in change)) if laned else 0
+            assert runner.poll_lane.rows_laned == expected  # type: ignore[union-attr]
+    assert results[1] == results[0]
+    assert len(results[0][0]) > 70
 
 
 class BatchPartitionSource(PartitionSource):
