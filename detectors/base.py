@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import functools
 import inspect
 import json
 import math
@@ -190,12 +191,7 @@ class Detector(abc.ABC):
 
     def _get_params(self) -> dict[str, Any]:
         """Constructor arguments as stored on the instance."""
-        signature = inspect.signature(type(self).__init__)
-        return {
-            name: getattr(self, name)
-            for name, param in signature.parameters.items()
-            if name != "self" and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
-        }
+        return {name: getattr(self, name) for name in _param_names(type(self))}
 
     def clone(self) -> Self:
         """A new detector with the same parameters and no learned state."""
@@ -242,6 +238,18 @@ class Detector(abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+@functools.cache
+def _param_names(cls: type[Detector]) -> tuple[str, ...]:
+    """The constructor's named parameters: read once per class (``inspect.signature`` was
+    most of a checkpoint's snapshot time)."""
+    signature = inspect.signature(cls.__init__)
+    return tuple(
+        name
+        for name, param in signature.parameters.items()
+        if name != "self" and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+    )
 
 
 def empty_evaluation() -> Evaluation:
