@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +20,7 @@ import msgspec
 from linewatch.connectors import simulator as sim
 from linewatch.connectors.kafka.tracker import KafkaStateTracker
 from linewatch.connectors.memory import ListSink
+from linewatch.detectors.spc import IMRChart, RuleSet
 from linewatch.pipeline.checkpoint import LocalStateStore
 from linewatch.pipeline.config import Config, parse_config
 from linewatch.pipeline.decode import decode
@@ -195,3 +197,31 @@ def test_the_changelog_takes_the_state_just_saved_and_a_later_save_a_fresh_one(
         assert not isinstance(record, DeadLetter)
         reference.process(record)
     assert state == reference.snapshot_key("L3/weld-2")  # all 20 records, not the first 10
+
+
+def params_from_scratch(detector: IMRChart) -> Any:
+    return json.loads(json.dumps(detector._get_params(), default=repr, sort_keys=True))
+
+
+def test_detectors_share_an_identity_only_where_their_parameters_have_the_same_json() -> None:
+    detectors = [
+        IMRChart(k_sigma=3, rules=RuleSet.nelson()),
+        IMRChart(k_sigma=3.0, rules=RuleSet.nelson()),
+        IMRChart(center=0.0, sigma=1.0),
+        IMRChart(center=-0.0, sigma=1.0),
+        IMRChart(rules=RuleSet(tests=(1, 2), k={2: 8})),
+        IMRChart(rules=RuleSet(tests=(1, 2))),
+    ]
+    for detector in detectors * 2:  # the second time from what is kept
+        document = json.loads(detector.snapshot())
+        assert document["params"] == params_from_scratch(detector)
+    texts = [json.loads(d.snapshot())["params"] for d in detectors]
+    assert [json.dumps(p["k_sigma"]) for p in texts[:2]] == ["3", "3.0"]
+    assert [json.dumps(p["center"]) for p in texts[2:4]] == ["0.0", "-0.0"]
+    assert [p["rules"] for p in texts[4:]] == [
+        "RuleSet(tests=(1, 2), k={2: 8})",
+        "RuleSet(tests=(1, 2))",
+    ]
+    changed = detectors[0]
+    changed.phase1 = 30  # a parameter set after construction is in the next snapshot
+    assert json.loads(changed.snapshot())["params"]["phase1"] == 30
