@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import functools
 import inspect
 import json
 import math
@@ -190,20 +191,26 @@ class Detector(abc.ABC):
 
     def _get_params(self) -> dict[str, Any]:
         """Constructor arguments as stored on the instance."""
-        signature = inspect.signature(type(self).__init__)
-        return {
-            name: getattr(self, name)
-            for name, param in signature.parameters.items()
-            if name != "self" and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
-        }
+        return {name: getattr(self, name) for name in _param_names(type(self))}
 
     def clone(self) -> Self:
         """A new detector with the same parameters and no learned state."""
         return type(self)(**copy.deepcopy(self._get_params()))
 
     def _identity(self) -> dict[str, Any]:
+        cls = type(self)
+        key = _params_key(tuple(getattr(self, name) for name in _param_names(cls)))
+        if key is not None:
+            known = _IDENTITIES.get((cls, key))
+            if known is not None:
+                return known
         params = json.loads(json.dumps(self._get_params(), default=repr, sort_keys=True))
-        return {"detector": f"{type(self).__module__}.{type(self).__qualname__}", "params": params}
+        identity = {"detector": f"{cls.__module__}.{cls.__qualname__}", "params": params}
+        if key is not None:
+            if len(_IDENTITIES) >= _MAX_IDENTITIES:
+                _IDENTITIES.clear()
+            _IDENTITIES[(cls, key)] = identity
+        return identity
 
     def snapshot(self) -> bytes:
         """Learned state as bytes; :meth:`restore` on a clone gives identical future output."""
@@ -242,6 +249,55 @@ class Detector(abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+@functools.cache
+def _param_names(cls: type[Detector]) -> tuple[str, ...]:
+    """The constructor's named parameters: read once per class (``inspect.signature`` was
+    most of a checkpoint's snapshot time)."""
+    signature = inspect.signature(cls.__init__)
+    return tuple(
+        name
+        for name, param in signature.parameters.items()
+        if name != "self" and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+    )
+
+
+#: A detector's identity (its snapshot's ``detector`` and ``params``) by class and
+#: :func:`_params_key`: shared by the detectors of equal parameters, read, never changed.
+#: Half of a detector's snapshot time was this JSON round trip, at every checkpoint.
+_IDENTITIES: dict[tuple[type, tuple[Any, ...]], dict[str, Any]] = {}
+_MAX_IDENTITIES = 4096
+_SCALARS = frozenset({bool, int, float, str, type(None)})
+
+
+def _params_key(values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """A key that determines the parameters' JSON, or ``None`` (not kept).
+
+    Each value is keyed by its type and ``repr``: for numbers, strings and ``None`` the
+    JSON is a function of those, for an object that cannot change in place (a
+    ``RuleSet``) the JSON is its ``repr``. Anything else (a list, a dict, a subclass of
+    int) is never kept. Equal values of other types (1, 1.0, True) or -0.0 and 0.0 have
+    other keys.
+
+    >>> _params_key((1, 1.0, None)) != _params_key((1.0, 1, None))
+    True
+    >>> _params_key(([1],)) is None, _params_key(((1, "a"),)) is None
+    (True, False)
+    """
+    key: list[Any] = []
+    for value in values:
+        kind = type(value)
+        if kind in _SCALARS or getattr(kind, "unchangeable_parameter", False) is True:
+            key.append((kind, repr(value)))
+        elif kind is tuple:
+            inner = _params_key(value)
+            if inner is None:
+                return None
+            key.append((tuple, inner))
+        else:
+            return None
+    return tuple(key)
 
 
 def empty_evaluation() -> Evaluation:

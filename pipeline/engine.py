@@ -464,17 +464,21 @@ class Engine:
     def snapshot_key(self, key: str) -> dict[str, Any]:
         """The learned state of one ``line/station``, JSON-able."""
         line, _, station = key.partition("/")
+        streams = [(k[2], s) for k, s in self._streams.items() if (k[0], k[1]) == (line, station)]
+        alerts = self.alerts.snapshot(lambda a: (a.line, a.station) == (line, station))
+        return self._snapshot_key(key, streams, alerts)
+
+    def _snapshot_key(
+        self, key: str, streams: list[tuple[str, Stream]], alerts: dict[str, Any]
+    ) -> dict[str, Any]:
+        line, _, station = key.partition("/")
         clock = self._clocks.get(key)
         window = self._kpi_windows.get((line, station))
         return {
-            "streams": {
-                name: encode_stream(stream)
-                for (at_line, at_station, name), stream in self._streams.items()
-                if (at_line, at_station) == (line, station)
-            },
+            "streams": {name: encode_stream(stream) for name, stream in streams},
             "kpi_window": encode_kpi_window(window),
             "clock": None if clock is None else clock.state(),
-            "alerts": self.alerts.snapshot(lambda a: (a.line, a.station) == (line, station)),
+            "alerts": alerts,
             "models": self.models.snapshot_key(key),
         }
 
@@ -552,8 +556,21 @@ class Engine:
                 stream.stats = stats[stream_key]
 
     def snapshot(self) -> dict[str, Any]:
-        """All learned state, JSON-able, per ``line/station`` key."""
-        return {"keys": {key: self.snapshot_key(key) for key in self.keys()}}
+        """All learned state, JSON-able, per ``line/station`` key (equal to
+        :meth:`snapshot_key` of each; streams and alerts grouped in one pass, not per key)."""
+        streams: dict[str, list[tuple[str, Stream]]] = {}
+        for (line, station, name), stream in self._streams.items():
+            streams.setdefault(f"{line}/{station}", []).append((name, stream))
+        alerts: dict[str, dict[str, Any]] = {}
+        for fp, saved in self.alerts.snapshot().items():
+            alert = saved["alert"]
+            alerts.setdefault(f"{alert['line']}/{alert['station']}", {})[fp] = saved
+        return {
+            "keys": {
+                key: self._snapshot_key(key, streams.get(key, []), alerts.get(key, {}))
+                for key in self.keys()
+            }
+        }
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Load :meth:`snapshot` output."""

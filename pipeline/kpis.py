@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from linewatch.detectors.base import Evaluation
 from linewatch.pipeline.alerts import StreamIdentity
@@ -23,6 +24,9 @@ __all__ = [
 DEFAULT_KPI_WINDOW_S = StationConfig.model_fields["kpi_window_s"].default
 DEFAULT_KPI_EVERY_S = StationConfig.model_fields["kpi_every_s"].default
 
+#: One inspected part: ts, first pass, has a defect, defects, rework.
+Part = tuple[datetime, bool, bool, int, bool]
+
 
 @dataclass(slots=True)
 class KpiWindow:
@@ -30,8 +34,13 @@ class KpiWindow:
 
     window_s: float
     every_s: float
-    parts: deque[tuple[datetime, bool, bool, int, bool]] = field(default_factory=deque)
+    parts: deque[Part] = field(default_factory=deque)
     next_emit: datetime | None = None
+    #: The parts at the last snapshot and their checkpoint rows (state_codec.py): a part
+    #: is encoded once, not at every checkpoint while it stays in the window.
+    encoded: tuple[list[Part], list[list[Any]]] = field(
+        default_factory=lambda: ([], []), repr=False, compare=False
+    )
 
     def add(self, record: Inspection) -> list[tuple[str, float]]:
         first_pass = record.result == "pass" and not record.rework

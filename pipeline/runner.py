@@ -237,6 +237,7 @@ class Runner:
         # Raw bytes where the record came as bytes (not tracked by the garbage collector:
         # tens of thousands of live records would slow every full collection down).
         self._since_base: dict[str, list[bytes | WireRecord]] = {}
+        self._saved: dict[str, Any] | None = None  # each key's state, while it is current
         self._handled = 0
         self._failures: deque[int] = deque()
         self._quarantine_message: str | None = None
@@ -426,7 +427,13 @@ class Runner:
         else:
             self._base = self.engine.snapshot()["keys"]
         self._since_base.clear()
-        self.source.commit()
+        # No record is processed until the commit returns: a keyed source's changelog
+        # takes each key's state just saved (_KeyHost.snapshot_key), not a second snapshot.
+        self._saved = self._base
+        try:
+            self.source.commit()
+        finally:
+            self._saved = None
         self.summary.checkpoints += 1
         if self.observer is not None:
             self.observer.checkpointed()
@@ -483,6 +490,9 @@ class _KeyHost:
         self._runner.summary.rebalances += 1
 
     def snapshot_key(self, key: str) -> Any:
+        saved = self._runner._saved
+        if saved is not None and key in saved:
+            return saved[key]
         return self._runner.engine.snapshot_key(key)
 
     def restore_key(self, key: str, state: Any) -> None:

@@ -7,6 +7,9 @@ window and a key's event clock. ``decode_*`` of ``encode_*`` gives the same stat
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import operator
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -61,9 +64,34 @@ def encode_kpi_window(window: KpiWindow | None) -> dict[str, Any] | None:
     if window is None:
         return None
     return {
-        "parts": [[p[0].isoformat(), *p[1:]] for p in window.parts],
+        "parts": _part_rows(window),
         "next_emit": window.next_emit.isoformat() if window.next_emit else None,
     }
+
+
+def _part_rows(window: KpiWindow) -> list[list[Any]]:
+    """The window's parts as rows ``[ts isoformat, first_pass, defect, defects, rework]``.
+
+    The window only appends parts and drops its oldest, so the rows of the last snapshot
+    are reused for the parts still there (checked by identity: exact, whatever happened
+    to the deque) and only the parts added since are encoded.
+    """
+    parts = window.parts
+    before, rows = window.encoded
+    gone = len(before)
+    if parts and before:
+        with contextlib.suppress(ValueError):  # the oldest part left is one of ``before``
+            gone = before.index(parts[0])
+    kept = len(before) - gone
+    if kept > len(parts) or not all(
+        map(operator.is_, itertools.islice(parts, kept), itertools.islice(before, gone, None))
+    ):
+        gone, kept = len(before), 0
+    rows = rows[gone:] + [
+        [part[0].isoformat(), *part[1:]] for part in itertools.islice(parts, kept, None)
+    ]
+    window.encoded = (list(parts), rows)
+    return rows
 
 
 def decode_kpi_window(window: KpiWindow, saved: Mapping[str, Any]) -> KpiWindow:

@@ -28,7 +28,7 @@ bounded by the largest K whatever the stream length.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from linewatch.detectors.spc.steppers import step
 
@@ -89,6 +89,8 @@ class RuleSet:
     """
 
     __slots__ = ("_k", "_overrides", "_tests")
+    #: Its tests and K never change after construction (detector identity: base.py).
+    unchangeable_parameter: ClassVar[bool] = True
 
     _k: dict[int, float]
     _overrides: tuple[tuple[int, float], ...]
