@@ -154,7 +154,10 @@ class PartitionOffset(NamedTuple):
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
+# building one 1.6 us instead of 0.6 (a Kafka poll builds one per message). Nothing
+# changes a record after its source built it.
+@dataclass(slots=True)
 class RawRecord:
     """What a source hands over before decoding: payload plus where it came from.
 
