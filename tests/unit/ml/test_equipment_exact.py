@@ -1,8 +1,15 @@
 """The default equipment model's exact output on seeded streams, pinned bit for bit.
 
-Pinned on the code before the per-sample speed-ups, so any change to a score, statistic,
-alarm, contribution or the state (however small) fails here. Floats are compared as
-``float.hex``; the digest covers every result of the stream and the final state.
+Pinned on the code before the per-sample speed-ups: scores, statistics, the first alarm
+and its contributions, and the alarm count.
+
+Across machines the last bits move: the model's matrix products and its covariance
+inverse go through OpenBLAS/LAPACK, whose kernel is picked per CPU (DYNAMIC_ARCH), and
+NumPy's build changes between installs (seen on two machines of one kind: 0x1.54abce3520b9ep-1
+vs ...ba6p-1). So the pinned figures hold to 1e-12 relative and the alarms exactly, and the
+bit-for-bit check is made in one process: the generated straight-line kernels against the
+loops they replaced, over the same streams (same BLAS on both sides), every result and the
+final state equal.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from linewatch.detectors.ml import EquipmentModel
+from linewatch.detectors.ml import EquipmentModel, equipment
 from linewatch.detectors.ml.combined import Combined
 from linewatch.detectors.ml.model import ModelDetector
 from linewatch.detectors.ml.result import ModelEvaluation
@@ -110,7 +117,6 @@ PINNED: dict[str, dict[str, Any]] = {
             "v3": "0x1.738ab948863abp-3",
         },
         "alarms": 400,
-        "digest": "285181ed87f59397ef29e8fdc1facbb2678f181150507b73b7bf76716e1a1242",
     },
     "default-p6": {
         "points": {
@@ -131,7 +137,6 @@ PINNED: dict[str, dict[str, Any]] = {
             "v5": "0x1.b2f6393ac8054p+0",
         },
         "alarms": 995,
-        "digest": "3fc0c30342a703a00b12da3db8eb03b089a8ea8543a570b430869c597aff8dc3",
     },
     "p3-refit7": {
         "points": {
@@ -149,7 +154,6 @@ PINNED: dict[str, dict[str, Any]] = {
             "v2": "0x1.64ad9e1eb19e0p-10",
         },
         "alarms": 496,
-        "digest": "aad86cb5a04e07f2a7bd63a2dadcec9c0a403e5b6834c67e461e77d29dc6e361",
     },
 }
 
@@ -158,15 +162,33 @@ PINNED: dict[str, dict[str, Any]] = {
 def test_equipment_model_output_is_pinned(case: str) -> None:
     make, (p, n, seed, shift_at) = CASES[case]
     model = make()
-    results, lines = _run(model, _stream(p, n, seed, shift_at))
+    results, _ = _run(model, _stream(p, n, seed, shift_at))
     pinned = PINNED[case]
     for index, (score, statistic) in pinned["points"].items():
-        assert (results[index].score.hex(), results[index].statistic.hex()) == (score, statistic)
+        got = (results[index].score, results[index].statistic)
+        assert got == pytest.approx((float.fromhex(score), float.fromhex(statistic)), rel=1e-12)
     first = next(r for r in results[shift_at:] if r.alarm)
     assert first.index == pinned["first_alarm"]
-    assert {k: v.hex() for k, v in first.contributions.items()} == pinned["contributions"]
+    contributions = {k: float.fromhex(v) for k, v in pinned["contributions"].items()}
+    assert first.contributions == pytest.approx(contributions, rel=1e-12)
     assert sum(r.alarm for r in results) == pinned["alarms"]
-    assert _digest(lines, model._get_state()) == pinned["digest"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_unrolled_model_is_the_loop_model_bit_for_bit(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make, (p, n, seed, shift_at) = CASES[case]
+    rows = _stream(p, n, seed, shift_at)
+    fast = make()
+    _, fast_lines = _run(fast, rows)
+    monkeypatch.setattr(equipment, "mewma_t2_kernel", lambda p: mewma_t2_loop)
+    monkeypatch.setattr(equipment, "chi2_tail", lambda df: lambda x: chi2_tail_loop(df, x))
+    slow = make()
+    _, slow_lines = _run(slow, rows)
+    assert fast_lines == slow_lines  # float.hex of every score, statistic, contribution
+    assert _digest(fast_lines, fast._get_state()) == _digest(slow_lines, slow._get_state())
+    assert sum(" True " in line for line in fast_lines) > 100  # the streams do alarm
 
 
 @pytest.mark.parametrize("p", [1, 2, 3, 6, 9, 33])
