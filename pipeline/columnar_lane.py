@@ -48,7 +48,7 @@ import dataclasses
 import logging
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -182,11 +182,16 @@ def observe_columns(
 
 
 def lane_key(
-    engine: Engine, columns: KeyColumns, saved: Mapping[str, Any] | None = None
+    engine: Engine,
+    columns: KeyColumns,
+    saved: Mapping[str, Any] | None = None,
+    restore: Callable[[], None] | None = None,
 ) -> list[Tagged] | None:
     """The tagged outputs of one key's records (see the module), or ``None``: take them
-    record by record. Nothing changes when it returns ``None``. ``saved``: the key's
-    :meth:`Engine.snapshot_key` as it is now, if the caller has it (else one is taken)."""
+    record by record. Nothing changes when it returns ``None``. If a chart raises part-way
+    the key is put back: by ``restore()`` if given (the runner rebuilds it from its last
+    base and the records since), else from ``saved``, the key's :meth:`Engine.snapshot_key`
+    as it is now (taken here if not given)."""
     n = int(columns.values.size)
     if not n:
         return []
@@ -202,7 +207,7 @@ def lane_key(
     plans = _plans(engine, columns, unconfigured)
     if plans is None:
         return None
-    if saved is None:
+    if saved is None and restore is None:
         saved = engine.snapshot_key(key)
     saved_stats = [(p.stream, _copy_stats(p.stream.stats)) for p in plans if not p.new]
     unbuilt = engine.points_not_built
@@ -210,10 +215,21 @@ def lane_key(
         tagged = _commit(engine, columns, plans)
     except Exception as exc:  # a chart refused something after all: nothing happened
         log.warning("%s: columnar lane fell back to the per-record path (%r)", key, exc)
-        engine.restore_key(key, saved)
-        for stream, stats in saved_stats:
-            stream.stats = stats
         engine.points_not_built = unbuilt
+        if restore is not None:
+            for stream, stats in saved_stats:  # a rebuild keeps each stream's stats
+                stream.stats = stats
+            restore()
+        else:
+            assert saved is not None
+            engine.restore_key(key, saved)  # new stream objects: their stats set by name
+            for stream, stats in saved_stats:
+                identity = stream.identity
+                restored = engine._streams.get(
+                    (identity.line, identity.station, identity.characteristic)
+                )
+                if restored is not None:
+                    restored.stats = stats
         return None
     engine._clocks[key] = clock
     for name, many in unconfigured.items():

@@ -171,17 +171,18 @@ class PollLane:
         batch: list[RawRecord],
     ) -> bool:
         engine = runner.engine
-        # The base of a rebuild is the key's state as it is, when no record came since.
-        now = runner._base.get(key) if not runner._since_base.get(key) else None
-        tagged = lane_key(engine, columns, now)
+        tagged = lane_key(engine, columns, restore=lambda: runner.rebuild_key(key))
         if tagged is None:
             return False
         rows = columns.rows
         runner._handled += rows.size
         runner.summary.records_processed += rows.size
-        # The key's state now includes these records: the base of a poison-pill rebuild.
-        runner._since_base.pop(key, None)
-        runner._base[key] = engine.snapshot_key(key)
+        # Kept as the per-record path keeps them: a poison pill later rebuilds the key
+        # from its base and these (no snapshot per batch).
+        since = runner._since_base.get(key)
+        if since is None:
+            since = runner._since_base[key] = []
+        since.extend([batch[row].payload for row in rows.tolist()])
         capture.laned(tagged)
         if capture.sinks:  # the sinks that keep raw records get the wire records
             for row in rows.tolist():

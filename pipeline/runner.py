@@ -409,6 +409,15 @@ class Runner:
                 f"{raw.origin}: {what}; the failed records are in the dead letters"
             )
 
+    def rebuild_key(self, key: str) -> None:
+        """Put ``key`` back to its state after its records since the last base (a batch
+        lane that failed part-way); the base and those records stay as they are."""
+        records = [
+            item if not isinstance(item, bytes) else _decode_again(item)
+            for item in self._since_base.get(key, [])
+        ]
+        self.engine.rebuild_key(key, self._base.get(key), records)
+
     def _dead(self, letter: DeadLetter) -> None:
         self.summary.dead_letters += 1
         if len(self.summary.dead_letter_reasons) < self.keep_dead_letter_reasons:
