@@ -154,7 +154,9 @@ class ValueGuard:
         self.high = min(self.high, center + self.sigmas * sigma)
 
     def state(self) -> dict[str, Any]:
-        return {"center": self.center, "sigma": self.sigma, "sample": self.sample}
+        # A copy: a state kept as a rebuild's base must not grow with the live sample.
+        sample = None if self.sample is None else list(self.sample)
+        return {"center": self.center, "sigma": self.sigma, "sample": sample}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Load :meth:`state`; a guard whose sigma bound was switched off keeps none."""

@@ -12,8 +12,9 @@ goes record by record through the runner, in batch order, afterwards.
 
 **What stays as in the per-record path.** A Kafka source's applied-offset bookkeeping is
 asked once per key (``should_apply_all``; a key with a record its state already holds
-goes record by record). A laned key's state becomes the base of a poison-pill rebuild, as
-a checkpoint's would. The outputs, dead letters and raw records reach the sinks in the
+goes record by record). A laned key's payloads join its records since the last
+checkpoint, as the per-record path keeps them for a poison-pill rebuild, and a chart that
+raises part-way is put back by that rebuild. The outputs, dead letters and raw records reach the sinks in the
 per-record order (:class:`~linewatch.pipeline.capture.OutputCapture`), so a run gives the
 same alerts, points, KPIs, dead letters and state as ``--per-record`` does
 (``tests/unit/test_poll_lane.py``). A job whose records are forwarded to a line stage
@@ -44,14 +45,16 @@ LEAST_KEY_ROWS = 16
 _UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EARLIEST_US = int(EARLIEST.timestamp() * 1_000_000)
 _LATEST_US = int(LATEST.timestamp() * 1_000_000)
-_LANE_KINDS = ("measurement", "parameter")
 
 
 class _Row(msgspec.Struct, gc=False):
     """The fields the lane reads, as plain types: msgspec checks the names' patterns with
     Python's ``re`` and runs ``__post_init__`` per record, which together cost more than
     the parse; the lane checks the same things once per distinct name and per column.
-    The optional fields carry the wire's types, so a wrong one fails here as there."""
+    The optional fields carry the wire's types, so a wrong one fails here (the wire decode,
+    which ignores another kind's fields, then judges the row). A field given twice is read
+    by its last copy here but checked in every copy by the wire decode (and the tag by its
+    first): :func:`_fields_once` sends such payloads to the wire decode."""
 
     kind: str
     ts: datetime
@@ -69,6 +72,18 @@ class _Row(msgspec.Struct, gc=False):
 _row_decoder = msgspec.json.Decoder(_Row)
 
 
+#: The fields whose type here is looser than the wire's (a pattern, a zone, no null, the
+#: tag), as they appear in a payload without escapes. ``subgroup``, ``part_id`` and
+#: ``product`` have the wire's own type here, so every copy of them is checked as there.
+_REQUIRED_TOKENS = (b'"kind"', b'"ts"', b'"line"', b'"station"')
+_OPTIONAL_TOKENS = (
+    (b'"characteristic"', "characteristic"),
+    (b'"equipment"', "equipment"),
+    (b'"name"', "name"),
+    (b'"value"', "value"),
+)
+
+
 def decode_rows(payloads: Sequence[Any]) -> list[_Row | None]:
     """Each payload's fields, or ``None`` where only the per-record decode may judge it.
 
@@ -77,8 +92,9 @@ def decode_rows(payloads: Sequence[Any]) -> list[_Row | None]:
 
     >>> good = b'{"kind":"measurement","ts":"2026-11-02T06:00:00Z","line":"L1",'
     >>> good += b'"station":"s","characteristic":"d","value":1.5}'
-    >>> [r and r.value for r in decode_rows([good, b"{", good.replace(b"1.5", b"2")])]
-    [1.5, None, 2.0]
+    >>> twice = good.replace(b'"value"', b'"value":null,"value"')
+    >>> [r and r.value for r in decode_rows([good, b"{", twice, good.replace(b"1.5", b"2")])]
+    [1.5, None, None, 2.0]
     """
     n = len(payloads)
     if all(type(p) is bytes for p in payloads):
@@ -86,18 +102,43 @@ def decode_rows(payloads: Sequence[Any]) -> list[_Row | None]:
         if joined.count(b"\n") == n - 1:  # no payload holds a newline: one line each
             try:
                 rows: list[_Row | None] = list(_row_decoder.decode_lines(joined))
-            except (msgspec.DecodeError, ValueError, TypeError):
+            except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
                 pass
             else:
                 if len(rows) == n:
-                    return rows
+                    if _fields_once(joined, rows):  # type: ignore[arg-type]
+                        return rows
+                    return [
+                        row if row is not None and _fields_once(payload, [row]) else None
+                        for payload, row in zip(payloads, rows, strict=True)
+                    ]
     found: list[_Row | None] = []
     for payload in payloads:
         try:
-            found.append(_row_decoder.decode(payload) if type(payload) is bytes else None)
+            row = _row_decoder.decode(payload) if type(payload) is bytes else None
         except (msgspec.DecodeError, ValueError, TypeError, RecursionError):
-            found.append(None)
+            row = None
+        found.append(row if row is not None and _fields_once(payload, [row]) else None)
     return found
+
+
+def _fields_once(data: bytes, rows: list[_Row]) -> bool:
+    """Whether each of ``rows`` (decoded from ``data``, one payload or several joined) has
+    every field it carries exactly once. Without a backslash a JSON string cannot hold a
+    quote and a key cannot be escaped, so each ``"field"`` in the bytes is that key or a
+    string equal to it: a payload holds at least as many as the fields it carries, and a
+    sum over the rows that equals the rows that carry it leaves one each."""
+    if b"\\" in data:
+        return False
+    n = len(rows)
+    for token in _REQUIRED_TOKENS:
+        if data.count(token) != n:
+            return False
+    for token, field in _OPTIONAL_TOKENS:
+        carried = n - [getattr(row, field) for row in rows].count(None)
+        if data.count(token) != carried:
+            return False
+    return True
 
 
 class PollLane:
@@ -105,7 +146,6 @@ class PollLane:
 
     def __init__(self, least_key_rows: int = LEAST_KEY_ROWS) -> None:
         self.least_key_rows = least_key_rows
-        self.batches = 0
         self.rows_laned = 0
 
     def run_batch(self, runner: Runner, batch: list[RawRecord]) -> None:
@@ -115,14 +155,16 @@ class PollLane:
             for raw in batch:
                 runner._handle(raw)
             return
-        self.batches += 1
         rows_read: list[_Row | WireRecord | None] = list(
             decode_rows([raw.payload for raw in batch])
         )
         by_key: dict[tuple[str, str], list[int]] = {}
         for row, found in enumerate(rows_read):
             if found is None:  # the wire decode judges it; a record it gives holds its key
-                record = decode(batch[row])
+                try:
+                    record = decode(batch[row])
+                except Exception:  # a decode bug: the runner's _handle quarantines it
+                    continue
                 if isinstance(record, DeadLetter):
                     continue
                 rows_read[row] = found = record
@@ -132,7 +174,7 @@ class PollLane:
                 by_key[pair] = [row]
             else:
                 rows.append(row)
-        apply_all: Callable[[str, Sequence[RawRecord]], bool] | None = None
+        apply_all: Callable[[str, Sequence[RawRecord], bool], bool] | None = None
         if runner._should_apply is not None:
             apply_all = getattr(runner.source, "should_apply_all", None)
             if apply_all is None:  # a keyed source that cannot answer per key
@@ -148,10 +190,13 @@ class PollLane:
                 if columns is None or not lane_takes(runner.engine, columns):
                     continue
                 key = f"{line}/{station}"
-                if apply_all is not None and not apply_all(key, [batch[row] for row in rows]):
+                raws = [batch[row] for row in rows]
+                if apply_all is not None and not apply_all(key, raws, False):
                     continue
                 if not self._lane(runner, capture, key, columns, batch):
-                    continue
+                    continue  # unmarked: record by record, each asked as usual
+                if apply_all is not None:
+                    apply_all(key, raws, True)
                 for row in rows:
                     done[row] = 1
             # The rest in batch order: what the lane did not take keeps its whole order.
@@ -199,7 +244,7 @@ def _key_columns(
     """One key's rows as columns, or ``None`` unless every one would decode as the wire
     record the lane reads: a measurement or parameter whose names are valid, with a
     finite value and a UTC time in 1970-2199 that float seconds hold exactly."""
-    index: dict[str, int] = {}
+    index: dict[tuple[str, ...], int] = {}
     names: list[str] = []
     kinds: list[str] = []
     stream = []
@@ -210,28 +255,25 @@ def _key_columns(
         light.append(row)
         kind = row.kind
         if kind == "measurement":
-            name = row.characteristic
-            if name is None:
+            if row.characteristic is None:
                 return None
+            parts: tuple[str, ...] = (kind, row.characteristic)
         elif kind == "parameter":
             if row.equipment is None or row.name is None:
                 return None
-            name = f"{row.equipment}\0{row.name}"  # NUL: no valid name holds one
+            parts = (kind, row.equipment, row.name)
         else:
             return None
         if row.ts.tzinfo is not UTC or row.value is None:
             return None
-        at = index.get(name)
+        at = index.get(parts)
         if at is None:
-            at = index[name] = len(names)
-            names.append(name)
+            if not all(valid_name(part) for part in parts[1:]):
+                return None
+            at = index[parts] = len(names)
+            names.append("/".join(parts[1:]))
             kinds.append(kind)
         stream.append(at)
-    for at, name in enumerate(names):
-        parts = name.split("\0")
-        if not all(valid_name(part) for part in parts):
-            return None
-        names[at] = "/".join(parts)
     seconds = np.array([r.ts.timestamp() for r in light], dtype=np.float64)
     micros = np.rint(seconds * 1e6).astype(np.int64)
     if not (micros / 1e6 == seconds).all():  # the lane's clock reads micros / 1e6

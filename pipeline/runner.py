@@ -416,7 +416,13 @@ class Runner:
             item if not isinstance(item, bytes) else _decode_again(item)
             for item in self._since_base.get(key, [])
         ]
-        self.engine.rebuild_key(key, self._base.get(key), records)
+        try:
+            self.engine.rebuild_key(key, self._base.get(key), records)
+        except Exception as again:  # pragma: no cover - a rebuild replays good records
+            log.error("%s: cannot rebuild its state (%s); starting it afresh", key, again)
+            self.engine.drop_key(key)
+            self._base.pop(key, None)
+            self._since_base.pop(key, None)
 
     def _dead(self, letter: DeadLetter) -> None:
         self.summary.dead_letters += 1

@@ -103,8 +103,8 @@ class KafkaSource:
     def should_apply(self, key: str, raw: RawRecord) -> bool:
         return self.tracker.should_apply(key, raw)
 
-    def should_apply_all(self, key: str, raws: Sequence[RawRecord]) -> bool:
-        return self.tracker.should_apply_all(key, raws)
+    def should_apply_all(self, key: str, raws: Sequence[RawRecord], mark: bool = True) -> bool:
+        return self.tracker.should_apply_all(key, raws, mark)
 
     def poll(self, timeout: float) -> list[RawRecord]:
         """Up to ``batch_size`` records; ``[]`` after ``timeout`` seconds without one.

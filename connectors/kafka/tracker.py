@@ -61,11 +61,12 @@ class KafkaStateTracker:
         self._dirty.add(key)
         return True
 
-    def should_apply_all(self, key: str, raws: Sequence[RawRecord]) -> bool:
+    def should_apply_all(self, key: str, raws: Sequence[RawRecord], mark: bool = True) -> bool:
         """:meth:`should_apply` for a key's records of one batch, in their order, when
-        every one applies: they are marked applied and ``True`` comes back. Otherwise
-        (a record the state already holds, several partitions, positions out of order)
-        nothing changes and ``False`` says: ask record by record."""
+        every one applies: they are marked applied (unless ``mark`` is false: only asked)
+        and ``True`` comes back. Otherwise (a record the state already holds, several
+        partitions, positions out of order) nothing changes and ``False`` says: ask
+        record by record."""
         if not raws:
             return True
         first, last = raws[0].position, raws[-1].position
@@ -73,17 +74,22 @@ class KafkaStateTracker:
             return False
         topic, partition = first[0], first[1]
         previous = first[2] - 1
-        for raw in raws:  # one partition, offsets rising: what a poll gives one key
-            position = raw.position
-            if position[1] != partition or position[2] <= previous or position[0] != topic:
-                return False
-            previous = position[2]
+        try:
+            for raw in raws:  # one partition, offsets rising: what a poll gives one key
+                position = raw.position
+                if position[1] != partition or position[2] <= previous or position[0] != topic:
+                    return False
+                previous = position[2]
+        except (TypeError, IndexError):  # a position that is not a partition offset
+            return False
         topic_partition = f"{topic}/{partition}"
         applied = self._applied.get(key)
         if applied is None:
             applied = self._applied[key] = {}
         if first[2] < applied.get(topic_partition, 0):
             return False
+        if not mark:
+            return True
         applied[topic_partition] = previous + 1
         self._key_partition[key] = partition
         self._dirty.add(key)

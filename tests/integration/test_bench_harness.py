@@ -33,6 +33,7 @@ ROWS = {
     "quix_pass",
     "quix_spc",
     "linewatch_kafka",
+    "linewatch_kafka_per_record",
     "linewatch_influx",
 }
 
@@ -91,6 +92,9 @@ def test_the_ratios_are_the_quotients_of_the_rows(results: dict[str, Any]) -> No
     assert ratios["raw_confluent_vs_raw_confluent"] == 1.0
     assert results["vs_quix_spc"] == round(rate["linewatch_kafka"] / rate["quix_spc"], 3)
     assert results["vs_raw_confluent"] == ratios["linewatch_kafka_vs_raw_confluent"]
+    assert ratios["lane_vs_per_record"] == round(
+        rate["linewatch_kafka"] / rate["linewatch_kafka_per_record"], 3
+    )
     # The two jobs did the SPC work: Quix signalled, Linewatch alerted.
     assert results["quix_spc_signals"] > 0
     assert results["linewatch_alerts"] > 0

@@ -14,9 +14,10 @@ from linewatch.connectors.kafka.tracker import KafkaStateTracker
 from linewatch.connectors.memory import IterableSource, ListSink
 from linewatch.detectors.spc.imr import IMRChart
 from linewatch.pipeline.checkpoint import LocalStateStore
+from linewatch.pipeline.config import parse_config
 from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.job import Job, build_job
-from linewatch.pipeline.models import Alert, PartitionOffset, RawRecord
+from linewatch.pipeline.models import Alert, Parameter, PartitionOffset, RawRecord
 from linewatch.pipeline.poll_lane import PollLane, decode_rows
 from linewatch.pipeline.runner import Route, Runner
 from tests.unit.test_columnar_replay import _config, _lines, _rows, _timeless
@@ -121,43 +122,58 @@ def test_decode_rows_gives_each_payload_its_fields_or_none() -> None:
 @pytest.mark.parametrize(
     ("change", "laned"),
     [
-        ({}, True),
-        ({"characteristic": "bad name"}, False),  # a dead letter, said by the wire decode
-        ({"characteristic": "x" * 201}, False),
-        ({"station": "weld/2"}, True),  # a dead letter of no key: the other 39 laned
-        ({"ts": "2026-11-02T06:00:00"}, False),  # naive
-        ({"ts": "2026-11-02T08:00:00+02:00"}, False),  # not UTC: the zone is kept
-        ({"ts": "2200-01-01T00:00:00Z"}, False),
-        ({"value": None}, False),
-        ({"kind": "inspection"}, False),
-        ({"equipment": 5}, False),  # ignored by the wire decode, refused by the lane's
+        ({}, 40),
+        ({"characteristic": "bad name"}, 0),  # a dead letter, said by the wire decode
+        ({"characteristic": "x" * 201}, 0),
+        ({"station": "weld/2"}, 39),  # a dead letter of no key: the other 39 laned
+        ({"value": None}, 39),  # the same
+        ({"ts": "2026-11-23T06:12:30"}, 0),  # the row's own instant, naive
+        ({"ts": "2026-11-23T08:12:30+02:00"}, 0),  # the row's own instant, not in UTC
+        ({"kind": "inspection"}, 0),
+        ({"equipment": 5}, 0),  # ignored by the wire decode, refused by the lane's
     ],
 )
 def test_a_key_is_laned_only_if_every_row_would_decode_as_the_lane_reads_it(
-    change: dict[str, Any], laned: bool
+    change: dict[str, Any], laned: int
 ) -> None:
     """One row of 40 changed: the key is laned whole, or goes record by record; either
-    way the outputs and dead letters equal the per-record path's."""
+    way the outputs (their times' zones too) and dead letters equal the per-record path's."""
     rows = [
         json.loads(msgspec.json.encode(measurement(i, v))) for i, v in enumerate(values(40, 30))
     ]
+    assert rows[25]["ts"] == "2026-11-23T06:12:30Z"
     rows[25].update(change)
-    payloads = [json.dumps(row).encode() for row in rows]
-    results = []
+    assert _lane_and_plain([json.dumps(row).encode() for row in rows]) == laned
+
+
+def test_times_past_2199_are_dead_letters_in_the_lane_too() -> None:
+    """A fresh key all of whose times are in 2200: the clock has nothing to refuse, so
+    only the lane's own range check keeps them out."""
+    rows = [
+        json.loads(msgspec.json.encode(measurement(i, v))) for i, v in enumerate(values(40, 30))
+    ]
+    for row in rows:
+        row["ts"] = row["ts"].replace("2026-", "2200-")
+    assert _lane_and_plain([json.dumps(row).encode() for row in rows], alerts=0) == 0
+
+
+def _lane_and_plain(payloads: list[bytes], alerts: int = 70) -> int:
+    """Both paths over ``payloads`` in one batch, asserted equal; the rows laned."""
+    results, laned = [], 0
     for lane in (False, True):
         sink, dead = ListSink(), ListSink()
-        source = IterableSource(payloads, batch_size=40)
+        source = IterableSource(payloads, batch_size=len(payloads))
         runner = Runner(
             Engine(CONFIG), source, [Route(sink, frozenset({"alerts", "points"}))], dead
         )
         runner.poll_lane = PollLane() if lane else None
         runner.run()
-        results.append((sink.items, [d.reason for d in dead.items], runner.engine.snapshot()))
+        results.append((repr(sink.items), [d.reason for d in dead.items], runner.engine.snapshot()))
         if lane:
-            expected = (40 - ("station" in change)) if laned else 0
-            assert runner.poll_lane.rows_laned == expected  # type: ignore[union-attr]
+            laned = runner.poll_lane.rows_laned  # type: ignore[union-attr]
     assert results[1] == results[0]
-    assert len(results[0][0]) > 70
+    assert results[0][0].count("ChartPoint(") >= alerts
+    return laned
 
 
 class BatchPartitionSource(PartitionSource):
@@ -177,8 +193,8 @@ class BatchPartitionSource(PartitionSource):
         del self._payloads[: len(found)]
         return found
 
-    def should_apply_all(self, key: str, raws: list[RawRecord]) -> bool:
-        return self.tracker.should_apply_all(key, raws)
+    def should_apply_all(self, key: str, raws: list[RawRecord], mark: bool = True) -> bool:
+        return self.tracker.should_apply_all(key, raws, mark)
 
 
 def _run(source: PartitionSource, lane: bool, store: LocalStateStore) -> tuple[Runner, ListSink]:
@@ -280,3 +296,160 @@ def test_a_chart_that_raises_in_the_lane_puts_its_key_back_and_the_batch_goes_re
     assert lane_report == plain_report
     assert lane.engine.snapshot() == plain.engine.snapshot()
     assert sorted(lane.engine.stream_stats, key=repr) == sorted(plain.engine.stream_stats, key=repr)
+
+
+def _both(payloads: list[bytes], config: Any = CONFIG) -> list[Any]:
+    """A run per path over ``payloads`` in one batch: what each gave."""
+    results = []
+    for lane in (False, True):
+        sink, dead = ListSink(), ListSink()
+        runner = Runner(
+            Engine(config),
+            IterableSource(payloads, batch_size=1000),
+            [Route(sink, frozenset({"alerts", "points"}))],
+            dead,
+        )
+        runner.poll_lane = PollLane() if lane else None
+        runner.run()
+        results.append(
+            (
+                sink.items,
+                [d.reason for d in dead.items],
+                dict(runner.engine.unconfigured),
+                runner.summary.records_processed,
+                runner.engine.snapshot(),
+            )
+        )
+    return results
+
+
+def _weld(n: int = 40) -> list[bytes]:
+    return [msgspec.json.encode(measurement(i, v)) for i, v in enumerate(values(n, 30))]
+
+
+HEAD = b'{"kind":"measurement",'
+
+
+@pytest.mark.parametrize(
+    "twice",
+    [
+        b'"value":null,',
+        b'"ts":"2026-11-23T06:00:00",',
+        b'"characteristic":"bad name",',
+        b'"line":"L 3",',
+        b'"subgroup":7,',  # the wire's type here too: refused by both decodes
+        b'"val\\u0075e":null,',  # the same key, escaped
+    ],
+)
+def test_a_field_given_twice_is_judged_as_the_wire_decode_judges_it(twice: bytes) -> None:
+    payloads = _weld()
+    payloads[10] = HEAD + twice + payloads[10][len(HEAD) :]
+    plain, lane = _both(payloads)
+    assert lane == plain
+    assert len(plain[1]) == 1  # the wire decode refused it: a dead letter
+
+
+def test_a_second_kind_is_judged_by_the_first_as_the_wire_decode_does() -> None:
+    payloads = _weld()
+    payloads[10] = b'{"kind":"inspection",' + payloads[10][1:]
+    plain, lane = _both(payloads)
+    assert lane == plain
+    assert plain[1] == ["t:11: Invalid value 'measurement' - at `$.kind`"] or len(plain[1]) == 1
+
+
+def test_a_deeply_nested_payload_is_a_dead_letter_not_a_crash() -> None:
+    payloads = _weld()
+    payloads[3] = HEAD + b'"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    plain, lane = _both(payloads)
+    assert lane == plain
+    assert ["nested too deeply" in r for r in plain[1]] == [True]
+
+
+def test_a_nul_in_a_name_does_not_merge_a_measurement_into_a_parameter_stream() -> None:
+    config = parse_config(
+        {
+            "lines": [
+                {
+                    "name": "L3",
+                    "stations": [
+                        {
+                            "name": "weld-2",
+                            "parameters": [
+                                {"equipment": "e1", "name": "p", "chart": "imr", "phase1": 20}
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    payloads = [
+        msgspec.json.encode(
+            Parameter(
+                ts=measurement(i, v).ts,
+                line="L3",
+                station="weld-2",
+                equipment="e1",
+                name="p",
+                value=v,
+            )
+        )
+        for i, v in enumerate(values(40, 30))
+    ]
+    odd = msgspec.structs.replace(measurement(5, 50.0), characteristic="e1\x00p")
+    payloads.insert(6, msgspec.json.encode(odd))
+    plain, lane = _both(payloads, config)
+    assert lane == plain
+    assert plain[2] == {"L3/weld-2/e1\x00p": 1}
+
+
+def test_a_kafka_key_the_lane_gives_up_on_is_still_applied_record_by_record(
+    tmp_path: Path,
+) -> None:
+    records = _weld(80)
+    late = msgspec.structs.replace(measurement(50, 10.0), ts=T0 - timedelta(days=1))
+    records[50] = msgspec.json.encode(late)
+    got = []
+    for lane in (False, True):
+        runner, sink = _run(
+            BatchPartitionSource(list(records), 0, 80), lane, LocalStateStore(tmp_path / str(lane))
+        )
+        summary = runner.summary
+        got.append(
+            (
+                summary.records_processed,
+                summary.records_skipped,
+                summary.dead_letters,
+                sink.items,
+                runner.source.snapshot(),
+            )
+        )
+    assert got[1] == got[0]
+    assert got[0][:3] == (79, 0, 1)
+
+
+class _ChokeOn(Engine):
+    def process(self, record: Any) -> Any:
+        if getattr(record, "value", None) == 10.25:
+            raise OverflowError("a bug")
+        return super().process(record)
+
+
+def test_a_rebuild_after_a_checkpoint_keeps_the_guard_sample_as_it_was() -> None:
+    """The guard's sample (its first 30 values) kept as a rebuild's base is a copy: a
+    poisoned record after the checkpoint leaves the key as if it had never come."""
+    good = _weld(25)
+    poisoned = [*good[:15], msgspec.json.encode(measurement(15, 10.25)), *good[15:]]
+    snapshots = []
+    for payloads in (good, poisoned):
+        runner = Runner(
+            _ChokeOn(CONFIG),
+            IterableSource(payloads, batch_size=10),
+            [],
+            ListSink(),
+            checkpoint_every_records=10,
+        )
+        runner.run()
+        snapshots.append(runner.engine.snapshot())
+    assert len(snapshots[0]["keys"]["L3/weld-2"]["streams"]["d"]["guard"]["sample"]) == 25
+    assert snapshots[1] == snapshots[0]
