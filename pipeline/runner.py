@@ -387,15 +387,8 @@ class Runner:
         self.summary.internal_errors += 1
         self._dead(dead_letter(raw, f"internal error: {what}"))
         if key is not None:
-            records = [
-                item if not isinstance(item, bytes) else _decode_again(item)
-                for item in self._since_base.pop(key, [])
-            ]
-            try:
-                self.engine.rebuild_key(key, self._base.get(key), records)
-            except Exception as again:  # pragma: no cover - a rebuild replays good records
-                log.error("%s: cannot rebuild its state (%s); starting it afresh", key, again)
-                self.engine.drop_key(key)
+            self.rebuild_key(key)
+            self._since_base.pop(key, None)
             self._base[key] = self.engine.snapshot_key(key)
         failures = self._failures
         failures.append(self._handled)
@@ -410,8 +403,8 @@ class Runner:
             )
 
     def rebuild_key(self, key: str) -> None:
-        """Put ``key`` back to its state after its records since the last base (a batch
-        lane that failed part-way); the base and those records stay as they are."""
+        """Put ``key`` back to its state after its records since the last base (a poison
+        pill, a batch lane that failed part-way); the base and those records stay."""
         records = [
             item if not isinstance(item, bytes) else _decode_again(item)
             for item in self._since_base.get(key, [])
