@@ -84,7 +84,7 @@ def _judge_chunk(
     plan, mr_plan = plans
     c, s, s2, lcl, ucl, hi1, lo1, cu1, cl1, cu2, cl2 = plan[1:12]
     last = float(x[-1])
-    fired = steps(ind_rules, x, last, c, hi1, lo1, cu1, cl1, cu2, cl2, *plan[14:]) & plan[13]
+    fired = steps(ind_rules, x, last, c, hi1, lo1, cu1, cl1, cu2, cl2, *plan[14:], enabled=plan[13])
     zones = zone_codes(x, c, s, s2, lcl, ucl)
     if previous is None:
         mr = np.abs(x[1:] - x[:-1])
@@ -96,9 +96,19 @@ def _judge_chunk(
     if mr.size:
         mc, ms, ms2, mlcl, mucl, mhi1, mlo1, mcu1, mcl1, mcu2, mcl2 = mr_plan[1:12]
         mr_last = float(mr[-1])
-        mr_fired = (
-            steps(mr_rules, mr, mr_last, mc, mhi1, mlo1, mcu1, mcl1, mcu2, mcl2, *mr_plan[14:])
-            & mr_plan[13]
+        mr_fired = steps(
+            mr_rules,
+            mr,
+            mr_last,
+            mc,
+            mhi1,
+            mlo1,
+            mcu1,
+            mcl1,
+            mcu2,
+            mcl2,
+            *mr_plan[14:],
+            enabled=mr_plan[13],
         )
         mr_zones = zone_codes(mr, mc, ms, ms2, mlcl, mucl)
     else:
@@ -240,8 +250,37 @@ class IMRColumns(Sequence[Evaluation]):
     def signals(self) -> list[Signal]:
         """Every signal of the batch in order, as the evaluations hold them."""
         found = [s for e in self.head for s in e.signals]
-        for j in self.signalled().tolist():
-            found += self._evaluation(j).signals
+        at = self.signalled()
+        if not at.size:
+            return found
+        plan, mr_plan = self.plans
+        c, lcl, ucl, described = plan[1], plan[4], plan[5], plan[12]
+        mc, mlcl, mucl, mdescribed = mr_plan[1], mr_plan[4], mr_plan[5], mr_plan[12]
+        shift = 1 if self.first_alone else 0
+        k = at - shift  # positions in the moving-range columns; -1 for a first alone
+        has_mr = k >= 0
+        mfired = np.zeros(at.size, dtype=np.uint8)
+        mfired[has_mr] = self.mr_fired[k[has_mr]]
+        mrs = np.zeros(at.size)
+        mrs[has_mr] = self.mr[k[has_mr]]
+        stamps, index0, signal_type = self._stamps, self.index0, Signal
+        for j, v, f, m, mf in zip(
+            at.tolist(),
+            self.values[at].tolist(),
+            self.fired[at].tolist(),
+            mrs.tolist(),
+            mfired.tolist(),
+            strict=True,
+        ):
+            ts, index = stamps[j], index0 + j
+            if f:
+                for name, text in described[f][1]:
+                    found.append(signal_type(ts, name, "individuals", index, v, c, lcl, ucl, text))
+            if mf:
+                for name, text in mdescribed[mf][1]:
+                    found.append(
+                        signal_type(ts, name, "moving_range", index, m, mc, mlcl, mucl, text)
+                    )
         return found
 
     def evaluations(self) -> list[Evaluation]:

@@ -197,12 +197,15 @@ def _final_run(flags: np.ndarray, initial: int) -> int:
 def _window_counts(bits: np.ndarray, prior: int, width: int) -> tuple[np.ndarray, int]:
     """Set bits among the last ``width`` points at each point, and the final window mask."""
     head = np.array([(prior >> j) & 1 for j in range(width - 1, -1, -1)], dtype=np.int32)
-    counts = _window_sums(bits, head, width)
-    tail = bits[-width:].tolist()
+    return _window_sums(bits, head, width), _final_window(bits, prior, width)
+
+
+def _final_window(bits: np.ndarray, prior: int, width: int) -> int:
+    """The window mask after ``bits`` (the newest point the lowest bit)."""
     final = prior
-    for bit in tail:
+    for bit in bits[-width:].tolist():
         final = (final << 1) | bit
-    return counts, final & ((1 << width) - 1)
+    return final & ((1 << width) - 1)
 
 
 def steps(
@@ -225,26 +228,30 @@ def steps(
     k8: int,
     m5: int,
     m6: int,
+    *,
+    enabled: int = 0xFF,
 ) -> np.ndarray:
     """:func:`step` over a whole array, bit-identical (``last`` is ``x[-1]`` as a Python float).
 
-    Returns the bits of all tests per point (uint8); leaves ``rs`` as :func:`step` one by
-    one would.
+    Returns the bits of the tests in ``enabled`` per point (uint8), the others' bits zero;
+    leaves ``rs`` as :func:`step` one by one would, disabled tests' state included (a
+    disabled test costs only its final state: a moving-range chart runs test 1 alone).
     """
     n = x.size
     u8 = np.uint8
-    fired = ((x > hi1) | (x < lo1)).view(u8)
+    fired = ((x > hi1) | (x < lo1)).view(u8) if enabled & 1 else np.zeros(n, dtype=u8)
 
     above, below = x > c, x < c  # test 2: K in a row on one side
     run = rs.side_run
-    t2 = _runs_reach(above, max(run, 0), k2) | _runs_reach(below, max(-run, 0), k2)
+    if enabled & 2:
+        t2 = _runs_reach(above, max(run, 0), k2) | _runs_reach(below, max(-run, 0), k2)
+        fired |= t2.view(u8) << 1
     if last > c:
         rs.side_run = _final_run(above, max(run, 0))
     elif last < c:
         rs.side_run = -_final_run(below, max(-run, 0))
     else:
         rs.side_run = 0
-    fired |= t2.view(u8) << 1
 
     prev = rs.prev
     start = 1 if prev is None else 0
@@ -258,15 +265,18 @@ def steps(
             xm = x
         up, down = xm > xp, xm < xp
         trend = rs.trend
-        t3 = _runs_reach(up, max(trend, 0), k3) | _runs_reach(down, max(-trend, 0), k3)
         moved = up | down
         # a move opposite to the one before continues the alternation
         turned = np.empty(up.size, dtype=bool)
         turned[0] = (up[0] and rs.last_dir < 0) or (down[0] and rs.last_dir > 0)
         turned[1:] = (up[1:] & down[:-1]) | (down[1:] & up[:-1])
         chained = max(rs.alt - 1, 0)  # alternating pairs before the first move
-        t4 = moved & _runs_reach(turned, chained, k4 - 1)
-        fired[start:] |= (t3.view(u8) << 2) | (t4.view(u8) << 3)
+        if enabled & 4:
+            t3 = _runs_reach(up, max(trend, 0), k3) | _runs_reach(down, max(-trend, 0), k3)
+            fired[start:] |= t3.view(u8) << 2
+        if enabled & 8:
+            t4 = moved & _runs_reach(turned, chained, k4 - 1)
+            fired[start:] |= t4.view(u8) << 3
         if up[-1]:
             rs.trend, rs.last_dir = _final_run(up, max(trend, 0)), 1
         elif down[-1]:
@@ -278,17 +288,27 @@ def steps(
 
     above2, below2 = x > cu2, x < cl2  # tests 5 and 6: K out of K+1 beyond 2 / 1 sigma
     above1, below1 = x > cu1, x < cl1
-    up2, rs.up2 = _window_counts(above2, rs.up2, m5.bit_length())
-    lo2, rs.lo2 = _window_counts(below2, rs.lo2, m5.bit_length())
-    up1, rs.up1 = _window_counts(above1, rs.up1, m6.bit_length())
-    lo1w, rs.lo1 = _window_counts(below1, rs.lo1, m6.bit_length())
-    t5 = (above2 & (up2 >= k5)) | (below2 & (lo2 >= k5))
-    t6 = (above1 & (up1 >= k6)) | (below1 & (lo1w >= k6))
+    w5, w6 = m5.bit_length(), m6.bit_length()
+    if enabled & 16:
+        up2, rs.up2 = _window_counts(above2, rs.up2, w5)
+        lo2, rs.lo2 = _window_counts(below2, rs.lo2, w5)
+        t5 = (above2 & (up2 >= k5)) | (below2 & (lo2 >= k5))
+        fired |= t5.view(u8) << 4
+    else:
+        rs.up2, rs.lo2 = _final_window(above2, rs.up2, w5), _final_window(below2, rs.lo2, w5)
+    if enabled & 32:
+        up1, rs.up1 = _window_counts(above1, rs.up1, w6)
+        lo1w, rs.lo1 = _window_counts(below1, rs.lo1, w6)
+        t6 = (above1 & (up1 >= k6)) | (below1 & (lo1w >= k6))
+        fired |= t6.view(u8) << 5
+    else:
+        rs.up1, rs.lo1 = _final_window(above1, rs.up1, w6), _final_window(below1, rs.lo1, w6)
     beyond1 = above1 | below1  # tests 7 and 8: K in a row within / beyond 1 sigma
     within = ~beyond1
-    t7 = _runs_reach(within, rs.run7, k7)
-    t8 = _runs_reach(beyond1, rs.run8, k8)
-    fired |= (t5.view(u8) << 4) | (t6.view(u8) << 5) | (t7.view(u8) << 6) | (t8.view(u8) << 7)
+    if enabled & 64:
+        fired |= _runs_reach(within, rs.run7, k7).view(u8) << 6
+    if enabled & 128:
+        fired |= _runs_reach(beyond1, rs.run8, k8).view(u8) << 7
     if within[-1]:
         rs.run7, rs.run8 = _final_run(within, rs.run7), 0
     else:
