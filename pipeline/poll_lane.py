@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -73,15 +74,13 @@ _row_decoder = msgspec.json.Decoder(_Row)
 
 
 #: The fields whose type here is looser than the wire's (a pattern, a zone, no null, the
-#: tag), as they appear in a payload without escapes. ``subgroup``, ``part_id`` and
-#: ``product`` have the wire's own type here, so every copy of them is checked as there.
-_REQUIRED_TOKENS = (b'"kind"', b'"ts"', b'"line"', b'"station"')
-_OPTIONAL_TOKENS = (
-    (b'"characteristic"', "characteristic"),
-    (b'"equipment"', "equipment"),
-    (b'"name"', "name"),
-    (b'"value"', "value"),
-)
+#: tag). ``subgroup``, ``part_id`` and ``product`` have the wire's own type here, so every
+#: copy of them is checked as there.
+_REQUIRED_FIELDS = ("kind", "ts", "line", "station")
+_OPTIONAL_FIELDS = ("characteristic", "equipment", "name", "value")
+_CHECKED = tuple(name.encode() for name in _REQUIRED_FIELDS + _OPTIONAL_FIELDS)
+_OPTIONAL = tuple(attrgetter(name) for name in _OPTIONAL_FIELDS)
+_QUOTE = ord('"')
 
 
 def decode_rows(payloads: Sequence[Any]) -> list[_Row | None]:
@@ -125,20 +124,47 @@ def decode_rows(payloads: Sequence[Any]) -> list[_Row | None]:
 def _fields_once(data: bytes, rows: list[_Row]) -> bool:
     """Whether each of ``rows`` (decoded from ``data``, one payload or several joined) has
     every field it carries exactly once. Without a backslash a JSON string cannot hold a
-    quote and a key cannot be escaped, so each ``"field"`` in the bytes is that key or a
-    string equal to it: a payload holds at least as many as the fields it carries, and a
-    sum over the rows that equals the rows that carry it leaves one each."""
+    quote and a key cannot be escaped, so the quotes of valid JSON pair up into its
+    strings, and a string spelling a field's name is that key or a value equal to it: a
+    payload holds at least as many as the fields it carries, and a sum over the rows that
+    equals the rows that carry it leaves one each.
+
+    >>> row = _row_decoder.decode(b'{"kind":"k","ts":"2026-01-01T00:00:00Z","line":"a",'
+    ...                           b'"station":"b","name":"value","value":1}')
+    >>> _fields_once(b'{"kind":"k","ts":"t","line":"a","station":"b","value":1}', [row])
+    False
+    """
     if b"\\" in data:
         return False
+    counts = _string_counts(data)
+    if counts is None:
+        return False
     n = len(rows)
-    for token in _REQUIRED_TOKENS:
-        if data.count(token) != n:
-            return False
-    for token, field in _OPTIONAL_TOKENS:
-        carried = n - [getattr(row, field) for row in rows].count(None)
-        if data.count(token) != carried:
-            return False
-    return True
+    required = len(_REQUIRED_FIELDS)
+    if any(count != n for count in counts[:required]):
+        return False
+    carried = [n - list(map(field, rows)).count(None) for field in _OPTIONAL]
+    return counts[required:] == carried
+
+
+def _string_counts(data: bytes) -> list[int] | None:
+    """How many JSON strings of ``data`` (valid JSON, no backslash) spell each checked
+    field name; ``None`` when its quotes do not pair up. One pass over the bytes (eight
+    ``bytes.count`` calls took five times as long: a quote starts every few bytes)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(buf == _QUOTE)
+    if quotes.size % 2:
+        return None
+    starts = quotes[0::2] + 1
+    # a string's length and first byte in one number: one comparison a name
+    signatures = (quotes[1::2] - starts) * 256 + buf[starts]
+    counts = []
+    for name in _CHECKED:
+        at = starts[signatures == len(name) * 256 + name[0]]
+        for i in range(1, len(name)):
+            at = at[buf[at + i] == name[i]]
+        counts.append(int(at.size))
+    return counts
 
 
 class PollLane:

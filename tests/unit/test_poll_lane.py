@@ -9,6 +9,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linewatch.connectors.kafka.tracker import KafkaStateTracker
 from linewatch.connectors.memory import IterableSource, ListSink
@@ -18,7 +20,7 @@ from linewatch.pipeline.config import parse_config
 from linewatch.pipeline.engine import Engine
 from linewatch.pipeline.job import Job, build_job
 from linewatch.pipeline.models import Alert, Parameter, PartitionOffset, RawRecord
-from linewatch.pipeline.poll_lane import PollLane, decode_rows
+from linewatch.pipeline.poll_lane import PollLane, _string_counts, decode_rows
 from linewatch.pipeline.runner import Route, Runner
 from tests.unit.test_columnar_replay import _config, _lines, _rows, _timeless
 from tests.unit.test_kafka_tracker import PartitionSource
@@ -453,3 +455,26 @@ def test_a_rebuild_after_a_checkpoint_keeps_the_guard_sample_as_it_was() -> None
         snapshots.append(runner.engine.snapshot())
     assert len(snapshots[0]["keys"]["L3/weld-2"]["streams"]["d"]["guard"]["sample"]) == 25
     assert snapshots[1] == snapshots[0]
+
+
+_NAMES = ["kind", "ts", "line", "station", "characteristic", "equipment", "name", "value"]
+_NEAR = [n[:-1] + "X" for n in _NAMES] + ["X" + n[1:] for n in _NAMES] + ["kin", "kinds", ""]
+_TEXT = st.one_of(st.sampled_from(_NAMES + _NEAR), st.text(max_size=6))
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), _TEXT),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents=st.lists(st.dictionaries(_TEXT, _JSON, max_size=6), min_size=1, max_size=4))
+def test_the_string_counts_equal_counting_each_quoted_name(documents: list[Any]) -> None:
+    """The one-pass count of strings spelling a field's name gives what counting each
+    quoted name in the bytes gives (the proof ``_fields_once`` rests on), with names as
+    keys and values, nested, near misses and unicode among them."""
+    data = b"\n".join(msgspec.json.encode(d) for d in documents)
+    if b"\\" in data:
+        return  # _fields_once refuses these before counting
+    expected = [data.count(b'"' + name.encode() + b'"') for name in _NAMES]
+    assert _string_counts(data) == expected
