@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from linewatch.connectors.kafka.clients import PartitionCallback, TopicPartitionKey, import_client
@@ -64,6 +64,13 @@ def consumer_settings(bootstrap: str, group_id: str) -> dict[str, Any]:
         "heartbeat.interval.ms": 1_000,
         "max.poll.interval.ms": 300_000,
     }
+
+
+#: ``PartitionOffset(t, p, o)`` without the named tuple's Python-level ``__new__`` (measured
+#: 0.24 against 0.14 µs; a poll builds one per message).
+_new_position: Callable[[type[PartitionOffset], tuple[str, int, int]], PartitionOffset] = (
+    tuple.__new__
+)
 
 
 def _codes(names: Sequence[str]) -> frozenset[int]:
@@ -152,6 +159,7 @@ class ConfluentConsumer:
         append = batch.append
         next_offsets: dict[TopicPartitionKey, int] = {}
         revoked = self._revoked_in_poll
+        position = _new_position
         # One pass per message, so it is kept lean: no generator for absent headers,
         # positional fields (this loop was 6 µs a message of the pipeline's ~25).
         for message in messages:
@@ -170,7 +178,7 @@ class ConfluentConsumer:
                     f"{topic}/{partition}@{offset}",
                     message.key(),
                     tuple([(k, v or b"") for k, v in headers]) if headers else (),
-                    PartitionOffset(topic, partition, offset),
+                    position(PartitionOffset, (topic, partition, offset)),
                 )
             )
             next_offsets[(topic, partition)] = offset + 1
