@@ -68,7 +68,7 @@ class KafkaSourceConfig(_Strict):
     group_id: Annotated[str, Field(min_length=1)] = "linewatch"
     batch_size: Count = 5000
     # The longest a polled record waits for its batch to fill (latency vs batch size).
-    max_batch_wait_ms: Annotated[float, Field(ge=0.0, le=60_000.0)] = 50.0
+    max_batch_wait_ms: Annotated[float, Field(ge=0.0, le=60_000.0)] = 10.0
     idle_exit_s: Period | None = None
     consumer: dict[str, Any] = Field(default_factory=dict)
     #: The defect predictor's line stage (pipeline/repartition.py): partitions of a new
