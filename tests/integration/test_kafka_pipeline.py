@@ -263,12 +263,17 @@ def wait_all(workers: list[subprocess.Popen[bytes]], logs: list[Path], timeout: 
 
 def read_topic(bootstrap: str, topic: str) -> list[Any]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    deadline = time.monotonic() + 60
+    # A fresh client's metadata can miss a topic created moments ago (seen once in CI:
+    # no partitions, then "No partitions are currently assigned"): ask again.
+    while not (known := consumer.partitions_for_topic(topic)):
+        assert time.monotonic() < deadline, f"{topic}: no partitions in the metadata"
+        time.sleep(0.2)
+    partitions = [TopicPartition(topic, p) for p in sorted(known)]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
     ends = consumer.end_offsets(partitions)
     messages = []
-    deadline = time.monotonic() + 60
     while any(consumer.position(tp) < ends[tp] for tp in partitions):
         assert time.monotonic() < deadline, f"could not read {topic} to its end"
         for batch in consumer.poll(timeout_ms=500).values():
