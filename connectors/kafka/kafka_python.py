@@ -29,6 +29,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+#: The shortest poll that waits: kafka-python drives its group join from ``poll``, and
+#: polls of 10 ms never completed it (a fresh consumer unassigned after 60 s; 50 ms
+#: joins in seconds). A zero timeout still only takes what the client holds.
+MIN_WAIT_S = 0.05
+
+
 def producer_settings(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     """kafka-python producer settings that do not lose data: acks=all, retries, idempotence."""
     settings: dict[str, Any] = {
@@ -105,6 +111,8 @@ class KafkaPythonConsumer:
     def poll(
         self, timeout: float, max_records: int
     ) -> tuple[list[RawRecord], dict[TopicPartitionKey, int]]:
+        if 0 < timeout < MIN_WAIT_S:
+            timeout = MIN_WAIT_S
         fetched = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         if self._assigned_pending:
             assigned, self._assigned_pending = self._assigned_pending, []

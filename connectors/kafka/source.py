@@ -109,25 +109,20 @@ class KafkaSource:
     def poll(self, timeout: float) -> list[RawRecord]:
         """Up to ``batch_size`` records; ``[]`` after ``timeout`` seconds without one.
 
-        What the client already holds is returned at once. Otherwise it is waited on:
-        both clients' polls block until the batch is full or their timeout ends
-        (confluent-kafka's ``consume``) or return what they hold (kafka-python), so the
-        wait is cut into slices of ``max_batch_wait_ms``: a slice that brings records
-        ends the poll, and none of them waited longer than the slice.
+        Both clients return what they already hold at once (confluent-kafka's ``consume``
+        is asked with no wait first, see ``ConfluentConsumer.poll``); an empty client is
+        waited on in slices of ``max_batch_wait_ms``: a slice that brings records ends the
+        poll, and none of them waited longer than the slice.
         """
         deadline = time.monotonic() + timeout
         slice_s = max(self.max_batch_wait_s, 0.001)  # 0 would spin while idle
-        # What the client already holds came while the last batch was processed: it has
-        # waited, so it goes now (a slice on top made each record wait a processing time
-        # plus a whole slice). Only an empty client is waited on.
-        batch, next_offsets = self._client.poll(0.0, self.batch_size)
-        self._next.update(next_offsets)
-        now = time.monotonic()
-        while not batch and now < deadline:
-            wait = min(slice_s, max(deadline - now, 0.0))
+        while True:
+            wait = min(slice_s, max(deadline - time.monotonic(), 0.0))
             batch, next_offsets = self._client.poll(wait, self.batch_size)
             self._next.update(next_offsets)
             now = time.monotonic()
+            if batch or now >= deadline:
+                break
         if batch:
             self._last_record_at = now
         elif self.idle_exit_s is not None and now - self._last_record_at >= self.idle_exit_s:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from linewatch.connectors.kafka import source as source_module
+from linewatch.connectors.kafka.confluent import ConfluentConsumer
 from linewatch.connectors.kafka.source import KafkaSource
 from linewatch.pipeline.config import ConfigError, parse_config
 from linewatch.pipeline.config.sources import KafkaSourceConfig
@@ -46,9 +47,7 @@ class FakeClock:
 
 
 class FakeClient:
-    """Returns nothing for ``empty_calls`` polls (each taking its whole timeout), then one record.
-
-    A poll with timeout 0 asks what the client holds: it takes no time."""
+    """Returns nothing for ``empty_calls`` polls (each taking its whole timeout), then one record."""
 
     def __init__(self, clock: FakeClock, empty_calls: int) -> None:
         self.clock = clock
@@ -81,22 +80,74 @@ def fake_source(
 def test_a_poll_waits_in_slices_and_returns_the_first_slice_with_records(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    kafka, fake = fake_source(monkeypatch, empty_calls=4, batch_size=500, max_batch_wait_ms=50)
+    kafka, fake = fake_source(monkeypatch, empty_calls=3, batch_size=500, max_batch_wait_ms=50)
     batch = kafka.poll(0.5)
     assert [r.origin for r in batch] == ["t/0@7"]
-    assert fake.timeouts == [0.0, 0.05, 0.05, 0.05, 0.05]  # first: what the client holds
-    assert fake.max_records == [500] * 5
+    assert fake.timeouts == [0.05, 0.05, 0.05, 0.05]
+    assert fake.max_records == [500] * 4
     assert kafka.snapshot()["offsets"] == {"t/0": 8}
 
 
-def test_records_the_client_already_holds_do_not_wait_another_slice(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """They came while the last batch was processed: waiting a slice on top of that made
-    each wait a processing time plus a whole slice (p50 115 -> 69 ms at 10,000/s)."""
-    kafka, fake = fake_source(monkeypatch, empty_calls=0, max_batch_wait_ms=200)
-    assert [r.origin for r in kafka.poll(0.5)] == ["t/0@7"]
-    assert fake.timeouts == [0.0]
+class FakeMessage:
+    """What confluent-kafka's ``consume`` returns, enough for ``ConfluentConsumer.poll``."""
+
+    def __init__(self, offset: int) -> None:
+        self._offset = offset
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "t"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes:
+        return b"{}"
+
+    def headers(self) -> None:
+        return None
+
+    def key(self) -> bytes:
+        return b"L1/weld"
+
+
+class FakeConfluent:
+    """``consume`` that holds ``held`` messages now and ``later`` after any wait."""
+
+    def __init__(self, held: int, later: int) -> None:
+        self.held, self.later = held, later
+        self.timeouts: list[float] = []
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        self.timeouts.append(timeout)
+        count, self.held = (self.held, 0) if self.held else (self.later if timeout else 0, 0)
+        return [FakeMessage(offset) for offset in range(count)]
+
+
+def confluent_poll(fake: FakeConfluent, timeout: float) -> list[RawRecord]:
+    consumer = ConfluentConsumer.__new__(ConfluentConsumer)  # no broker: the fake consumes
+    consumer._consumer, consumer._revoked_in_poll, consumer._assigned = fake, False, set()
+    batch, _ = consumer.poll(timeout, 500)
+    return batch
+
+
+def test_records_the_client_already_holds_do_not_wait_for_the_batch() -> None:
+    """They came while the last batch was processed: ``consume`` with a timeout held them
+    for a whole slice on top of that (p50 115 -> 69 ms at 10,000/s)."""
+    held = FakeConfluent(held=3, later=9)
+    assert [r.position for r in confluent_poll(held, 0.05)] == [
+        PartitionOffset("t", 0, n) for n in range(3)
+    ]
+    assert held.timeouts == [0]
+    empty = FakeConfluent(held=0, later=9)
+    assert len(confluent_poll(empty, 0.05)) == 9
+    assert empty.timeouts == [0, 0.05]  # nothing held: the slice is waited on
+    assert confluent_poll(FakeConfluent(held=0, later=9), 0.0) == []
 
 
 def test_an_idle_poll_ends_at_its_timeout_with_a_short_last_slice(
@@ -104,7 +155,7 @@ def test_an_idle_poll_ends_at_its_timeout_with_a_short_last_slice(
 ) -> None:
     kafka, fake = fake_source(monkeypatch, empty_calls=99, max_batch_wait_ms=200)
     assert kafka.poll(0.5) == []
-    assert fake.timeouts == [0.0, 0.2, 0.2, 0.1]
+    assert fake.timeouts == [0.2, 0.2, 0.1]
 
 
 def test_zero_waits_a_millisecond_per_slice_and_a_zero_timeout_polls_once(
@@ -112,7 +163,7 @@ def test_zero_waits_a_millisecond_per_slice_and_a_zero_timeout_polls_once(
 ) -> None:
     kafka, fake = fake_source(monkeypatch, empty_calls=99, max_batch_wait_ms=0)
     assert kafka.poll(0.003) == []
-    assert fake.timeouts == [0.0, 0.001, 0.001, 0.001]
+    assert fake.timeouts == [0.001, 0.001, 0.001]
     fake.timeouts.clear()
     assert kafka.poll(0.0) == []
     assert fake.timeouts == [0.0]
