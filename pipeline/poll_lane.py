@@ -149,8 +149,9 @@ def _fields_once(data: bytes, rows: list[_Row]) -> bool:
 
 def _string_counts(data: bytes) -> list[int] | None:
     """How many JSON strings of ``data`` (valid JSON, no backslash) spell each checked
-    field name; ``None`` when its quotes do not pair up. One pass over the bytes (eight
-    ``bytes.count`` calls took five times as long: a quote starts every few bytes)."""
+    field name; ``None`` when its quotes do not pair up. One pass over the bytes: eight
+    ``bytes.count`` scans took about twice as long (4.4 against 2.4 ms a 5,000-record
+    batch; a quote starts every few bytes)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     quotes = np.flatnonzero(buf == _QUOTE)
     if quotes.size % 2:

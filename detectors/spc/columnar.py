@@ -36,7 +36,7 @@ _EMPTY: tuple[Any, ...] = ()
 #: 2x faster than one pass over 300,000 values; 4,096 is slower again, per-call costs).
 CHUNK = 16_384
 #: Fewer values than this are judged one by one with ``step``: the vectorised tests cost
-#: about 140 µs a call whatever the size, the loop about 1.3 µs a value: even at about 110
+#: about 130 µs a call whatever the size, the loop about 1.3 µs a value: even at about 110
 #: (``bench/bench_judge_crossover.py``).
 SMALL = 112
 

@@ -208,6 +208,18 @@ def _final_window(bits: np.ndarray, prior: int, width: int) -> int:
     return final & ((1 << width) - 1)
 
 
+def _k_of_k_plus_1(
+    above: np.ndarray, below: np.ndarray, up: int, lo: int, width: int, k: int, judged: int
+) -> tuple[np.ndarray | None, int, int]:
+    """Test 5 or 6 on both sides: whether each point is beyond and K of the last K+1 are
+    (``None`` when the test is not ``judged``), and both sides' final window masks."""
+    if not judged:
+        return None, _final_window(above, up, width), _final_window(below, lo, width)
+    up_counts, up = _window_counts(above, up, width)
+    lo_counts, lo = _window_counts(below, lo, width)
+    return (above & (up_counts >= k)) | (below & (lo_counts >= k)), up, lo
+
+
 def steps(
     rs: RuleState,
     x: np.ndarray,
@@ -286,23 +298,17 @@ def steps(
         rs.alt = 1 + _final_run(turned, chained) if moved[-1] else 0
     rs.prev = last
 
-    above2, below2 = x > cu2, x < cl2  # tests 5 and 6: K out of K+1 beyond 2 / 1 sigma
-    above1, below1 = x > cu1, x < cl1
-    w5, w6 = m5.bit_length(), m6.bit_length()
-    if enabled & 16:
-        up2, rs.up2 = _window_counts(above2, rs.up2, w5)
-        lo2, rs.lo2 = _window_counts(below2, rs.lo2, w5)
-        t5 = (above2 & (up2 >= k5)) | (below2 & (lo2 >= k5))
+    above1, below1 = x > cu1, x < cl1  # tests 5 and 6: K out of K+1 beyond 2 / 1 sigma
+    t5, rs.up2, rs.lo2 = _k_of_k_plus_1(
+        x > cu2, x < cl2, rs.up2, rs.lo2, m5.bit_length(), k5, enabled & 16
+    )
+    t6, rs.up1, rs.lo1 = _k_of_k_plus_1(
+        above1, below1, rs.up1, rs.lo1, m6.bit_length(), k6, enabled & 32
+    )
+    if t5 is not None:
         fired |= t5.view(u8) << 4
-    else:
-        rs.up2, rs.lo2 = _final_window(above2, rs.up2, w5), _final_window(below2, rs.lo2, w5)
-    if enabled & 32:
-        up1, rs.up1 = _window_counts(above1, rs.up1, w6)
-        lo1w, rs.lo1 = _window_counts(below1, rs.lo1, w6)
-        t6 = (above1 & (up1 >= k6)) | (below1 & (lo1w >= k6))
+    if t6 is not None:
         fired |= t6.view(u8) << 5
-    else:
-        rs.up1, rs.lo1 = _final_window(above1, rs.up1, w6), _final_window(below1, rs.lo1, w6)
     beyond1 = above1 | below1  # tests 7 and 8: K in a row within / beyond 1 sigma
     within = ~beyond1
     if enabled & 64:
